@@ -1,0 +1,118 @@
+//! `AnyCache`: a type-erased cache handle for choosing a backend at run time.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::{Cache, Result};
+
+/// A boxed, `Send` future, as the object-safe [`DynCache`] returns.
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The object-safe companion of [`Cache`]: the same operations with boxed futures.
+///
+/// Blanket-implemented for every `Cache + Debug`, so it never needs implementing by hand.
+trait DynCache: Send + Sync + fmt::Debug {
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<String>>>;
+    fn set<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a str,
+        ttl: Option<Duration>,
+    ) -> BoxFuture<'a, Result<()>>;
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<()>>;
+    fn clear(&self) -> BoxFuture<'_, Result<()>>;
+    fn close(&self) -> BoxFuture<'_, Result<()>>;
+}
+
+impl<C: Cache + fmt::Debug> DynCache for C {
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<String>>> {
+        Box::pin(Cache::get(self, key))
+    }
+
+    fn set<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a str,
+        ttl: Option<Duration>,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(Cache::set(self, key, value, ttl))
+    }
+
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(Cache::delete(self, key))
+    }
+
+    fn clear(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(Cache::clear(self))
+    }
+
+    fn close(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(Cache::close(self))
+    }
+}
+
+/// A cheap-to-clone cache handle whose backend is chosen at run time.
+///
+/// `AnyCache` implements [`Cache`] by forwarding to the backend it wraps; each call costs one
+/// boxed future more than calling the backend directly. Clones share the backend, so
+/// [`close`](Cache::close) on one closes all of them.
+///
+/// ```
+/// # #[derive(Debug, Clone)] struct MemoryCache;
+/// # impl cache_core::Cache for MemoryCache {
+/// #     async fn get(&self, _: &str) -> cache_core::Result<Option<String>> { Ok(Some("Ada".into())) }
+/// #     async fn set(&self, _: &str, _: &str, _: Option<std::time::Duration>) -> cache_core::Result<()> { Ok(()) }
+/// #     async fn delete(&self, _: &str) -> cache_core::Result<()> { Ok(()) }
+/// #     async fn clear(&self) -> cache_core::Result<()> { Ok(()) }
+/// #     async fn close(&self) -> cache_core::Result<()> { Ok(()) }
+/// # }
+/// use cache_core::{AnyCache, Cache};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// // Any backend type: cache_memory::MemoryCache, cache_redis::RedisCache, your own.
+/// let cache = AnyCache::new(MemoryCache);
+/// cache.set("user:1", "Ada", None).await?;
+/// assert_eq!(cache.get("user:1").await?.as_deref(), Some("Ada"));
+/// # Ok::<(), cache_core::CacheError>(()) }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct AnyCache(Arc<dyn DynCache>);
+
+impl AnyCache {
+    /// Wraps `cache` so it can be used where the backend is chosen at run time.
+    pub fn new<C: Cache + fmt::Debug + 'static>(cache: C) -> Self {
+        Self(Arc::new(cache))
+    }
+}
+
+impl fmt::Debug for AnyCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("AnyCache").field(&self.0).finish()
+    }
+}
+
+#[deny(clippy::missing_trait_methods)]
+impl Cache for AnyCache {
+    async fn get(&self, key: &str) -> Result<Option<String>> {
+        self.0.get(key).await
+    }
+
+    async fn set(&self, key: &str, value: &str, ttl: Option<Duration>) -> Result<()> {
+        self.0.set(key, value, ttl).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.0.delete(key).await
+    }
+
+    async fn clear(&self) -> Result<()> {
+        self.0.clear().await
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.0.close().await
+    }
+}

@@ -1,0 +1,148 @@
+//! The `Cache` trait and the TTL rules every backend shares.
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::{CacheError, Result};
+
+/// The smallest TTL a backend stores; shorter non-zero TTLs are rounded up to it.
+pub const MIN_TTL: Duration = Duration::from_millis(1);
+
+/// An async key-value cache of UTF-8 strings with optional per-entry expiry.
+///
+/// Every backend (in-process, Redis) implements this trait with the same semantics, which
+/// [`testkit`](crate#conformance-suite) checks. Generic code calls it with static dispatch
+/// and pays no allocation for the call itself; use [`AnyCache`](crate::AnyCache) to choose a
+/// backend at run time.
+///
+/// The methods are declared as `fn ... -> impl Future + Send` so that generic callers can
+/// spawn the futures; implementors write them as `async fn`.
+///
+/// # Semantics
+/// - [`get`](Self::get) returns `Ok(None)` for a missing or expired key; an expired entry is
+///   never returned.
+/// - [`set`](Self::set) stores or overwrites. `ttl: None` means no expiry and removes any
+///   earlier TTL of the key; `Some(Duration::ZERO)` and TTLs too large for the backend are
+///   [`CacheError::InvalidTtl`]; non-zero TTLs below 1 ms are rounded up to 1 ms. A rejected
+///   `set` changes nothing.
+/// - [`delete`](Self::delete) succeeds whether or not the key existed.
+/// - [`clear`](Self::clear) removes every entry this cache owns and nothing else.
+/// - [`close`](Self::close) is idempotent; afterwards every operation on the cache and its
+///   clones returns [`CacheError::Closed`].
+/// - Keys and values are any UTF-8 strings: empty, with NUL bytes, glob characters, or
+///   several megabytes long.
+/// - Dropping an operation's future at any point never corrupts the cache.
+///
+/// # Example
+/// ```
+/// use std::time::Duration;
+/// use cache_core::{Cache, Result};
+///
+/// /// Works with any backend, with static dispatch.
+/// async fn remember_user<C: Cache>(cache: &C, id: u64, name: &str) -> Result<()> {
+///     cache.set(&format!("user:{id}"), name, Some(Duration::from_secs(300))).await
+/// }
+/// ```
+pub trait Cache: Send + Sync {
+    /// Returns the value stored under `key`, or `None` when it is missing or expired.
+    ///
+    /// # Errors
+    /// [`CacheError::Closed`] after [`close`](Self::close); [`CacheError::InvalidValue`] when
+    /// the store holds bytes that are not UTF-8; the backend's I/O errors.
+    fn get(&self, key: &str) -> impl Future<Output = Result<Option<String>>> + Send;
+
+    /// Stores `value` under `key`, replacing any earlier value and TTL.
+    ///
+    /// With `ttl: Some(d)` the entry expires `d` from now (non-zero TTLs below 1 ms count as
+    /// 1 ms); with `None` it never expires.
+    ///
+    /// # Errors
+    /// [`CacheError::InvalidTtl`] for a zero TTL or one too large for the backend, in which
+    /// case nothing changes; [`CacheError::TooLarge`] for a key or value over the backend's
+    /// limit; [`CacheError::Closed`] after [`close`](Self::close); the backend's I/O errors.
+    fn set(
+        &self,
+        key: &str,
+        value: &str,
+        ttl: Option<Duration>,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Removes `key`; succeeds whether or not it existed.
+    ///
+    /// # Errors
+    /// [`CacheError::Closed`] after [`close`](Self::close); the backend's I/O errors.
+    fn delete(&self, key: &str) -> impl Future<Output = Result<()>> + Send;
+
+    /// Removes every entry this cache owns, and nothing else.
+    ///
+    /// # Errors
+    /// [`CacheError::Closed`] after [`close`](Self::close); the backend's I/O errors.
+    fn clear(&self) -> impl Future<Output = Result<()>> + Send;
+
+    /// Frees what the cache holds (entries, pools, background tasks).
+    ///
+    /// Idempotent. Afterwards every operation on this cache and on all of its clones returns
+    /// [`CacheError::Closed`].
+    ///
+    /// # Errors
+    /// Only the backend's errors while releasing resources; closing twice is `Ok(())`.
+    fn close(&self) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Applies the TTL rules every backend shares, before any backend-specific limit.
+///
+/// Returns `Ok(None)` for no expiry, `Ok(Some(d))` with `d >= 1 ms` otherwise; non-zero TTLs
+/// below [`MIN_TTL`] are rounded up to it. A backend then checks `d` against what it can
+/// represent and returns [`CacheError::InvalidTtl`] when it cannot.
+///
+/// # Errors
+/// [`CacheError::InvalidTtl`] for `Some(Duration::ZERO)`.
+///
+/// ```
+/// use std::time::Duration;
+/// use cache_core::normalize_ttl;
+///
+/// assert_eq!(normalize_ttl(None).unwrap(), None);
+/// assert_eq!(normalize_ttl(Some(Duration::from_nanos(1))).unwrap(), Some(Duration::from_millis(1)));
+/// assert!(normalize_ttl(Some(Duration::ZERO)).is_err());
+/// ```
+pub fn normalize_ttl(ttl: Option<Duration>) -> Result<Option<Duration>> {
+    match ttl {
+        None => Ok(None),
+        Some(Duration::ZERO) => Err(CacheError::InvalidTtl {
+            ttl: Duration::ZERO,
+            reason: "a ttl must be greater than zero; pass None for no expiry",
+        }),
+        Some(d) => Ok(Some(d.max(MIN_TTL))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_rules() {
+        assert_eq!(normalize_ttl(None).unwrap(), None);
+        assert!(matches!(
+            normalize_ttl(Some(Duration::ZERO)),
+            Err(CacheError::InvalidTtl { .. })
+        ));
+        assert_eq!(
+            normalize_ttl(Some(Duration::from_nanos(1))).unwrap(),
+            Some(MIN_TTL)
+        );
+        assert_eq!(
+            normalize_ttl(Some(Duration::from_micros(999))).unwrap(),
+            Some(MIN_TTL)
+        );
+        assert_eq!(
+            normalize_ttl(Some(Duration::from_micros(1001))).unwrap(),
+            Some(Duration::from_micros(1001))
+        );
+        assert_eq!(
+            normalize_ttl(Some(Duration::MAX)).unwrap(),
+            Some(Duration::MAX)
+        );
+    }
+}

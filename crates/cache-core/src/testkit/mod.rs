@@ -1,0 +1,96 @@
+//! The conformance suite: one public async function per rule of the [`Cache`] contract.
+//!
+//! Each function takes a cache to exercise, panics with a message naming the broken rule, and
+//! writes only keys under its own `testkit:<function>:` prefix, so the suite can share a store
+//! with other tests. [`clear_removes_every_entry`] and [`run_all`] clear the whole cache and
+//! [`close_is_final_for_every_clone`] closes it: give them a cache of their own.
+//!
+//! Functions that wait for a TTL use the tokio clock (`tokio::time::sleep`) with generous
+//! margins, so they hold for real stores on a loaded machine and run instantly on a backend
+//! whose clock follows tokio's paused time. Concurrency functions spawn tasks on the current
+//! tokio runtime (use a multi-threaded one) and fail, rather than hang, after a watchdog
+//! timeout of [`WATCHDOG`].
+//!
+//! ```ignore
+//! #[tokio::test(flavor = "multi_thread")]
+//! async fn conformance() {
+//!     cache_core::testkit::run_all(my_backend::MyCache::new()).await;
+//! }
+//! ```
+
+mod basic;
+mod concurrency;
+mod keys;
+mod lifecycle;
+mod ttl;
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::time::Duration;
+
+pub use basic::{
+    clear_removes_every_entry, delete_missing_key_is_ok, delete_removes_only_that_key,
+    missing_key_is_none, set_overwrites_value, set_then_get_returns_value,
+};
+pub use concurrency::{
+    concurrent_writers_on_disjoint_keys_lose_nothing,
+    concurrent_writers_on_shared_keys_keep_a_written_value,
+};
+pub use keys::{awkward_keys_round_trip, awkward_values_round_trip, glob_characters_are_literal};
+pub use lifecycle::{close_is_final_for_every_clone, dropped_operations_never_corrupt};
+pub use ttl::{
+    expired_entry_is_never_returned, overflowing_ttl_is_rejected_and_changes_nothing,
+    plain_set_drops_an_earlier_ttl, sub_millisecond_ttl_rounds_up_and_expires,
+    ttl_set_on_existing_key_applies, zero_ttl_is_rejected_and_changes_nothing,
+};
+
+use crate::Cache;
+
+/// How long a concurrency check may run before it is failed as a deadlock.
+pub const WATCHDOG: Duration = Duration::from_secs(60);
+
+/// Runs every check of the suite on `cache`, then closes it.
+///
+/// Clears the cache on the way: give it a cache (or namespace) of its own.
+pub async fn run_all<C: Cache + Clone + Debug + 'static>(cache: C) {
+    missing_key_is_none(&cache).await;
+    set_then_get_returns_value(&cache).await;
+    set_overwrites_value(&cache).await;
+    delete_missing_key_is_ok(&cache).await;
+    delete_removes_only_that_key(&cache).await;
+    awkward_keys_round_trip(&cache).await;
+    awkward_values_round_trip(&cache).await;
+    glob_characters_are_literal(&cache).await;
+    zero_ttl_is_rejected_and_changes_nothing(&cache).await;
+    overflowing_ttl_is_rejected_and_changes_nothing(&cache).await;
+    expired_entry_is_never_returned(&cache).await;
+    sub_millisecond_ttl_rounds_up_and_expires(&cache).await;
+    plain_set_drops_an_earlier_ttl(&cache).await;
+    ttl_set_on_existing_key_applies(&cache).await;
+    concurrent_writers_on_disjoint_keys_lose_nothing(&cache).await;
+    concurrent_writers_on_shared_keys_keep_a_written_value(&cache).await;
+    dropped_operations_never_corrupt(&cache).await;
+    clear_removes_every_entry(&cache).await;
+    close_is_final_for_every_clone(cache).await;
+}
+
+/// The key `name` under the prefix of check `check`.
+fn key(check: &str, name: impl std::fmt::Display) -> String {
+    format!("testkit:{check}:{name}")
+}
+
+/// Awaits `fut`, panicking with `what` if it fails.
+async fn ok<T>(what: &str, fut: impl Future<Output = crate::Result<T>>) -> T {
+    match fut.await {
+        Ok(value) => value,
+        Err(err) => panic!("{what} failed: {err} ({err:?})"),
+    }
+}
+
+/// Awaits `fut` under the [`WATCHDOG`], panicking if it does not finish in time.
+async fn watchdog<T>(what: &str, fut: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(WATCHDOG, fut).await {
+        Ok(value) => value,
+        Err(_) => panic!("{what} did not finish within {WATCHDOG:?}: deadlock or lost wake-up"),
+    }
+}

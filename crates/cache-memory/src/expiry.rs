@@ -1,0 +1,131 @@
+//! The expiry index: which entries expire when, for the sweep and for eviction.
+//!
+//! Each `set` with a TTL pushes `(expires_at, key)` into one shard's min-heap, sharing the
+//! map's `Arc<str>` key. A heap item is *current* while the map holds that very `Arc` with that
+//! very `expires_at`; an overwrite, delete or lazy removal leaves it behind as *stale*, to be
+//! dropped when popped. Popping in expiry order makes the sweep's work proportional to what has
+//! expired, not to the cache's size, and lets a full cache evict expired entries before any
+//! live one. Stale items are bounded: a shard is compacted once it holds more than twice its
+//! current items plus [`COMPACT_SLACK`], at amortised O(1) per push.
+//!
+//! Lock order: a heap shard's mutex may be held while calling into the map (through
+//! [`Expiring`]), never the other way round.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+/// What the index needs from the map.
+pub(crate) trait Expiring {
+    /// Whether the map holds this very `key` with this `expires_at`.
+    fn is_current(&self, key: &Arc<str>, expires_at: u64) -> bool;
+    /// Removes the entry if the map holds this very `key` with this `expires_at`; true if it did.
+    fn remove_if_current(&self, key: &Arc<str>, expires_at: u64) -> bool;
+}
+
+/// Items a shard may hold beyond twice its current ones before it is compacted.
+const COMPACT_SLACK: usize = 1024;
+
+type Item = Reverse<(u64, Arc<str>)>;
+
+#[derive(Debug)]
+struct ExpiryShard {
+    heap: BinaryHeap<Item>,
+    compact_above: usize,
+}
+
+/// The sharded expiry index.
+#[derive(Debug)]
+pub(crate) struct ExpiryIndex {
+    shards: Box<[Mutex<ExpiryShard>]>,
+}
+
+impl ExpiryIndex {
+    /// An index of `shards` shards (at least one).
+    pub(crate) fn new(shards: usize) -> Self {
+        let shards = (0..shards.max(1))
+            .map(|_| {
+                Mutex::new(ExpiryShard {
+                    heap: BinaryHeap::new(),
+                    compact_above: COMPACT_SLACK,
+                })
+            })
+            .collect();
+        Self { shards }
+    }
+
+    /// The number of shards.
+    pub(crate) fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    fn lock(&self, shard: usize) -> MutexGuard<'_, ExpiryShard> {
+        // Every mutation is a single heap operation, so a poisoned lock holds a valid heap.
+        self.shards[shard % self.shards.len()]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records that `key` expires at `expires_at`.
+    pub(crate) fn push(&self, shard: usize, expires_at: u64, key: Arc<str>, map: &impl Expiring) {
+        let mut guard = self.lock(shard);
+        let shard = &mut *guard;
+        shard.heap.push(Reverse((expires_at, key)));
+        if shard.heap.len() > shard.compact_above {
+            shard
+                .heap
+                .retain(|Reverse((at, key))| map.is_current(key, *at));
+            shard.compact_above = 2 * shard.heap.len() + COMPACT_SLACK;
+            if shard.heap.capacity() > 4 * shard.heap.len() + COMPACT_SLACK {
+                shard.heap.shrink_to(2 * shard.heap.len());
+            }
+        }
+    }
+
+    /// Pops up to `budget` items of `shard` that expire at or before `now`, removing their
+    /// entries if still current. Stops early once `stop_after` entries were removed. Returns
+    /// (items popped, entries removed).
+    pub(crate) fn pop_expired(
+        &self,
+        shard: usize,
+        now: u64,
+        budget: usize,
+        stop_after: usize,
+        map: &impl Expiring,
+    ) -> (usize, usize) {
+        let mut shard = self.lock(shard);
+        let (mut popped, mut removed) = (0, 0);
+        while popped < budget && removed < stop_after {
+            match shard.heap.peek() {
+                Some(Reverse((at, _))) if *at <= now => {}
+                _ => break,
+            }
+            let Some(Reverse((at, key))) = shard.heap.pop() else {
+                break;
+            };
+            popped += 1;
+            if map.remove_if_current(&key, at) {
+                removed += 1;
+            }
+        }
+        (popped, removed)
+    }
+
+    /// Drops every item. Call it before clearing the map, so that a key inserted meanwhile
+    /// keeps its item or loses its entry too.
+    pub(crate) fn clear(&self) {
+        for shard in 0..self.shards.len() {
+            let mut shard = self.lock(shard);
+            shard.heap = BinaryHeap::new();
+            shard.compact_above = COMPACT_SLACK;
+        }
+    }
+
+    /// The number of items, current and stale.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        (0..self.shards.len())
+            .map(|shard| self.lock(shard).heap.len())
+            .sum()
+    }
+}

@@ -1,0 +1,467 @@
+#![doc = include_str!("../README.md")]
+
+mod builder;
+mod expiry;
+mod ring;
+mod sweeper;
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use dashmap::DashMap;
+use dashmap::mapref::entry::Entry as MapEntry;
+use tokio::time::Instant;
+
+pub use builder::MemoryCacheBuilder;
+pub use cache_core::{AnyCache, BoxError, Cache, CacheError, MIN_TTL, Result, normalize_ttl};
+
+use expiry::{Expiring, ExpiryIndex};
+use ring::{Entries, Ring, Slot};
+use sweeper::SweepControl;
+
+/// `expires_at` of an entry that never expires.
+const NEVER: u64 = u64::MAX;
+/// Expiry index items one eviction may pop per shard while looking for an expired entry.
+const EVICT_POP_BUDGET: usize = 1024;
+
+/// An in-process cache: DashMap sharded storage with per-entry TTL and optional capacity.
+///
+/// Clones are cheap and share one store. Expired entries are never returned: a read that
+/// finds one removes it (without racing a concurrent `set` of the same key), and a background
+/// sweep reclaims those nobody reads. With [`max_capacity`](MemoryCacheBuilder::max_capacity)
+/// the entry count never exceeds the bound: inserting a new key into a full cache evicts an
+/// expired entry if there is one, otherwise one not read recently (second-chance clock, an
+/// approximation of least-recently-used).
+///
+/// Expiry follows tokio's clock ([`tokio::time::Instant`]), which is the monotonic system
+/// clock except in tests that pause tokio's time.
+///
+/// # The background sweep
+/// The sweep is a tokio task, started by the constructor when it runs inside a tokio runtime,
+/// otherwise by the first `set` that does. Every
+/// [`sweep_interval`](MemoryCacheBuilder::sweep_interval) (default 1 s) it removes up to
+/// 65,536 expired entries, found in expiry order without scanning live ones, yielding between
+/// chunks of 1,024. It stops on
+/// [`close`](Cache::close) and when the last clone is dropped. A cache used only outside tokio
+/// (another executor, or blocking code) has no sweep: expired entries are then reclaimed when
+/// read, and by eviction when a capacity is set.
+///
+/// # Example
+/// ```
+/// use std::time::Duration;
+/// use cache_memory::{Cache, MemoryCache};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cache_memory::Result<()> {
+/// let cache = MemoryCache::builder().max_capacity(10_000).build()?;
+/// cache.set("session:42", "alice", Some(Duration::from_secs(30))).await?;
+/// assert_eq!(cache.get("session:42").await?.as_deref(), Some("alice"));
+/// cache.delete("session:42").await?;
+/// assert_eq!(cache.get("session:42").await?, None);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct MemoryCache {
+    inner: Arc<Inner>,
+}
+
+/// One cached value.
+#[derive(Debug)]
+struct Entry {
+    value: Box<str>,
+    /// Nanoseconds after the cache's epoch at which the entry expires, or [`NEVER`].
+    expires_at: u64,
+    /// Read since the clock hand last passed; only kept up when a capacity is set.
+    accessed: AtomicBool,
+}
+
+/// The state clones share.
+pub(crate) struct Inner {
+    map: DashMap<Arc<str>, Entry>,
+    /// When entries with a TTL expire: for the sweep, and to evict expired entries first.
+    expiry: ExpiryIndex,
+    /// Every key of `map` when a capacity is set, for eviction; unused otherwise.
+    ring: Ring,
+    /// Entries in `map` plus slots reserved by inserts in flight; never above `max_capacity`.
+    count: AtomicUsize,
+    max_capacity: Option<usize>,
+    /// Rotates eviction over the ring's shards.
+    evict_next: AtomicUsize,
+    closed: AtomicBool,
+    epoch: Instant,
+    sweep: Arc<SweepControl>,
+}
+
+impl MemoryCache {
+    /// An unbounded cache with the default sweep interval (1 s); works with no configuration.
+    pub fn new() -> Self {
+        Self::from_parts(None, builder::DEFAULT_SWEEP_INTERVAL)
+    }
+
+    /// A builder to set a capacity or the sweep interval.
+    pub fn builder() -> MemoryCacheBuilder {
+        MemoryCacheBuilder::default()
+    }
+
+    fn from_parts(max_capacity: Option<usize>, sweep_interval: Duration) -> Self {
+        let shards =
+            (std::thread::available_parallelism().map_or(1, usize::from) * 4).next_power_of_two();
+        let inner = Arc::new(Inner {
+            map: DashMap::with_shard_amount(shards),
+            expiry: ExpiryIndex::new(shards),
+            ring: Ring::new(if max_capacity.is_some() { shards } else { 0 }),
+            count: AtomicUsize::new(0),
+            max_capacity,
+            evict_next: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            epoch: Instant::now(),
+            sweep: SweepControl::new(sweep_interval),
+        });
+        inner.sweep.ensure_running(&inner);
+        Self { inner }
+    }
+
+    /// The number of entries held, including expired ones not reclaimed yet.
+    ///
+    /// While inserts are in flight it may count, for a moment, a slot reserved for an entry
+    /// not stored yet; it never exceeds the capacity.
+    pub fn entry_count(&self) -> usize {
+        self.inner.entry_count()
+    }
+
+    /// The capacity set with [`MemoryCacheBuilder::max_capacity`], if any.
+    pub fn max_capacity(&self) -> Option<usize> {
+        self.inner.max_capacity
+    }
+}
+
+impl Default for MemoryCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for MemoryCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryCache")
+            .field("entries", &self.inner.entry_count())
+            .field("max_capacity", &self.inner.max_capacity)
+            .field("sweep_interval", &self.inner.sweep.interval())
+            .field("closed", &self.inner.is_closed())
+            .finish()
+    }
+}
+
+impl Inner {
+    /// Nanoseconds since the cache's epoch.
+    fn now(&self) -> u64 {
+        // Saturates after 584 years of uptime, where every expiry is in the past anyway.
+        u64::try_from(
+            Instant::now()
+                .saturating_duration_since(self.epoch)
+                .as_nanos(),
+        )
+        .unwrap_or(NEVER - 1)
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.is_closed() {
+            Err(CacheError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(crate) fn entry_count(&self) -> usize {
+        self.count.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn expiry_shards(&self) -> usize {
+        self.expiry.shard_count()
+    }
+
+    /// The shard of the expiry index and of the ring that `key` belongs to.
+    fn index_shard(&self, key: &str) -> usize {
+        self.map.hash_usize(&key)
+    }
+
+    /// The `expires_at` for `ttl` set now, with checked arithmetic.
+    fn expires_at(&self, ttl: Option<Duration>) -> Result<u64> {
+        let Some(ttl) = normalize_ttl(ttl)? else {
+            return Ok(NEVER);
+        };
+        u64::try_from(ttl.as_nanos())
+            .ok()
+            .and_then(|nanos| self.now().checked_add(nanos))
+            .filter(|&at| at < NEVER)
+            .ok_or(CacheError::InvalidTtl {
+                ttl,
+                reason: "too large: the in-memory cache takes ttls of up to about 580 years",
+            })
+    }
+
+    fn get(&self, key: &str) -> Option<String> {
+        let entry = self.map.get(key)?;
+        if entry.expires_at != NEVER {
+            let now = self.now();
+            if entry.expires_at <= now {
+                drop(entry);
+                // Re-checked under the shard's write lock: an entry written meanwhile has
+                // `expires_at` of at least its write time + 1 ms, which is after `now`, so a
+                // fresh value is never removed here.
+                if self
+                    .map
+                    .remove_if(key, |_, entry| entry.expires_at <= now)
+                    .is_some()
+                {
+                    self.count.fetch_sub(1, Ordering::AcqRel);
+                }
+                return None;
+            }
+        }
+        if self.max_capacity.is_some() && !entry.accessed.load(Ordering::Relaxed) {
+            entry.accessed.store(true, Ordering::Relaxed);
+        }
+        Some(String::from(&*entry.value))
+    }
+
+    fn insert(&self, key: &str, value: &str, expires_at: u64) {
+        if let Some(mut entry) = self.map.get_mut(key) {
+            entry.value = value.into();
+            entry.expires_at = expires_at;
+            let key = (expires_at != NEVER).then(|| Arc::clone(entry.key()));
+            drop(entry);
+            if let Some(key) = key {
+                self.expiry
+                    .push(self.index_shard(&key), expires_at, key, self);
+            }
+            return;
+        }
+        self.reserve_slot();
+        let key: Arc<str> = Arc::from(key);
+        match self.map.entry(Arc::clone(&key)) {
+            MapEntry::Occupied(mut occupied) => {
+                // Another task inserted the key since the check above.
+                let entry = occupied.get_mut();
+                entry.value = value.into();
+                entry.expires_at = expires_at;
+                drop(occupied);
+                self.count.fetch_sub(1, Ordering::AcqRel);
+            }
+            MapEntry::Vacant(vacant) => {
+                // New entries start unread: one never read again is evicted at the hand's
+                // next pass, before entries that were read.
+                let entry = Entry {
+                    value: value.into(),
+                    expires_at,
+                    accessed: AtomicBool::new(false),
+                };
+                drop(vacant.insert(entry));
+                if self.max_capacity.is_some() {
+                    self.ring
+                        .push(self.index_shard(&key), Arc::clone(&key), self);
+                }
+            }
+        }
+        if expires_at != NEVER {
+            self.expiry
+                .push(self.index_shard(&key), expires_at, key, self);
+        }
+    }
+
+    /// Counts an entry about to be inserted, first evicting one if the cache is full.
+    fn reserve_slot(&self) {
+        let Some(capacity) = self.max_capacity else {
+            self.count.fetch_add(1, Ordering::AcqRel);
+            return;
+        };
+        let mut current = self.count.load(Ordering::Acquire);
+        loop {
+            if current < capacity {
+                match self.count.compare_exchange_weak(
+                    current,
+                    current + 1,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => return,
+                    Err(actual) => current = actual,
+                }
+                continue;
+            }
+            if !self.evict_one() {
+                // Every counted entry is in the ring except those whose insert is between
+                // `map.entry` and `ring.push` on another thread, a few instructions away.
+                std::thread::yield_now();
+            }
+            current = self.count.load(Ordering::Acquire);
+        }
+    }
+
+    /// Removes one entry to make room: an expired one if the expiry index knows one, else the
+    /// clock's choice. False if it found none (every entry is being inserted right now).
+    fn evict_one(&self) -> bool {
+        let start = self.evict_next.fetch_add(1, Ordering::Relaxed);
+        let now = self.now();
+        let shards = self.expiry.shard_count();
+        let expired = (0..shards).any(|i| {
+            let (_, removed) =
+                self.expiry
+                    .pop_expired(start.wrapping_add(i), now, EVICT_POP_BUDGET, 1, self);
+            removed > 0
+        });
+        let shards = self.ring.shard_count();
+        expired || (0..shards).any(|i| self.ring.evict(start.wrapping_add(i), self))
+    }
+
+    fn delete(&self, key: &str) {
+        if self.map.remove(key).is_some() {
+            self.count.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    fn clear(&self) {
+        // Indexes first: a key inserted meanwhile then either keeps its index items or loses
+        // its entry too.
+        self.expiry.clear();
+        self.ring.clear();
+        let mut removed = 0;
+        self.map.retain(|_, _| {
+            removed += 1;
+            false
+        });
+        self.count.fetch_sub(removed, Ordering::AcqRel);
+    }
+
+    fn state_at(&self, key: &Arc<str>, now: u64) -> Slot {
+        match self.map.get(&**key) {
+            Some(entry) if Arc::ptr_eq(entry.key(), key) => {
+                if entry.expires_at <= now {
+                    Slot::Expired
+                } else if entry.accessed.load(Ordering::Relaxed) {
+                    Slot::Accessed
+                } else {
+                    Slot::Idle
+                }
+            }
+            _ => Slot::Stale,
+        }
+    }
+
+    /// One step of the sweep: removes entries of expiry shard `shard` whose TTL has passed,
+    /// popping at most `budget` index items. Returns the items popped.
+    pub(crate) fn sweep_chunk(&self, shard: usize, budget: usize) -> usize {
+        self.expiry
+            .pop_expired(shard, self.now(), budget, usize::MAX, self)
+            .0
+    }
+
+    /// Gives memory back after the map has shrunk to a quarter of its table.
+    pub(crate) fn shrink_if_sparse(&self) {
+        if self.map.capacity() > 4 * self.map.len() + 4096 {
+            self.map.shrink_to_fit();
+        }
+    }
+}
+
+impl Entries for Inner {
+    fn state(&self, key: &Arc<str>) -> Slot {
+        self.state_at(key, self.now())
+    }
+
+    fn second_chance(&self, key: &Arc<str>) {
+        if let Some(entry) = self.map.get(&**key)
+            && Arc::ptr_eq(entry.key(), key)
+        {
+            entry.accessed.store(false, Ordering::Relaxed);
+        }
+    }
+
+    fn remove(&self, key: &Arc<str>) -> bool {
+        let removed = self
+            .map
+            .remove_if(&**key, |stored, _| Arc::ptr_eq(stored, key))
+            .is_some();
+        if removed {
+            self.count.fetch_sub(1, Ordering::AcqRel);
+        }
+        removed
+    }
+}
+
+impl Expiring for Inner {
+    fn is_current(&self, key: &Arc<str>, expires_at: u64) -> bool {
+        self.map
+            .get(&**key)
+            .is_some_and(|entry| Arc::ptr_eq(entry.key(), key) && entry.expires_at == expires_at)
+    }
+
+    fn remove_if_current(&self, key: &Arc<str>, expires_at: u64) -> bool {
+        let removed = self
+            .map
+            .remove_if(&**key, |stored, entry| {
+                Arc::ptr_eq(stored, key) && entry.expires_at == expires_at
+            })
+            .is_some();
+        if removed {
+            self.count.fetch_sub(1, Ordering::AcqRel);
+        }
+        removed
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.sweep.stop();
+    }
+}
+
+impl Cache for MemoryCache {
+    /// One hash lookup under a shard's read lock; allocates only the returned `String`.
+    async fn get(&self, key: &str) -> Result<Option<String>> {
+        self.inner.check_open()?;
+        Ok(self.inner.get(key))
+    }
+
+    /// # Errors
+    /// [`CacheError::InvalidTtl`] for a zero TTL or one of more than about 580 years.
+    async fn set(&self, key: &str, value: &str, ttl: Option<Duration>) -> Result<()> {
+        self.inner.check_open()?;
+        let expires_at = self.inner.expires_at(ttl)?;
+        self.inner.sweep.ensure_running(&self.inner);
+        self.inner.insert(key, value, expires_at);
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.inner.check_open()?;
+        self.inner.delete(key);
+        Ok(())
+    }
+
+    /// O(n): locks each shard of the map in turn.
+    async fn clear(&self) -> Result<()> {
+        self.inner.check_open()?;
+        self.inner.clear();
+        Ok(())
+    }
+
+    /// Stops the sweep and drops every entry; clones see [`CacheError::Closed`] too.
+    async fn close(&self) -> Result<()> {
+        if !self.inner.closed.swap(true, Ordering::AcqRel) {
+            self.inner.sweep.stop();
+            self.inner.clear();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

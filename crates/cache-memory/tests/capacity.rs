@@ -1,0 +1,179 @@
+//! `max_capacity`: the bound holds under concurrency, expired entries go first, and entries
+//! read recently survive.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use cache_memory::{Cache, MemoryCache};
+use tokio::sync::Barrier;
+use tokio::time::{advance, timeout};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn entry_count_never_exceeds_capacity_under_eight_concurrent_writers() {
+    const CAPACITY: usize = 1_000;
+    const WRITERS: usize = 8;
+    const KEYS_PER_WRITER: usize = 20_000;
+    let cache = MemoryCache::builder()
+        .max_capacity(CAPACITY)
+        .build()
+        .unwrap();
+    let barrier = Arc::new(Barrier::new(WRITERS + 1));
+    let writing = Arc::new(AtomicBool::new(true));
+    let highest = Arc::new(AtomicUsize::new(0));
+
+    let monitor = {
+        let (cache, barrier, writing, highest) = (
+            cache.clone(),
+            barrier.clone(),
+            writing.clone(),
+            highest.clone(),
+        );
+        tokio::spawn(async move {
+            barrier.wait().await;
+            while writing.load(Ordering::Acquire) {
+                highest.fetch_max(cache.entry_count(), Ordering::Relaxed);
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let (cache, barrier) = (cache.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                for i in 0..KEYS_PER_WRITER {
+                    let key = format!("w{w}:{i}");
+                    let ttl = (i % 3 == 0).then_some(Duration::from_secs(60));
+                    cache.set(&key, "value", ttl).await.unwrap();
+                    if i % 7 == 0 {
+                        cache.delete(&format!("w{w}:{}", i / 2)).await.unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    timeout(Duration::from_secs(120), async {
+        for writer in writers {
+            writer.await.unwrap();
+        }
+    })
+    .await
+    .expect("writers deadlocked");
+    writing.store(false, Ordering::Release);
+    monitor.await.unwrap();
+
+    assert!(
+        highest.load(Ordering::Relaxed) <= CAPACITY,
+        "entry count reached {}",
+        highest.load(Ordering::Relaxed)
+    );
+    let mut readable = 0;
+    for w in 0..WRITERS {
+        for i in 0..KEYS_PER_WRITER {
+            if let Some(value) = cache.get(&format!("w{w}:{i}")).await.unwrap() {
+                assert_eq!(value, "value");
+                readable += 1;
+            }
+        }
+    }
+    assert!(
+        readable <= CAPACITY,
+        "{readable} entries readable in a cache of capacity {CAPACITY}"
+    );
+    assert_eq!(
+        readable,
+        cache.entry_count(),
+        "the entry count drifted from the entries held"
+    );
+    assert!(
+        readable > CAPACITY / 2,
+        "eviction removed far more than needed: {readable} left"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn expired_entries_are_evicted_before_live_ones() {
+    let cache = MemoryCache::builder()
+        .max_capacity(100)
+        .sweep_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    for i in 0..50 {
+        cache
+            .set(&format!("expiring:{i}"), "v", Some(Duration::from_secs(1)))
+            .await
+            .unwrap();
+        cache.set(&format!("live:{i}"), "v", None).await.unwrap();
+    }
+    advance(Duration::from_secs(2)).await;
+    for i in 0..50 {
+        cache.set(&format!("new:{i}"), "v", None).await.unwrap();
+    }
+    assert_eq!(cache.entry_count(), 100);
+    for i in 0..50 {
+        assert!(
+            cache.get(&format!("live:{i}")).await.unwrap().is_some(),
+            "live:{i} was evicted while expired entries remained"
+        );
+        assert!(
+            cache.get(&format!("new:{i}")).await.unwrap().is_some(),
+            "new:{i} was evicted"
+        );
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn recently_read_entries_survive_eviction() {
+    const CAPACITY: usize = 1_000;
+    let cache = MemoryCache::builder()
+        .max_capacity(CAPACITY)
+        .build()
+        .unwrap();
+    for i in 0..CAPACITY {
+        cache.set(&format!("k{i}"), "v", None).await.unwrap();
+    }
+    let hot: Vec<String> = (0..50).map(|i| format!("k{}", i * 20)).collect();
+    for batch in 0..200 {
+        for k in &hot {
+            assert!(
+                cache.get(k).await.unwrap().is_some(),
+                "hot key {k} was evicted before batch {batch}"
+            );
+        }
+        for i in 0..10 {
+            cache
+                .set(&format!("cold:{batch}:{i}"), "v", None)
+                .await
+                .unwrap();
+        }
+    }
+    assert_eq!(cache.entry_count(), CAPACITY);
+}
+
+#[tokio::test]
+async fn capacity_of_one_keeps_the_latest_entry() {
+    let cache = MemoryCache::builder().max_capacity(1).build().unwrap();
+    for i in 0..100 {
+        cache
+            .set(&format!("k{i}"), &i.to_string(), None)
+            .await
+            .unwrap();
+        assert_eq!(
+            cache.get(&format!("k{i}")).await.unwrap(),
+            Some(i.to_string())
+        );
+        assert_eq!(cache.entry_count(), 1);
+    }
+}
+
+#[test]
+fn zero_capacity_and_zero_sweep_interval_are_configuration_errors() {
+    let err = MemoryCache::builder().max_capacity(0).build().unwrap_err();
+    assert!(err.to_string().contains("max_capacity"), "{err}");
+    let err = MemoryCache::builder()
+        .sweep_interval(Duration::ZERO)
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("sweep_interval"), "{err}");
+}

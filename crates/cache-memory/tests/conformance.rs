@@ -1,0 +1,29 @@
+//! The shared conformance suite on `MemoryCache`, directly and through `AnyCache`.
+
+use cache_core::testkit;
+use cache_memory::{AnyCache, MemoryCache};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_cache_passes_the_conformance_suite() {
+    testkit::run_all(MemoryCache::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bounded_memory_cache_passes_the_conformance_suite() {
+    // The suite never holds more than about 2,300 keys at once: nothing may be evicted, and
+    // every insert goes through the capacity bookkeeping.
+    let cache = MemoryCache::builder().max_capacity(3_000).build().unwrap();
+    testkit::run_all(cache).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_cache_over_memory_passes_the_conformance_suite() {
+    testkit::run_all(AnyCache::new(MemoryCache::new())).await;
+}
+
+/// The whole suite again on tokio's paused clock: TTL waits take no real time, and the
+/// cache's expiry must follow the same clock the test sleeps on.
+#[tokio::test(start_paused = true)]
+async fn memory_cache_passes_the_conformance_suite_on_a_paused_clock() {
+    testkit::run_all(MemoryCache::new()).await;
+}
