@@ -213,6 +213,8 @@ impl Inner {
             let now = self.now();
             if entry.expires_at <= now {
                 drop(entry);
+                #[cfg(test)]
+                tests::between_expired_read_and_removal();
                 // Re-checked under the shard's write lock: an entry written meanwhile has
                 // `expires_at` of at least its write time + 1 ms, which is after `now`, so a
                 // fresh value is never removed here.
@@ -235,8 +237,10 @@ impl Inner {
     fn insert(&self, key: &str, value: &str, expires_at: u64) {
         if let Some(mut entry) = self.map.get_mut(key) {
             entry.value = value.into();
-            entry.expires_at = expires_at;
-            let key = (expires_at != NEVER).then(|| Arc::clone(entry.key()));
+            let earlier = std::mem::replace(&mut entry.expires_at, expires_at);
+            // An unchanged expiry already has its index item (pushed by the earlier set).
+            let key =
+                (expires_at != NEVER && expires_at != earlier).then(|| Arc::clone(entry.key()));
             drop(entry);
             if let Some(key) = key {
                 self.expiry

@@ -1,1 +1,155 @@
-//! placeholder
+//! Tests of the internals: the lazy-expiry race made deterministic, and the bounds of the
+//! expiry index and the clock ring.
+
+use std::cell::RefCell;
+use std::time::Duration;
+
+use super::*;
+
+thread_local! {
+    static HOOK: RefCell<Option<Box<dyn FnOnce()>>> = RefCell::new(None);
+}
+
+/// Called by `Inner::get` after it found an expired entry and released the read lock, before
+/// it removes the entry: the exact window in which a concurrent `set` can land.
+pub(crate) fn between_expired_read_and_removal() {
+    if let Some(hook) = HOOK.with(|hook| hook.borrow_mut().take()) {
+        hook();
+    }
+}
+
+fn run<F: std::future::Future>(fut: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap()
+        .block_on(fut)
+}
+
+#[test]
+fn a_set_landing_between_the_expired_read_and_its_removal_survives() {
+    run(async {
+        let cache = MemoryCache::builder()
+            .sweep_interval(Duration::from_secs(3600))
+            .build()
+            .unwrap();
+        for fresh_ttl in [None, Some(Duration::from_secs(60))] {
+            cache
+                .set("k", "stale", Some(Duration::from_millis(1)))
+                .await
+                .unwrap();
+            tokio::time::advance(Duration::from_millis(2)).await;
+            let writer = cache.clone();
+            HOOK.with(|hook| {
+                *hook.borrow_mut() = Some(Box::new(move || {
+                    let expires_at = writer.inner.expires_at(fresh_ttl).unwrap();
+                    writer.inner.insert("k", "fresh", expires_at);
+                }));
+            });
+            assert_eq!(
+                cache.get("k").await.unwrap(),
+                None,
+                "the expired value must not be returned"
+            );
+            assert!(
+                HOOK.with(|hook| hook.borrow().is_none()),
+                "the read did not reach the removal"
+            );
+            assert_eq!(
+                cache.get("k").await.unwrap().as_deref(),
+                Some("fresh"),
+                "the read that found the expired entry removed the fresh one (ttl {fresh_ttl:?})"
+            );
+            assert_eq!(cache.entry_count(), 1);
+        }
+    });
+}
+
+#[test]
+fn overwriting_ttl_entries_keeps_the_expiry_index_bounded() {
+    run(async {
+        let cache = MemoryCache::builder()
+            .sweep_interval(Duration::from_secs(3600))
+            .build()
+            .unwrap();
+        for round in 0..200 {
+            for i in 0..100 {
+                cache
+                    .set(
+                        &format!("k{i}"),
+                        &format!("{round}"),
+                        Some(Duration::from_secs(300)),
+                    )
+                    .await
+                    .unwrap();
+            }
+        }
+        let items = cache.inner.expiry.len();
+        // 20,000 pushes for 100 live entries: compaction keeps at most 2 x live + slack per shard.
+        let bound = cache.inner.expiry.shard_count() * (2 * 100 + 1024 + 1);
+        assert!(
+            items <= bound,
+            "{items} expiry items for 100 entries (bound {bound})"
+        );
+    });
+}
+
+#[test]
+fn delete_and_reinsert_churn_keeps_the_ring_bounded() {
+    run(async {
+        let cache = MemoryCache::builder().max_capacity(1_000).build().unwrap();
+        for round in 0..100 {
+            for i in 0..200 {
+                cache
+                    .set(&format!("k{i}"), &format!("{round}"), None)
+                    .await
+                    .unwrap();
+                cache.delete(&format!("k{i}")).await.unwrap();
+            }
+        }
+        let slots = cache.inner.ring.len();
+        let bound = cache.inner.ring.shard_count() * (1024 + 1);
+        assert!(
+            slots <= bound,
+            "{slots} ring slots for 0 entries (bound {bound})"
+        );
+        assert_eq!(cache.entry_count(), 0);
+    });
+}
+
+#[test]
+fn sweep_empties_the_expiry_index_and_clear_empties_both() {
+    run(async {
+        let cache = MemoryCache::builder()
+            .max_capacity(10_000)
+            .sweep_interval(Duration::from_millis(10))
+            .build()
+            .unwrap();
+        for i in 0..5_000 {
+            cache
+                .set(&format!("k{i}"), "v", Some(Duration::from_millis(50)))
+                .await
+                .unwrap();
+        }
+        assert_eq!(cache.inner.expiry.len(), 5_000);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(cache.entry_count(), 0, "the sweep left expired entries");
+        assert_eq!(cache.inner.expiry.len(), 0, "the sweep left expiry items");
+        for i in 0..5_000 {
+            cache
+                .set(&format!("k{i}"), "v", Some(Duration::from_secs(60)))
+                .await
+                .unwrap();
+        }
+        cache.clear().await.unwrap();
+        assert_eq!(
+            (
+                cache.entry_count(),
+                cache.inner.expiry.len(),
+                cache.inner.ring.len()
+            ),
+            (0, 0, 0)
+        );
+    });
+}
