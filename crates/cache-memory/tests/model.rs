@@ -1,0 +1,132 @@
+//! Random operation sequences against a plain `HashMap` model, on tokio's paused clock so
+//! that expiry is exact and every case replays.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use cache_memory::{Cache, CacheError, MemoryCache};
+use proptest::prelude::*;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Get(u8),
+    Set(u8, u16, Option<u64>),
+    Delete(u8),
+    Clear,
+    /// Moves tokio's paused clock forward by this many milliseconds.
+    Advance(u64),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let key = 0u8..8;
+    // TTLs in ms; 0 must be rejected with nothing changed.
+    let ttl = prop_oneof![Just(None), (0u64..120).prop_map(Some)];
+    prop_oneof![
+        4 => key.clone().prop_map(Op::Get),
+        4 => (key.clone(), any::<u16>(), ttl).prop_map(|(k, v, t)| Op::Set(k, v, t)),
+        2 => key.prop_map(Op::Delete),
+        1 => Just(Op::Clear),
+        2 => (0u64..150).prop_map(Op::Advance),
+    ]
+}
+
+/// Key -> (value, expiry in ms on the model's clock).
+type Model = HashMap<String, (String, Option<u64>)>;
+
+fn live<'m>(model: &'m Model, key: &str, now: u64) -> Option<&'m str> {
+    match model.get(key) {
+        Some((value, expires)) if expires.is_none_or(|at| now < at) => Some(value),
+        _ => None,
+    }
+}
+
+/// Runs `ops` on `cache` and the model. With `bounded`, the cache may have evicted what the
+/// model holds, but must never return a value the model does not hold.
+async fn check(cache: MemoryCache, ops: Vec<Op>, bounded: bool) -> Result<(), TestCaseError> {
+    let mut model = Model::new();
+    let mut now = 0u64;
+    for op in ops {
+        match op {
+            Op::Get(k) => {
+                let key = format!("k{k}");
+                let got = cache.get(&key).await.unwrap();
+                let expected = live(&model, &key, now);
+                if bounded {
+                    prop_assert!(
+                        got.is_none() || got.as_deref() == expected,
+                        "{key}: got {got:?}, model {expected:?}"
+                    );
+                } else {
+                    prop_assert_eq!(got.as_deref(), expected, "{}", key);
+                }
+            }
+            Op::Set(k, v, ttl) => {
+                let key = format!("k{k}");
+                let result = cache
+                    .set(&key, &v.to_string(), ttl.map(Duration::from_millis))
+                    .await;
+                if ttl == Some(0) {
+                    prop_assert!(
+                        matches!(result, Err(CacheError::InvalidTtl { .. })),
+                        "{result:?}"
+                    );
+                } else {
+                    prop_assert!(result.is_ok(), "{result:?}");
+                    model.insert(key, (v.to_string(), ttl.map(|t| now + t)));
+                }
+            }
+            Op::Delete(k) => {
+                let key = format!("k{k}");
+                cache.delete(&key).await.unwrap();
+                model.remove(&key);
+            }
+            Op::Clear => {
+                cache.clear().await.unwrap();
+                model.clear();
+            }
+            Op::Advance(ms) => {
+                tokio::time::advance(Duration::from_millis(ms)).await;
+                now += ms;
+            }
+        }
+        let live_in_model = model
+            .keys()
+            .filter(|k| live(&model, k, now).is_some())
+            .count();
+        if let Some(capacity) = cache.max_capacity() {
+            prop_assert!(cache.entry_count() <= capacity);
+        } else {
+            // Expired entries may wait for a read or the sweep, live ones never go missing.
+            prop_assert!(cache.entry_count() >= live_in_model);
+        }
+    }
+    Ok(())
+}
+
+fn paused_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn unbounded_cache_behaves_like_a_hash_map(ops in prop::collection::vec(op(), 1..200)) {
+        paused_runtime().block_on(async {
+            let cache = MemoryCache::builder().sweep_interval(Duration::from_millis(40)).build().unwrap();
+            check(cache, ops, false).await
+        })?;
+    }
+
+    #[test]
+    fn bounded_cache_never_returns_what_the_model_lacks(ops in prop::collection::vec(op(), 1..200)) {
+        paused_runtime().block_on(async {
+            let cache = MemoryCache::builder().max_capacity(3).sweep_interval(Duration::from_millis(40)).build().unwrap();
+            check(cache, ops, true).await
+        })?;
+    }
+}
