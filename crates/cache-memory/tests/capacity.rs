@@ -25,9 +25,9 @@ async fn entry_count_never_exceeds_capacity_under_eight_concurrent_writers() {
     let monitor = {
         let (cache, barrier, writing, highest) = (
             cache.clone(),
-            barrier.clone(),
-            writing.clone(),
-            highest.clone(),
+            Arc::clone(&barrier),
+            Arc::clone(&writing),
+            Arc::clone(&highest),
         );
         tokio::spawn(async move {
             barrier.wait().await;
@@ -39,7 +39,7 @@ async fn entry_count_never_exceeds_capacity_under_eight_concurrent_writers() {
     };
     let writers: Vec<_> = (0..WRITERS)
         .map(|w| {
-            let (cache, barrier) = (cache.clone(), barrier.clone());
+            let (cache, barrier) = (cache.clone(), Arc::clone(&barrier));
             tokio::spawn(async move {
                 barrier.wait().await;
                 for i in 0..KEYS_PER_WRITER {

@@ -80,7 +80,7 @@ fn stress(cache: MemoryCache) {
                             _ => cache.delete(&key).await.unwrap(),
                         }
                         ops += 1;
-                        if ops % 64 == 0 {
+                        if ops.is_multiple_of(64) {
                             tokio::task::yield_now().await;
                         }
                     }

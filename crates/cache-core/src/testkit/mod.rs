@@ -11,10 +11,82 @@
 //! tokio runtime (use a multi-threaded one) and fail, rather than hang, after a watchdog
 //! timeout of [`WATCHDOG`].
 //!
-//! ```ignore
-//! #[tokio::test(flavor = "multi_thread")]
-//! async fn conformance() {
-//!     cache_core::testkit::run_all(my_backend::MyCache::new()).await;
+//! # Example: running the suite on a backend of your own
+//!
+//! The backend below is the original design, one lock around a map; it passes the suite.
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use std::sync::atomic::{AtomicBool, Ordering};
+//! use std::sync::{Arc, Mutex, MutexGuard};
+//! use std::time::Duration;
+//!
+//! use cache_core::{Cache, CacheError, Result, normalize_ttl};
+//! use tokio::time::Instant;
+//!
+//! type Map = HashMap<String, (String, Option<Instant>)>;
+//!
+//! #[derive(Debug, Clone, Default)]
+//! struct LockedMap {
+//!     map: Arc<Mutex<Map>>,
+//!     closed: Arc<AtomicBool>,
+//! }
+//!
+//! impl LockedMap {
+//!     fn open(&self) -> Result<MutexGuard<'_, Map>> {
+//!         if self.closed.load(Ordering::Acquire) {
+//!             return Err(CacheError::Closed);
+//!         }
+//!         Ok(self.map.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+//!     }
+//! }
+//!
+//! impl Cache for LockedMap {
+//!     async fn get(&self, key: &str) -> Result<Option<String>> {
+//!         let mut map = self.open()?;
+//!         match map.get(key) {
+//!             Some((value, None)) => Ok(Some(value.clone())),
+//!             Some((value, Some(at))) if Instant::now() < *at => Ok(Some(value.clone())),
+//!             Some(_) => {
+//!                 map.remove(key);
+//!                 Ok(None)
+//!             }
+//!             None => Ok(None),
+//!         }
+//!     }
+//!
+//!     async fn set(&self, key: &str, value: &str, ttl: Option<Duration>) -> Result<()> {
+//!         let expires_at = match normalize_ttl(ttl)? {
+//!             None => None,
+//!             Some(ttl) => Some(Instant::now().checked_add(ttl).ok_or(CacheError::InvalidTtl {
+//!                 ttl,
+//!                 reason: "too large for this clock",
+//!             })?),
+//!         };
+//!         self.open()?.insert(key.to_owned(), (value.to_owned(), expires_at));
+//!         Ok(())
+//!     }
+//!
+//!     async fn delete(&self, key: &str) -> Result<()> {
+//!         self.open()?.remove(key);
+//!         Ok(())
+//!     }
+//!
+//!     async fn clear(&self) -> Result<()> {
+//!         self.open()?.clear();
+//!         Ok(())
+//!     }
+//!
+//!     async fn close(&self) -> Result<()> {
+//!         self.closed.store(true, Ordering::Release);
+//!         self.map.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clear();
+//!         Ok(())
+//!     }
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() {
+//!     cache_core::testkit::run_all(LockedMap::default()).await;
 //! }
 //! ```
 
