@@ -1,0 +1,79 @@
+//! The contract's cost promise: on the static path, `get` allocates nothing beyond the
+//! returned `String`. Counted per thread by `allocation-counter`'s global allocator.
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use cache_memory::{AnyCache, Cache, MemoryCache, Result};
+
+/// Polls `fut` once, inline; the memory backend's operations finish on their first poll.
+fn poll_ready<F: Future>(fut: F) -> F::Output {
+    match pin!(fut).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!("an in-memory operation did not finish on its first poll"),
+    }
+}
+
+/// Generic code, as a user writes it: static dispatch.
+fn generic_get<C: Cache>(cache: &C, key: &str) -> Result<Option<String>> {
+    poll_ready(cache.get(key))
+}
+
+/// Allocations made by one `get` of `key`, and what it returned.
+fn count_get<C: Cache>(cache: &C, key: &str) -> (u64, u64, Option<String>) {
+    let mut got = None;
+    let info = allocation_counter::measure(|| got = generic_get(cache, key).unwrap());
+    (info.count_total, info.bytes_total, got)
+}
+
+fn filled(cache: MemoryCache) -> MemoryCache {
+    poll_ready(cache.set("plain", "a value of 24 bytes.....", None)).unwrap();
+    poll_ready(cache.set(
+        "with-ttl",
+        "a value of 24 bytes.....",
+        Some(Duration::from_secs(60)),
+    ))
+    .unwrap();
+    poll_ready(cache.set("empty", "", None)).unwrap();
+    cache
+}
+
+#[test]
+fn static_get_allocates_only_the_returned_string() {
+    let unbounded = filled(MemoryCache::new());
+    let bounded = filled(MemoryCache::builder().max_capacity(100).build().unwrap());
+    for (name, cache) in [("unbounded", &unbounded), ("bounded", &bounded)] {
+        for key in ["plain", "with-ttl"] {
+            let (count, bytes, got) = count_get(cache, key);
+            assert_eq!(got.as_deref(), Some("a value of 24 bytes....."));
+            assert_eq!(
+                (count, bytes),
+                (1, 24),
+                "{name} cache, get of {key:?}: {count} allocations, {bytes} bytes"
+            );
+        }
+        assert_eq!(
+            count_get(cache, "empty"),
+            (0, 0, Some(String::new())),
+            "{name}: an empty value needs no allocation"
+        );
+        assert_eq!(
+            count_get(cache, "missing"),
+            (0, 0, None),
+            "{name}: a miss must not allocate"
+        );
+    }
+}
+
+#[test]
+fn any_cache_get_adds_one_boxed_future() {
+    let cache = AnyCache::new(filled(MemoryCache::new()));
+    let (count, _, got) = count_get(&cache, "plain");
+    assert_eq!(got.as_deref(), Some("a value of 24 bytes....."));
+    assert_eq!(
+        count, 2,
+        "AnyCache's get: the boxed future and the returned String"
+    );
+}
