@@ -214,7 +214,7 @@ impl Inner {
             if entry.expires_at <= now {
                 drop(entry);
                 #[cfg(test)]
-                tests::between_expired_read_and_removal();
+                tests::reached(tests::Point::ExpiredReadBeforeRemoval);
                 // Re-checked under the shard's write lock: an entry written meanwhile has
                 // `expires_at` of at least its write time + 1 ms, which is after `now`, so a
                 // fresh value is never removed here.
@@ -235,46 +235,43 @@ impl Inner {
     }
 
     fn insert(&self, key: &str, value: &str, expires_at: u64) {
-        if let Some(mut entry) = self.map.get_mut(key) {
-            entry.value = value.into();
-            let earlier = std::mem::replace(&mut entry.expires_at, expires_at);
-            // An unchanged expiry already has its index item (pushed by the earlier set).
-            let key =
-                (expires_at != NEVER && expires_at != earlier).then(|| Arc::clone(entry.key()));
-            drop(entry);
-            if let Some(key) = key {
-                self.expiry
-                    .push(self.index_shard(&key), expires_at, key, self);
-            }
-            return;
-        }
-        self.reserve_slot();
-        let key: Arc<str> = Arc::from(key);
-        match self.map.entry(Arc::clone(&key)) {
-            MapEntry::Occupied(mut occupied) => {
-                // Another task inserted the key since the check above.
-                let entry = occupied.get_mut();
-                entry.value = value.into();
-                entry.expires_at = expires_at;
-                drop(occupied);
-                self.count.fetch_sub(1, Ordering::AcqRel);
-            }
-            MapEntry::Vacant(vacant) => {
-                // New entries start unread: one never read again is evicted at the hand's
-                // next pass, before entries that were read.
-                let entry = Entry {
-                    value: value.into(),
-                    expires_at,
-                    accessed: AtomicBool::new(false),
-                };
-                drop(vacant.insert(entry));
-                if self.max_capacity.is_some() {
-                    self.ring
-                        .push(self.index_shard(&key), Arc::clone(&key), self);
+        let to_index = if let Some(mut entry) = self.map.get_mut(key) {
+            let (stored, entry) = entry.pair_mut();
+            overwrite(stored, entry, value, expires_at)
+        } else {
+            #[cfg(test)]
+            tests::reached(tests::Point::InsertAfterMiss);
+            self.reserve_slot();
+            let key: Arc<str> = Arc::from(key);
+            match self.map.entry(Arc::clone(&key)) {
+                MapEntry::Occupied(mut occupied) => {
+                    // Another task inserted the key since the miss above: overwrite its entry,
+                    // indexed under its key, and give the reserved slot back.
+                    let stored = Arc::clone(occupied.key());
+                    let to_index = overwrite(&stored, occupied.get_mut(), value, expires_at);
+                    drop(occupied);
+                    self.count.fetch_sub(1, Ordering::AcqRel);
+                    to_index
+                }
+                MapEntry::Vacant(vacant) => {
+                    // New entries start unread: one never read again is evicted at the hand's
+                    // next pass, before entries that were read.
+                    let entry = Entry {
+                        value: value.into(),
+                        expires_at,
+                        accessed: AtomicBool::new(false),
+                    };
+                    drop(vacant.insert(entry));
+                    if self.max_capacity.is_some() {
+                        self.ring
+                            .push(self.index_shard(&key), Arc::clone(&key), self);
+                    }
+                    (expires_at != NEVER).then_some(key)
                 }
             }
-        }
-        if expires_at != NEVER {
+        };
+        // Map guards are dropped by now: the index locks are taken after, never under, them.
+        if let Some(key) = to_index {
             self.expiry
                 .push(self.index_shard(&key), expires_at, key, self);
         }
@@ -398,6 +395,19 @@ impl Entries for Inner {
         }
         removed
     }
+}
+
+/// Overwrites an entry in place. Returns its stored key when the new expiry needs an index
+/// item; an unchanged expiry already has one, pushed by the earlier `set`.
+fn overwrite(
+    stored: &Arc<str>,
+    entry: &mut Entry,
+    value: &str,
+    expires_at: u64,
+) -> Option<Arc<str>> {
+    entry.value = value.into();
+    let earlier = std::mem::replace(&mut entry.expires_at, expires_at);
+    (expires_at != NEVER && expires_at != earlier).then(|| Arc::clone(stored))
 }
 
 impl Expiring for Inner {

@@ -6,16 +6,41 @@ use std::time::Duration;
 
 use super::*;
 
-thread_local! {
-    static HOOK: RefCell<Option<Box<dyn FnOnce()>>> = RefCell::new(None);
+/// Places in the code where a test can run something of its own, to make a race happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Point {
+    /// In `get`, after it found an expired entry and released the read lock, before it
+    /// removes the entry.
+    ExpiredReadBeforeRemoval,
+    /// In `insert`, after the key was found missing, before the new entry is stored.
+    InsertAfterMiss,
 }
 
-/// Called by `Inner::get` after it found an expired entry and released the read lock, before
-/// it removes the entry: the exact window in which a concurrent `set` can land.
-pub(crate) fn between_expired_read_and_removal() {
-    if let Some(hook) = HOOK.with(|hook| hook.borrow_mut().take()) {
+thread_local! {
+    static HOOK: RefCell<Option<(Point, Box<dyn FnOnce()>)>> = RefCell::new(None);
+}
+
+/// Runs the hook set for `point` on this thread, once.
+pub(crate) fn reached(point: Point) {
+    let hook = HOOK.with(|hook| {
+        let mut hook = hook.borrow_mut();
+        if hook.as_ref().is_some_and(|(at, _)| *at == point) {
+            hook.take()
+        } else {
+            None
+        }
+    });
+    if let Some((_, hook)) = hook {
         hook();
     }
+}
+
+fn set_hook(point: Point, hook: impl FnOnce() + 'static) {
+    HOOK.with(|slot| *slot.borrow_mut() = Some((point, Box::new(hook))));
+}
+
+fn hook_ran() -> bool {
+    HOOK.with(|slot| slot.borrow().is_none())
 }
 
 fn run<F: std::future::Future>(fut: F) -> F::Output {
@@ -41,21 +66,16 @@ fn a_set_landing_between_the_expired_read_and_its_removal_survives() {
                 .unwrap();
             tokio::time::advance(Duration::from_millis(2)).await;
             let writer = cache.clone();
-            HOOK.with(|hook| {
-                *hook.borrow_mut() = Some(Box::new(move || {
-                    let expires_at = writer.inner.expires_at(fresh_ttl).unwrap();
-                    writer.inner.insert("k", "fresh", expires_at);
-                }));
+            set_hook(Point::ExpiredReadBeforeRemoval, move || {
+                let expires_at = writer.inner.expires_at(fresh_ttl).unwrap();
+                writer.inner.insert("k", "fresh", expires_at);
             });
             assert_eq!(
                 cache.get("k").await.unwrap(),
                 None,
                 "the expired value must not be returned"
             );
-            assert!(
-                HOOK.with(|hook| hook.borrow().is_none()),
-                "the read did not reach the removal"
-            );
+            assert!(hook_ran(), "the read did not reach the removal");
             assert_eq!(
                 cache.get("k").await.unwrap().as_deref(),
                 Some("fresh"),
@@ -63,6 +83,42 @@ fn a_set_landing_between_the_expired_read_and_its_removal_survives() {
             );
             assert_eq!(cache.entry_count(), 1);
         }
+    });
+}
+
+#[test]
+fn an_insert_that_loses_the_race_for_a_new_key_keeps_its_ttl_indexed() {
+    run(async {
+        let cache = MemoryCache::builder()
+            .max_capacity(10)
+            .sweep_interval(Duration::from_millis(10))
+            .build()
+            .unwrap();
+        let other = cache.clone();
+        set_hook(Point::InsertAfterMiss, move || {
+            let expires_at = other
+                .inner
+                .expires_at(Some(Duration::from_secs(3600)))
+                .unwrap();
+            other.inner.insert("k", "first", expires_at);
+        });
+        cache
+            .set("k", "second", Some(Duration::from_millis(50)))
+            .await
+            .unwrap();
+        assert!(hook_ran(), "the set did not reach its insert");
+        assert_eq!(cache.get("k").await.unwrap().as_deref(), Some("second"));
+        assert_eq!(
+            cache.entry_count(),
+            1,
+            "the slot reserved by the losing insert was not given back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(
+            cache.entry_count(),
+            0,
+            "the sweep did not find the entry: its ttl was not indexed"
+        );
     });
 }
 
