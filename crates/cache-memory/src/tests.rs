@@ -16,8 +16,11 @@ pub(crate) enum Point {
     InsertAfterMiss,
 }
 
+/// A test's code to run once at a [`Point`].
+type Hook = (Point, Box<dyn FnOnce()>);
+
 thread_local! {
-    static HOOK: RefCell<Option<(Point, Box<dyn FnOnce()>)>> = RefCell::new(None);
+    static HOOK: RefCell<Option<Hook>> = RefCell::new(None);
 }
 
 /// Runs the hook set for `point` on this thread, once.
