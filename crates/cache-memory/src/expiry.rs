@@ -1,9 +1,9 @@
 //! The expiry index: which entries expire when, for the sweep and for eviction.
 //!
-//! Each `set` with a TTL pushes `(expires_at, key)` into one shard's min-heap, sharing the
-//! map's `Arc<str>` key. A heap item is *current* while the map holds that very `Arc` with that
-//! very `expires_at`; an overwrite, delete or lazy removal leaves it behind as *stale*, to be
-//! dropped when popped. Popping in expiry order makes the sweep's work proportional to what has
+//! Each `set` with a TTL pushes `(expires_at, write, key)` into one shard's min-heap, sharing
+//! the map's `Arc<str>` key; `write` numbers the writes of one entry. A heap item is *current*
+//! while the map holds that very `Arc` at that very write; an overwrite, delete or lazy
+//! removal leaves it behind as *stale*, to be dropped when popped. Popping in expiry order makes the sweep's work proportional to what has
 //! expired, not to the cache's size, and lets a full cache evict expired entries before any
 //! live one. Stale items are bounded: a shard is compacted once it holds more than twice its
 //! current items plus [`COMPACT_SLACK`], at amortised O(1) per push.
@@ -17,16 +17,17 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// What the index needs from the map.
 pub(crate) trait Expiring {
-    /// Whether the map holds this very `key` with this `expires_at`.
-    fn is_current(&self, key: &Arc<str>, expires_at: u64) -> bool;
-    /// Removes the entry if the map holds this very `key` with this `expires_at`; true if it did.
-    fn remove_if_current(&self, key: &Arc<str>, expires_at: u64) -> bool;
+    /// Whether the map holds this very `key` at this `write` with this `expires_at`.
+    fn is_current(&self, key: &Arc<str>, expires_at: u64, write: u32) -> bool;
+    /// Removes the entry if [`is_current`](Self::is_current); true if it did.
+    fn remove_if_current(&self, key: &Arc<str>, expires_at: u64, write: u32) -> bool;
 }
 
 /// Items a shard may hold beyond twice its current ones before it is compacted.
 const COMPACT_SLACK: usize = 1024;
 
-type Item = Reverse<(u64, Arc<str>)>;
+/// `(expires_at, write, key)`, smallest `expires_at` on top.
+type Item = Reverse<(u64, u32, Arc<str>)>;
 
 #[derive(Debug)]
 struct ExpiryShard {
@@ -66,15 +67,22 @@ impl ExpiryIndex {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Records that `key` expires at `expires_at`.
-    pub(crate) fn push(&self, shard: usize, expires_at: u64, key: Arc<str>, map: &impl Expiring) {
+    /// Records that write `write` of `key` expires at `expires_at`.
+    pub(crate) fn push(
+        &self,
+        shard: usize,
+        expires_at: u64,
+        write: u32,
+        key: Arc<str>,
+        map: &impl Expiring,
+    ) {
         let mut guard = self.lock(shard);
         let shard = &mut *guard;
-        shard.heap.push(Reverse((expires_at, key)));
+        shard.heap.push(Reverse((expires_at, write, key)));
         if shard.heap.len() > shard.compact_above {
             shard
                 .heap
-                .retain(|Reverse((at, key))| map.is_current(key, *at));
+                .retain(|Reverse((at, write, key))| map.is_current(key, *at, *write));
             shard.compact_above = 2 * shard.heap.len() + COMPACT_SLACK;
             if shard.heap.capacity() > 4 * shard.heap.len() + COMPACT_SLACK {
                 shard.heap.shrink_to(2 * shard.heap.len());
@@ -97,14 +105,14 @@ impl ExpiryIndex {
         let (mut popped, mut removed) = (0, 0);
         while popped < budget && removed < stop_after {
             match shard.heap.peek() {
-                Some(Reverse((at, _))) if *at <= now => {}
+                Some(Reverse((at, _, _))) if *at <= now => {}
                 _ => break,
             }
-            let Some(Reverse((at, key))) = shard.heap.pop() else {
+            let Some(Reverse((at, write, key))) = shard.heap.pop() else {
                 break;
             };
             popped += 1;
-            if map.remove_if_current(&key, at) {
+            if map.remove_if_current(&key, at, write) {
                 removed += 1;
             }
         }

@@ -76,6 +76,9 @@ struct Entry {
     expires_at: u64,
     /// Read since the clock hand last passed; only kept up when a capacity is set.
     accessed: AtomicBool,
+    /// Numbers the writes of this entry, so that the expiry index can tell the item of the
+    /// latest write from those of earlier ones, even when their expiry times are equal.
+    write: u32,
 }
 
 /// The state clones share.
@@ -235,7 +238,7 @@ impl Inner {
     }
 
     fn insert(&self, key: &str, value: &str, expires_at: u64) {
-        let to_index = if let Some(mut entry) = self.map.get_mut(key) {
+        let indexed = if let Some(mut entry) = self.map.get_mut(key) {
             let (stored, entry) = entry.pair_mut();
             overwrite(stored, entry, value, expires_at)
         } else {
@@ -248,10 +251,10 @@ impl Inner {
                     // Another task inserted the key since the miss above: overwrite its entry,
                     // indexed under its key, and give the reserved slot back.
                     let stored = Arc::clone(occupied.key());
-                    let to_index = overwrite(&stored, occupied.get_mut(), value, expires_at);
+                    let indexed = overwrite(&stored, occupied.get_mut(), value, expires_at);
                     drop(occupied);
                     self.count.fetch_sub(1, Ordering::AcqRel);
-                    to_index
+                    indexed
                 }
                 MapEntry::Vacant(vacant) => {
                     // New entries start unread: one never read again is evicted at the hand's
@@ -260,20 +263,21 @@ impl Inner {
                         value: value.into(),
                         expires_at,
                         accessed: AtomicBool::new(false),
+                        write: 0,
                     };
                     drop(vacant.insert(entry));
                     if self.max_capacity.is_some() {
                         self.ring
                             .push(self.index_shard(&key), Arc::clone(&key), self);
                     }
-                    (expires_at != NEVER).then_some(key)
+                    (expires_at != NEVER).then_some((key, 0))
                 }
             }
         };
         // Map guards are dropped by now: the index locks are taken after, never under, them.
-        if let Some(key) = to_index {
+        if let Some((key, write)) = indexed {
             self.expiry
-                .push(self.index_shard(&key), expires_at, key, self);
+                .push(self.index_shard(&key), expires_at, write, key, self);
         }
     }
 
@@ -333,12 +337,11 @@ impl Inner {
         // its entry too.
         self.expiry.clear();
         self.ring.clear();
-        let mut removed = 0;
+        // Counted down one by one, so that inserts waiting for room see it free up at once.
         self.map.retain(|_, _| {
-            removed += 1;
+            self.count.fetch_sub(1, Ordering::AcqRel);
             false
         });
-        self.count.fetch_sub(removed, Ordering::AcqRel);
     }
 
     fn state_at(&self, key: &Arc<str>, now: u64) -> Slot {
@@ -397,31 +400,37 @@ impl Entries for Inner {
     }
 }
 
-/// Overwrites an entry in place. Returns its stored key when the new expiry needs an index
-/// item; an unchanged expiry already has one, pushed by the earlier `set`.
+/// Overwrites an entry in place, as a new write. Returns its stored key and the write's
+/// number when the entry now expires and so needs an expiry index item.
 fn overwrite(
     stored: &Arc<str>,
     entry: &mut Entry,
     value: &str,
     expires_at: u64,
-) -> Option<Arc<str>> {
+) -> Option<(Arc<str>, u32)> {
     entry.value = value.into();
-    let earlier = std::mem::replace(&mut entry.expires_at, expires_at);
-    (expires_at != NEVER && expires_at != earlier).then(|| Arc::clone(stored))
+    entry.expires_at = expires_at;
+    entry.write = entry.write.wrapping_add(1);
+    (expires_at != NEVER).then(|| (Arc::clone(stored), entry.write))
+}
+
+/// Whether `entry`, stored under `stored`, is the write of `key` that an index item names.
+fn is_write(stored: &Arc<str>, entry: &Entry, key: &Arc<str>, expires_at: u64, write: u32) -> bool {
+    Arc::ptr_eq(stored, key) && entry.write == write && entry.expires_at == expires_at
 }
 
 impl Expiring for Inner {
-    fn is_current(&self, key: &Arc<str>, expires_at: u64) -> bool {
+    fn is_current(&self, key: &Arc<str>, expires_at: u64, write: u32) -> bool {
         self.map
             .get(&**key)
-            .is_some_and(|entry| Arc::ptr_eq(entry.key(), key) && entry.expires_at == expires_at)
+            .is_some_and(|entry| is_write(entry.key(), &entry, key, expires_at, write))
     }
 
-    fn remove_if_current(&self, key: &Arc<str>, expires_at: u64) -> bool {
+    fn remove_if_current(&self, key: &Arc<str>, expires_at: u64, write: u32) -> bool {
         let removed = self
             .map
             .remove_if(&**key, |stored, entry| {
-                Arc::ptr_eq(stored, key) && entry.expires_at == expires_at
+                is_write(stored, entry, key, expires_at, write)
             })
             .is_some();
         if removed {
@@ -451,6 +460,11 @@ impl Cache for MemoryCache {
         let expires_at = self.inner.expires_at(ttl)?;
         self.inner.sweep.ensure_running(&self.inner);
         self.inner.insert(key, value, expires_at);
+        if self.inner.is_closed() {
+            // `close` ran between the check above and the insert, and may have cleared the
+            // map before this entry landed: clear again so a closed cache holds nothing.
+            self.inner.clear();
+        }
         Ok(())
     }
 

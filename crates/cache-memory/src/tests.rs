@@ -212,3 +212,51 @@ fn sweep_empties_the_expiry_index_and_clear_empties_both() {
         );
     });
 }
+
+/// Polls a memory-backend future once; its operations finish on their first poll.
+fn poll_ready<F: std::future::Future>(fut: F) -> F::Output {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::pin::pin!(fut).poll(&mut cx) {
+        std::task::Poll::Ready(output) => output,
+        std::task::Poll::Pending => {
+            panic!("an in-memory operation did not finish on its first poll")
+        }
+    }
+}
+
+#[test]
+fn alternating_ttls_with_equal_expiry_times_keep_the_expiry_index_bounded() {
+    run(async {
+        // On a paused clock, every other set computes the same `expires_at` again.
+        let cache = MemoryCache::builder()
+            .sweep_interval(Duration::from_secs(3600))
+            .build()
+            .unwrap();
+        for i in 0..200_000u32 {
+            let ttl = Duration::from_secs(if i % 2 == 0 { 60 } else { 120 });
+            cache.set("k", "v", Some(ttl)).await.unwrap();
+        }
+        let items = cache.inner.expiry.len();
+        assert!(items <= 2 + 1024 + 1, "{items} expiry items for one entry");
+    });
+}
+
+#[test]
+fn a_set_racing_close_leaves_nothing_in_the_closed_cache() {
+    run(async {
+        let cache = MemoryCache::builder().max_capacity(10).build().unwrap();
+        let other = cache.clone();
+        // close() runs after the set checked that the cache is open, before its insert.
+        set_hook(Point::InsertAfterMiss, move || {
+            poll_ready(other.close()).unwrap()
+        });
+        cache
+            .set("k", "v", Some(Duration::from_secs(60)))
+            .await
+            .unwrap();
+        assert!(hook_ran(), "the set did not reach its insert");
+        assert_eq!(cache.entry_count(), 0, "an entry outlived close()");
+        assert_eq!(cache.inner.map.len(), 0, "an entry outlived close()");
+        assert!(matches!(cache.get("k").await, Err(CacheError::Closed)));
+    });
+}
