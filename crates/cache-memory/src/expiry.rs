@@ -13,7 +13,9 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
+
+use crate::shards::Shards;
 
 /// What the index needs from the map.
 pub(crate) trait Expiring {
@@ -35,36 +37,32 @@ struct ExpiryShard {
     compact_above: usize,
 }
 
+impl Default for ExpiryShard {
+    fn default() -> Self {
+        Self {
+            heap: BinaryHeap::new(),
+            compact_above: COMPACT_SLACK,
+        }
+    }
+}
+
 /// The sharded expiry index.
 #[derive(Debug)]
 pub(crate) struct ExpiryIndex {
-    shards: Box<[Mutex<ExpiryShard>]>,
+    shards: Shards<ExpiryShard>,
 }
 
 impl ExpiryIndex {
     /// An index of `shards` shards (at least one).
     pub(crate) fn new(shards: usize) -> Self {
-        let shards = (0..shards.max(1))
-            .map(|_| {
-                Mutex::new(ExpiryShard {
-                    heap: BinaryHeap::new(),
-                    compact_above: COMPACT_SLACK,
-                })
-            })
-            .collect();
-        Self { shards }
+        Self {
+            shards: Shards::new(shards),
+        }
     }
 
     /// The number of shards.
     pub(crate) fn shard_count(&self) -> usize {
-        self.shards.len()
-    }
-
-    fn lock(&self, shard: usize) -> MutexGuard<'_, ExpiryShard> {
-        // Every mutation is a single heap operation, so a poisoned lock holds a valid heap.
-        self.shards[shard % self.shards.len()]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.shards.count()
     }
 
     /// Records that write `write` of `key` expires at `expires_at`.
@@ -76,7 +74,7 @@ impl ExpiryIndex {
         key: Arc<str>,
         map: &impl Expiring,
     ) {
-        let mut guard = self.lock(shard);
+        let mut guard = self.shards.lock(shard);
         let shard = &mut *guard;
         shard.heap.push(Reverse((expires_at, write, key)));
         if shard.heap.len() > shard.compact_above {
@@ -101,7 +99,7 @@ impl ExpiryIndex {
         stop_after: usize,
         map: &impl Expiring,
     ) -> (usize, usize) {
-        let mut shard = self.lock(shard);
+        let mut shard = self.shards.lock(shard);
         let (mut popped, mut removed) = (0, 0);
         while popped < budget && removed < stop_after {
             match shard.heap.peek() {
@@ -122,18 +120,12 @@ impl ExpiryIndex {
     /// Drops every item. Call it before clearing the map, so that a key inserted meanwhile
     /// keeps its item or loses its entry too.
     pub(crate) fn clear(&self) {
-        for shard in 0..self.shards.len() {
-            let mut shard = self.lock(shard);
-            shard.heap = BinaryHeap::new();
-            shard.compact_above = COMPACT_SLACK;
-        }
+        self.shards.reset();
     }
 
     /// The number of items, current and stale.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        (0..self.shards.len())
-            .map(|shard| self.lock(shard).heap.len())
-            .sum()
+        self.shards.sum(|shard| shard.heap.len())
     }
 }

@@ -3,6 +3,7 @@
 mod builder;
 mod expiry;
 mod ring;
+mod shards;
 mod sweeper;
 
 use std::fmt;

@@ -11,7 +11,9 @@
 //! [`Entries`]), never the other way round. Callers drop every map guard before calling
 //! [`Ring::push`].
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
+
+use crate::shards::Shards;
 
 /// The state of the entry a slot points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,45 +48,40 @@ struct RingShard {
     compact_above: usize,
 }
 
+impl Default for RingShard {
+    fn default() -> Self {
+        Self {
+            keys: Vec::new(),
+            hand: 0,
+            compact_above: COMPACT_SLACK,
+        }
+    }
+}
+
 /// The sharded clock ring.
 #[derive(Debug)]
 pub(crate) struct Ring {
-    shards: Box<[Mutex<RingShard>]>,
+    shards: Shards<RingShard>,
 }
 
 impl Ring {
     /// A ring of `shards` shards (at least one).
     pub(crate) fn new(shards: usize) -> Self {
-        let shards = (0..shards.max(1))
-            .map(|_| {
-                Mutex::new(RingShard {
-                    keys: Vec::new(),
-                    hand: 0,
-                    compact_above: COMPACT_SLACK,
-                })
-            })
-            .collect();
-        Self { shards }
+        Self {
+            shards: Shards::new(shards),
+        }
     }
 
     /// The number of shards.
     pub(crate) fn shard_count(&self) -> usize {
-        self.shards.len()
-    }
-
-    fn lock(&self, shard: usize) -> MutexGuard<'_, RingShard> {
-        // A panic while holding the lock cannot leave a shard inconsistent (every mutation
-        // is a single Vec operation), so a poisoned lock is used as it is.
-        self.shards[shard % self.shards.len()]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.shards.count()
     }
 
     /// Indexes a key just inserted into the map. Compacts the shard when stale slots
     /// outnumber live ones by [`COMPACT_SLACK`], which keeps the ring within about twice the
     /// map's size at amortised O(1) per push.
     pub(crate) fn push(&self, shard: usize, key: Arc<str>, entries: &impl Entries) {
-        let mut guard = self.lock(shard);
+        let mut guard = self.shards.lock(shard);
         let shard = &mut *guard;
         shard.keys.push(key);
         if shard.keys.len() > shard.compact_above {
@@ -97,27 +94,20 @@ impl Ring {
     /// Drops every slot. Call it before clearing the map, so that a key inserted meanwhile
     /// keeps its slot or loses its entry too.
     pub(crate) fn clear(&self) {
-        for shard in 0..self.shards.len() {
-            let mut shard = self.lock(shard);
-            shard.keys = Vec::new();
-            shard.hand = 0;
-            shard.compact_above = COMPACT_SLACK;
-        }
+        self.shards.reset();
     }
 
     /// The number of slots, live and stale.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        (0..self.shards.len())
-            .map(|shard| self.lock(shard).keys.len())
-            .sum()
+        self.shards.sum(|shard| shard.keys.len())
     }
 
     /// Removes one entry of `shard` to make room: the first one the clock hand finds expired
     /// or not read since the hand last passed (second chance, an approximation of
     /// least-recently-used). Returns false if it found none in two turns.
     pub(crate) fn evict(&self, shard: usize, entries: &impl Entries) -> bool {
-        let mut guard = self.lock(shard);
+        let mut guard = self.shards.lock(shard);
         let shard = &mut *guard;
 
         // The clock: pass over entries read since the last turn, clearing their mark.
