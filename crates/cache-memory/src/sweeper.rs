@@ -55,7 +55,7 @@ impl SweepControl {
     /// Starts the sweep task for `inner` if none runs and the caller is inside a tokio
     /// runtime. Cheap when the task already runs.
     pub(crate) fn ensure_running(self: &Arc<Self>, inner: &Arc<Inner>) {
-        if self.is_running() {
+        if self.is_running() || inner.is_closed() {
             return;
         }
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
@@ -94,7 +94,7 @@ async fn sweep_loop(cache: Weak<Inner>, running: Running) {
             return;
         }
         let shards = inner.expiry_shards();
-        let per_shard = TICK_BUDGET / shards;
+        let per_shard = (TICK_BUDGET / shards).max(1);
         for shard in 0..shards {
             let mut popped = 0;
             while popped < per_shard {
