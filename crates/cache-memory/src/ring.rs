@@ -105,7 +105,8 @@ impl Ring {
 
     /// Removes one entry of `shard` to make room: the first one the clock hand finds expired
     /// or not read since the hand last passed (second chance, an approximation of
-    /// least-recently-used). Returns false if it found none in two turns.
+    /// least-recently-used); after two turns without one, the entry at the hand. Returns false
+    /// only if the shard holds no live entry.
     pub(crate) fn evict(&self, shard: usize, entries: &impl Entries) -> bool {
         let mut guard = self.shards.lock(shard);
         let shard = &mut *guard;
@@ -139,6 +140,20 @@ impl Ring {
                 }
             }
             scanned += 1;
+        }
+
+        // Readers marked entries again faster than the hand cleared them: take the entry at
+        // the hand whatever its mark, so that an insert waiting for room always progresses.
+        while !shard.keys.is_empty() {
+            if shard.hand >= shard.keys.len() {
+                shard.hand = 0;
+            }
+            let removed = entries.remove(&shard.keys[shard.hand]);
+            shard.keys.swap_remove(shard.hand);
+            shard.hand += 1;
+            if removed {
+                return true;
+            }
         }
         false
     }
