@@ -3,9 +3,9 @@
 //! Each `set` with a TTL pushes `(expires_at, write, key)` into one shard's min-heap, sharing
 //! the map's `Arc<str>` key; `write` numbers the writes of one entry. A heap item is *current*
 //! while the map holds that very `Arc` at that very write; an overwrite, delete or lazy
-//! removal leaves it behind as *stale*, to be dropped when popped. Popping in expiry order makes the sweep's work proportional to what has
-//! expired, not to the cache's size, and lets a full cache evict expired entries before any
-//! live one. Stale items are bounded: a shard is compacted once it holds more than twice its
+//! removal leaves it behind as *stale*, to be dropped when popped. Popping in expiry order
+//! makes the sweep's work proportional to what has expired, not to the cache's size, and lets
+//! a full cache evict expired entries before any live one. Stale items are bounded: a shard is compacted once it holds more than twice its
 //! current items plus [`COMPACT_SLACK`], at amortised O(1) per push.
 //!
 //! Lock order: a heap shard's mutex may be held while calling into the map (through

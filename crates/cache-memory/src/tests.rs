@@ -55,13 +55,18 @@ fn run<F: std::future::Future>(fut: F) -> F::Output {
         .block_on(fut)
 }
 
+/// A cache whose sweep never runs during a test.
+fn without_sweep() -> MemoryCache {
+    MemoryCache::builder()
+        .sweep_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap()
+}
+
 #[test]
 fn a_set_landing_between_the_expired_read_and_its_removal_survives() {
     run(async {
-        let cache = MemoryCache::builder()
-            .sweep_interval(Duration::from_secs(3600))
-            .build()
-            .unwrap();
+        let cache = without_sweep();
         for fresh_ttl in [None, Some(Duration::from_secs(60))] {
             cache
                 .set("k", "stale", Some(Duration::from_millis(1)))
@@ -128,10 +133,7 @@ fn an_insert_that_loses_the_race_for_a_new_key_keeps_its_ttl_indexed() {
 #[test]
 fn overwriting_ttl_entries_keeps_the_expiry_index_bounded() {
     run(async {
-        let cache = MemoryCache::builder()
-            .sweep_interval(Duration::from_secs(3600))
-            .build()
-            .unwrap();
+        let cache = without_sweep();
         for round in 0..200 {
             for i in 0..100 {
                 cache
@@ -228,10 +230,7 @@ fn poll_ready<F: std::future::Future>(fut: F) -> F::Output {
 fn alternating_ttls_with_equal_expiry_times_keep_the_expiry_index_bounded() {
     run(async {
         // On a paused clock, every other set computes the same `expires_at` again.
-        let cache = MemoryCache::builder()
-            .sweep_interval(Duration::from_secs(3600))
-            .build()
-            .unwrap();
+        let cache = without_sweep();
         for i in 0..200_000u32 {
             let ttl = Duration::from_secs(if i % 2 == 0 { 60 } else { 120 });
             cache.set("k", "v", Some(ttl)).await.unwrap();
