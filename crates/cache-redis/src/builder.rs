@@ -1,0 +1,380 @@
+//! [`RedisCacheBuilder`]: the connection settings, checked in [`build`](RedisCacheBuilder::build)
+//! without any I/O.
+
+use std::fmt;
+use std::time::Duration;
+
+use cache_core::{CacheError, Result};
+use deadpool_redis::redis::{
+    AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, IntoConnectionInfo,
+};
+use deadpool_redis::{Manager, Pool, Runtime};
+
+use crate::RedisCache;
+use crate::keys::Keys;
+
+/// The URL used when none is given.
+const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
+
+/// The default bound on each operation, pool checkout included.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The default number of connections.
+pub const DEFAULT_POOL_SIZE: usize = 4;
+
+/// The default largest key or value, in bytes: Redis's default `proto-max-bulk-len` (512 MiB).
+pub const DEFAULT_MAX_SIZE: usize = 512 * 1024 * 1024;
+
+/// Configures a [`RedisCache`]; made by [`RedisCache::builder`].
+///
+/// Settings given one by one (`host`, `port`, `db`, `username`, `password`) override the ones
+/// in [`url`](Self::url). Nothing is checked or connected until [`build`](Self::build), which
+/// does no I/O either: the first connection is opened by the first operation (or
+/// [`RedisCache::ping`]).
+///
+/// `Debug` never prints the password or the URL, which may hold one.
+///
+/// ```
+/// use std::time::Duration;
+/// use cache_redis::RedisCache;
+///
+/// let cache = RedisCache::builder()
+///     .host("cache.internal")
+///     .port(6380)
+///     .db(2)
+///     .username("traces")
+///     .password("s3cret")
+///     .namespace("traces:")
+///     .pool_size(2)
+///     .timeout(Duration::from_millis(250))
+///     .build()?;
+/// assert!(!format!("{cache:?}").contains("s3cret"));
+/// # Ok::<(), cache_redis::CacheError>(())
+/// ```
+#[derive(Clone)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct RedisCacheBuilder {
+    url: Option<String>,
+    host: Option<String>,
+    port: Option<u16>,
+    db: Option<i64>,
+    username: Option<String>,
+    password: Option<String>,
+    namespace: String,
+    pool_size: usize,
+    timeout: Duration,
+    max_size: usize,
+    #[cfg(feature = "tls")]
+    ca_certificate: Option<Vec<u8>>,
+}
+
+impl Default for RedisCacheBuilder {
+    fn default() -> Self {
+        Self {
+            url: None,
+            host: None,
+            port: None,
+            db: None,
+            username: None,
+            password: None,
+            namespace: String::new(),
+            pool_size: DEFAULT_POOL_SIZE,
+            timeout: DEFAULT_TIMEOUT,
+            max_size: DEFAULT_MAX_SIZE,
+            #[cfg(feature = "tls")]
+            ca_certificate: None,
+        }
+    }
+}
+
+impl RedisCacheBuilder {
+    /// The server to use: `redis://[user[:password]@]host[:port][/db]`, `rediss://...` for TLS
+    /// (feature `tls`), or `redis+unix:///path/to/socket?db=N&user=U&pass=P` (also `unix://`).
+    /// Defaults to `redis://127.0.0.1:6379`.
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.url = Some(url.into());
+        self
+    }
+
+    /// The host name or IP address, overriding the URL's. Not allowed with a unix socket URL.
+    pub fn host(mut self, host: impl Into<String>) -> Self {
+        self.host = Some(host.into());
+        self
+    }
+
+    /// The TCP port, overriding the URL's. Not allowed with a unix socket URL.
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
+    }
+
+    /// The database number (`SELECT`), overriding the URL's; 0 by default.
+    pub fn db(mut self, db: i64) -> Self {
+        self.db = Some(db);
+        self
+    }
+
+    /// The ACL user name, overriding the URL's.
+    pub fn username(mut self, username: impl Into<String>) -> Self {
+        self.username = Some(username.into());
+        self
+    }
+
+    /// The password (`AUTH`), overriding the URL's. Never printed.
+    pub fn password(mut self, password: impl Into<String>) -> Self {
+        self.password = Some(password.into());
+        self
+    }
+
+    /// A literal prefix of every stored key: `"traces:"` stores `"abc"` as `traces:abc`.
+    ///
+    /// Pick the separator yourself. A namespace that is a prefix of another one (`"a"` and
+    /// `"ab"`) overlaps it: clearing `"a"` also removes the keys of `"ab"`. With a namespace,
+    /// [`clear`](cache_core::Cache::clear) removes only the namespace's keys; without one
+    /// (or with `""`), it flushes the whole database.
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = namespace.into();
+        self
+    }
+
+    /// How many connections the cache opens at most ([`DEFAULT_POOL_SIZE`] by default).
+    ///
+    /// Each connection is multiplexed: concurrent operations share it, pipelining their
+    /// commands on one socket, so a few connections serve many tasks.
+    pub fn pool_size(mut self, pool_size: usize) -> Self {
+        self.pool_size = pool_size;
+        self
+    }
+
+    /// The bound on each operation, waiting for and opening a connection included
+    /// ([`DEFAULT_TIMEOUT`] by default). Past it the operation fails with
+    /// [`CacheError::Timeout`].
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The largest key (namespace included) or value sent, in bytes ([`DEFAULT_MAX_SIZE`], Redis's
+    /// default `proto-max-bulk-len`). Larger ones fail with [`CacheError::TooLarge`] before any
+    /// I/O. Lower it to your server's `proto-max-bulk-len` if you changed that: Redis answers an
+    /// oversized argument by closing the connection, which fails every other command sharing it.
+    pub fn max_size(mut self, bytes: usize) -> Self {
+        self.max_size = bytes;
+        self
+    }
+
+    /// Trusts the certificate authority in `pem` (PEM, one or more certificates) instead of
+    /// the system's roots, for `rediss://` URLs.
+    #[cfg(feature = "tls")]
+    pub fn ca_certificate(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca_certificate = Some(pem.into());
+        self
+    }
+
+    /// Checks the settings and makes the cache. Does no I/O and needs no runtime.
+    ///
+    /// # Errors
+    /// [`CacheError::InvalidConfig`] for a URL that does not parse, a `rediss://` URL without
+    /// the `tls` feature, `host` or `port` with a unix socket, a negative `db`, and a zero
+    /// `pool_size`, `timeout` or `max_size`.
+    pub fn build(self) -> Result<RedisCache> {
+        if self.pool_size == 0 {
+            return Err(invalid("pool_size must be at least 1"));
+        }
+        if self.timeout.is_zero() {
+            return Err(invalid("timeout must be greater than zero"));
+        }
+        if self.max_size == 0 {
+            return Err(invalid("max_size must be at least 1 byte"));
+        }
+        let info = self.connection_info()?;
+        let described = describe(&info);
+        let manager = Manager::new_with_config(
+            info,
+            AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(self.timeout))
+                // Every operation has its own deadline, pool checkout included.
+                .set_response_timeout(None),
+        )
+        .map_err(|err| CacheError::InvalidConfig {
+            reason: "redis refused the connection settings".into(),
+            source: Some(Box::new(err)),
+        })?;
+        let pool = Pool::builder(manager)
+            .max_size(self.pool_size)
+            .wait_timeout(Some(self.timeout))
+            .create_timeout(Some(self.timeout))
+            .recycle_timeout(Some(self.timeout))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|err| CacheError::InvalidConfig {
+                reason: "the connection pool could not be built".into(),
+                source: Some(Box::new(err)),
+            })?;
+        Ok(RedisCache::from_parts(
+            pool,
+            self.pool_size,
+            Keys::new(self.namespace, self.max_size),
+            self.timeout,
+            described,
+        ))
+    }
+
+    /// The URL with the one-by-one settings applied.
+    fn connection_info(&self) -> Result<ConnectionInfo> {
+        let url = self.url.as_deref().unwrap_or(DEFAULT_URL);
+        let scheme = url.split_once("://").map(|(scheme, _)| scheme);
+        if matches!(scheme, Some("rediss" | "valkeys")) && !cfg!(feature = "tls") {
+            return Err(invalid(
+                "a rediss:// url needs the `tls` feature of cache-redis",
+            ));
+        }
+        let info = url
+            .into_connection_info()
+            .map_err(|err| CacheError::InvalidConfig {
+                // Redis's parse errors do not repeat the URL, which may hold a password.
+                reason: format!(
+                    "the redis url does not parse ({err}); expected redis://, rediss:// or redis+unix://"
+                ),
+                source: None,
+            })?;
+        let addr = match info.addr().clone() {
+            ConnectionAddr::Tcp(host, port) => {
+                ConnectionAddr::Tcp(self.host.clone().unwrap_or(host), self.port.unwrap_or(port))
+            }
+            ConnectionAddr::TcpTls { .. } if !cfg!(feature = "tls") => {
+                return Err(invalid(
+                    "a rediss:// url needs the `tls` feature of cache-redis",
+                ));
+            }
+            ConnectionAddr::TcpTls {
+                host,
+                port,
+                insecure,
+                tls_params,
+            } => ConnectionAddr::TcpTls {
+                host: self.host.clone().unwrap_or(host),
+                port: self.port.unwrap_or(port),
+                insecure,
+                tls_params,
+            },
+            ConnectionAddr::Unix(_) if self.host.is_some() || self.port.is_some() => {
+                return Err(invalid(
+                    "host and port do not apply to a unix socket url; give a redis:// url",
+                ));
+            }
+            other => other,
+        };
+        let mut redis = info.redis_settings().clone();
+        if let Some(db) = self.db {
+            redis = redis.set_db(db);
+        }
+        if redis.db() < 0 {
+            return Err(invalid("db must not be negative"));
+        }
+        if let Some(username) = &self.username {
+            redis = redis.set_username(username);
+        }
+        if let Some(password) = &self.password {
+            redis = redis.set_password(password);
+        }
+        let info = info.set_addr(addr).set_redis_settings(redis);
+        self.tls(info)
+    }
+
+    #[cfg(feature = "tls")]
+    fn tls(&self, info: ConnectionInfo) -> Result<ConnectionInfo> {
+        use deadpool_redis::redis::{Client, TlsCertificates};
+
+        if !matches!(info.addr(), ConnectionAddr::TcpTls { .. }) {
+            return match self.ca_certificate {
+                Some(_) => Err(invalid("ca_certificate needs a rediss:// url")),
+                None => Ok(info),
+            };
+        }
+        crate::tls::ensure_crypto_provider();
+        let Some(pem) = &self.ca_certificate else {
+            return Ok(info);
+        };
+        let certificates = TlsCertificates {
+            client_tls: None,
+            root_cert: Some(pem.clone()),
+        };
+        let client = Client::build_with_tls(info, certificates).map_err(|err| {
+            CacheError::InvalidConfig {
+                reason: "the ca certificate is not valid PEM".into(),
+                source: Some(Box::new(err)),
+            }
+        })?;
+        Ok(client.get_connection_info().clone())
+    }
+
+    #[cfg(not(feature = "tls"))]
+    #[allow(clippy::unused_self, clippy::unnecessary_wraps)]
+    fn tls(&self, info: ConnectionInfo) -> Result<ConnectionInfo> {
+        Ok(info)
+    }
+}
+
+impl fmt::Debug for RedisCacheBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = f.debug_struct("RedisCacheBuilder");
+        out.field("url", &self.url.as_ref().map(|_| Redacted))
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("db", &self.db)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| Redacted))
+            .field("namespace", &self.namespace)
+            .field("pool_size", &self.pool_size)
+            .field("timeout", &self.timeout)
+            .field("max_size", &self.max_size);
+        #[cfg(feature = "tls")]
+        out.field(
+            "ca_certificate",
+            &self.ca_certificate.as_ref().map(|_| "<set>"),
+        );
+        out.finish()
+    }
+}
+
+/// Stands for a URL or password in `Debug` output.
+struct Redacted;
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+fn invalid(reason: &str) -> CacheError {
+    CacheError::InvalidConfig {
+        reason: reason.to_owned(),
+        source: None,
+    }
+}
+
+/// What `Debug` shows of the connection: where, which db, who; never the password.
+#[derive(Debug, Clone)]
+pub(crate) struct Described {
+    pub(crate) addr: String,
+    pub(crate) db: i64,
+    pub(crate) username: Option<String>,
+    pub(crate) password: Option<&'static str>,
+}
+
+fn describe(info: &ConnectionInfo) -> Described {
+    let addr = match info.addr() {
+        ConnectionAddr::Tcp(host, port) => format!("redis://{host}:{port}"),
+        ConnectionAddr::TcpTls { host, port, .. } => format!("rediss://{host}:{port}"),
+        ConnectionAddr::Unix(path) => format!("redis+unix://{}", path.display()),
+        other => other.to_string(),
+    };
+    let redis = info.redis_settings();
+    Described {
+        addr,
+        db: redis.db(),
+        username: redis.username().map(str::to_owned),
+        password: redis.password().map(|_| "<redacted>"),
+    }
+}

@@ -1,0 +1,316 @@
+#![doc = include_str!("../README.md")]
+
+mod builder;
+mod connections;
+mod errors;
+mod keys;
+#[cfg(feature = "tls")]
+mod tls;
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use deadpool_redis::Pool;
+use deadpool_redis::redis::aio::MultiplexedConnection;
+use deadpool_redis::redis::{self, FromRedisValue, RedisError};
+
+pub use crate::builder::{DEFAULT_MAX_SIZE, DEFAULT_POOL_SIZE, DEFAULT_TIMEOUT, RedisCacheBuilder};
+pub use crate::keys::MAX_TTL_MS;
+pub use cache_core::{AnyCache, BoxError, Cache, CacheError, MIN_TTL, Result, normalize_ttl};
+
+use crate::builder::Described;
+use crate::connections::{Connections, LeaseId, Retire};
+use crate::keys::{Keys, ttl_millis};
+
+/// How many keys one `SCAN` step asks for, and so the largest `UNLINK` batch of a namespaced
+/// [`clear`](Cache::clear).
+const SCAN_COUNT: usize = 1000;
+
+/// A [`Cache`] stored in Redis, shared by every process pointed at the same server.
+///
+/// Made by [`RedisCache::from_url`] or [`RedisCache::builder`]; neither does I/O. Clones share
+/// one pool of multiplexed connections: concurrent operations pipeline their commands on a few
+/// sockets. Each operation is one round trip (a namespaced [`clear`](Cache::clear) is a few)
+/// and is bounded by the configured timeout (1 s by default), pool checkout and connecting
+/// included: past it, it fails with [`CacheError::Timeout`]. When Redis restarts, broken
+/// connections are dropped and replaced by the next operations, without rebuilding the cache.
+///
+/// `Debug` shows the address, database, user and namespace, never the password.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use cache_redis::{Cache, RedisCache};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cache_redis::Result<()> {
+/// let cache = RedisCache::builder()
+///     .url("redis://127.0.0.1:6379/0")
+///     .namespace("traces:")
+///     .build()?;
+/// cache.ping().await?;
+/// cache.set("abc", "span data", Some(Duration::from_secs(300))).await?;
+/// assert_eq!(cache.get("abc").await?.as_deref(), Some("span data"));
+/// cache.close().await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct RedisCache {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    connections: Connections,
+    keys: Keys,
+    timeout: Duration,
+    closed: AtomicBool,
+    described: Described,
+}
+
+impl RedisCache {
+    /// A cache on the server at `url`, with the default settings; see
+    /// [`RedisCacheBuilder::url`] for the URL forms. Does no I/O.
+    ///
+    /// # Errors
+    /// [`CacheError::InvalidConfig`] when the URL does not parse, or is `rediss://` without
+    /// the `tls` feature.
+    pub fn from_url(url: impl Into<String>) -> Result<Self> {
+        Self::builder().url(url).build()
+    }
+
+    /// A builder for every setting.
+    pub fn builder() -> RedisCacheBuilder {
+        RedisCacheBuilder::default()
+    }
+
+    pub(crate) fn from_parts(
+        pool: Pool,
+        pool_size: usize,
+        keys: Keys,
+        timeout: Duration,
+        described: Described,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                connections: Connections::new(pool, pool_size),
+                keys,
+                timeout,
+                closed: AtomicBool::new(false),
+                described,
+            }),
+        }
+    }
+
+    /// Checks that Redis answers, with one `PING` round trip.
+    ///
+    /// # Errors
+    /// [`CacheError::Unavailable`] when Redis cannot be reached, [`CacheError::Timeout`] when
+    /// it does not answer within the timeout, [`CacheError::Backend`] when it refuses the
+    /// credentials, and [`CacheError::Closed`] after [`close`](Cache::close).
+    pub async fn ping(&self) -> Result<()> {
+        let reply: String = self.query(&redis::cmd("PING")).await?;
+        if reply == "PONG" {
+            Ok(())
+        } else {
+            Err(CacheError::Backend {
+                code: None,
+                message: format!("redis answered PING with {reply:?}"),
+                source: None,
+            })
+        }
+    }
+
+    /// The namespace prefixed to every key (`""` for none).
+    pub fn namespace(&self) -> &str {
+        self.inner.keys.namespace()
+    }
+
+    /// The bound on each operation.
+    pub fn timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
+    fn ensure_open(&self) -> Result<()> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            Err(CacheError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Sends one command on a shared connection, within the timeout.
+    async fn query<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T> {
+        self.with_connection(|mut conn| async move { cmd.query_async(&mut conn).await })
+            .await
+    }
+
+    /// Runs `op` on a leased connection within one deadline that covers the lease too.
+    ///
+    /// A timeout, or an error that may have broken the connection, retires the connection
+    /// from its lane; nothing is retried, since a write that failed midway has an unknown
+    /// outcome.
+    async fn with_connection<T, F, Fut>(&self, op: F) -> Result<T>
+    where
+        F: FnOnce(MultiplexedConnection) -> Fut,
+        Fut: Future<Output = std::result::Result<T, RedisError>>,
+    {
+        self.ensure_open()?;
+        let inner = &*self.inner;
+        let mut leased: Option<LeaseId> = None;
+        let outcome = tokio::time::timeout(inner.timeout, async {
+            let lease = inner
+                .connections
+                .lease()
+                .await
+                .map_err(|err| errors::from_pool(err, inner.timeout))?;
+            leased = Some(lease.id());
+            op(lease.conn).await.map_err(|err| {
+                if let (Some(why), Some(id)) = (errors::retires(&err), leased) {
+                    inner.connections.retire(&id, why);
+                }
+                errors::from_redis(err, inner.timeout)
+            })
+        })
+        .await;
+        match outcome {
+            Ok(result) => result,
+            Err(_elapsed) => {
+                if let Some(id) = leased {
+                    inner.connections.retire(&id, Retire::Suspect);
+                }
+                Err(CacheError::Timeout {
+                    after: inner.timeout,
+                })
+            }
+        }
+    }
+
+    /// One `SCAN` step over the namespace: the next cursor and the keys found.
+    async fn scan_step(&self, cursor: u64, pattern: &str) -> Result<(u64, Vec<Vec<u8>>)> {
+        let mut cmd = redis::cmd("SCAN");
+        cmd.arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(SCAN_COUNT);
+        self.query(&cmd).await
+    }
+}
+
+impl Cache for RedisCache {
+    /// `GET`, one round trip.
+    ///
+    /// # Errors
+    /// [`CacheError::InvalidValue`] when the stored bytes are not UTF-8 (written by another
+    /// client), [`CacheError::Backend`] when the key holds another type (`WRONGTYPE`), and the
+    /// connection errors of [`RedisCache::ping`].
+    async fn get(&self, key: &str) -> Result<Option<String>> {
+        let key = self.inner.keys.key(key)?;
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(key);
+        let bytes: Option<Vec<u8>> = self.query(&cmd).await?;
+        bytes
+            .map(|bytes| {
+                String::from_utf8(bytes).map_err(|err| CacheError::InvalidValue {
+                    reason: "the stored bytes are not utf-8; another client wrote them".into(),
+                    source: Some(Box::new(err)),
+                })
+            })
+            .transpose()
+    }
+
+    /// `SET key value [PX ms]`, one round trip; the TTL is rounded up to whole milliseconds.
+    ///
+    /// A `set` that fails with [`CacheError::Timeout`] or [`CacheError::Unavailable`] may or
+    /// may not have been applied: the command may have reached Redis before the deadline
+    /// passed or the connection broke. It is never retried behind the caller's back.
+    ///
+    /// # Errors
+    /// [`CacheError::InvalidTtl`] and [`CacheError::TooLarge`] before any I/O;
+    /// [`CacheError::Backend`] with code `OOM` when Redis is out of memory under `noeviction`;
+    /// the connection errors of [`RedisCache::ping`].
+    async fn set(&self, key: &str, value: &str, ttl: Option<Duration>) -> Result<()> {
+        let ttl = ttl_millis(ttl)?;
+        let key = self.inner.keys.key(key)?;
+        let value = self.inner.keys.value(value)?;
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(key).arg(value);
+        if let Some(ms) = ttl {
+            cmd.arg("PX").arg(ms);
+        }
+        self.query::<()>(&cmd).await
+    }
+
+    /// `UNLINK`, one round trip; the value's memory is freed in the background.
+    async fn delete(&self, key: &str) -> Result<()> {
+        let key = self.inner.keys.key(key)?;
+        let mut cmd = redis::cmd("UNLINK");
+        cmd.arg(key);
+        self.query::<()>(&cmd).await
+    }
+
+    /// With a namespace, removes every key under it: `SCAN MATCH` over the whole database,
+    /// 1,000 keys a step, with an `UNLINK` of each step's matches. That is O(keys in the
+    /// database) round trips / 1,000, each bounded by the timeout, and keys written while it
+    /// runs may survive.
+    ///
+    /// **Without a namespace this is `FLUSHDB ASYNC`: it empties the whole selected database,
+    /// keys of other programs included.** Give the cache a namespace if it shares the
+    /// database.
+    async fn clear(&self) -> Result<()> {
+        if self.inner.keys.namespace().is_empty() {
+            let mut cmd = redis::cmd("FLUSHDB");
+            cmd.arg("ASYNC");
+            return self.query::<()>(&cmd).await;
+        }
+        let pattern = self.inner.keys.scan_pattern();
+        let mut cursor = 0;
+        loop {
+            let (next, keys) = self.scan_step(cursor, &pattern).await?;
+            if !keys.is_empty() {
+                let mut cmd = redis::cmd("UNLINK");
+                cmd.arg(keys);
+                self.query::<()>(&cmd).await?;
+            }
+            if next == 0 {
+                return Ok(());
+            }
+            cursor = next;
+        }
+    }
+
+    /// Closes the pool and its connections. Idempotent; afterwards every operation on this
+    /// cache and its clones returns [`CacheError::Closed`]. Operations already in flight finish.
+    async fn close(&self) -> Result<()> {
+        if !self.inner.closed.swap(true, Ordering::AcqRel) {
+            self.inner.connections.close();
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for RedisCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &*self.inner;
+        let Described {
+            addr,
+            db,
+            username,
+            password,
+        } = &inner.described;
+        f.debug_struct("RedisCache")
+            .field("addr", addr)
+            .field("db", db)
+            .field("username", username)
+            .field("password", password)
+            .field("namespace", &inner.keys.namespace())
+            .field("pool_size", &inner.connections.lanes())
+            .field("timeout", &inner.timeout)
+            .field("max_size", &inner.keys.max_size())
+            .field("closed", &inner.closed.load(Ordering::Relaxed))
+            .finish()
+    }
+}
