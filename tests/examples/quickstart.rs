@@ -1,19 +1,31 @@
 //! Quickstart: a cache in front of a slow lookup, with the backend chosen at run time.
 //!
 //! Run it from the repository root with `cargo run --example quickstart`. It uses the
-//! in-memory backend.
+//! in-memory backend, or Redis when `REDIS_URL` is set
+//! (`REDIS_URL=redis://127.0.0.1:6379/0 cargo run --example quickstart`); on Redis its keys
+//! live under the namespace `quickstart:`.
 
 use std::error::Error;
 use std::time::{Duration, Instant};
 
 use cache_core::{AnyCache, Cache, Result};
 use cache_memory::MemoryCache;
+use cache_redis::RedisCache;
 
-/// The backend for this run: in-process memory, bounded to 10,000 entries.
+/// The backend for this run: Redis when `REDIS_URL` is set, else in-process memory bounded
+/// to 10,000 entries.
 fn choose_backend() -> Result<AnyCache> {
-    Ok(AnyCache::new(
-        MemoryCache::builder().max_capacity(10_000).build()?,
-    ))
+    match std::env::var("REDIS_URL") {
+        Ok(url) if !url.is_empty() => Ok(AnyCache::new(
+            RedisCache::builder()
+                .url(url)
+                .namespace("quickstart:")
+                .build()?,
+        )),
+        _ => Ok(AnyCache::new(
+            MemoryCache::builder().max_capacity(10_000).build()?,
+        )),
+    }
 }
 
 /// Stands in for a database or service call worth caching.

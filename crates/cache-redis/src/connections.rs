@@ -14,18 +14,23 @@
 //! the lane checks a connection out of the pool again, so a restarted server is picked up
 //! without rebuilding the cache.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use deadpool_redis::redis::aio::MultiplexedConnection;
 use deadpool_redis::{Connection, Pool, PoolError};
 
+thread_local! {
+    /// Round-robin counter choosing the lane of the next operation started on this thread;
+    /// per thread, so worker threads do not contend on one counter.
+    static NEXT_LANE: Cell<usize> = const { Cell::new(0) };
+}
+
 /// The pool and the lanes that share its connections.
 pub(crate) struct Connections {
     pool: Pool,
     lanes: Box<[Lane]>,
-    /// Round-robin counter choosing the lane of the next operation.
-    next_lane: AtomicUsize,
     /// Tags each installed connection, so a late `retire` never removes its replacement.
     next_generation: AtomicU64,
     closed: AtomicBool,
@@ -74,7 +79,6 @@ impl Connections {
         Self {
             pool,
             lanes,
-            next_lane: AtomicUsize::new(0),
             next_generation: AtomicU64::new(0),
             closed: AtomicBool::new(false),
         }
@@ -88,7 +92,14 @@ impl Connections {
     /// The pool's error when the lane is empty and no connection can be checked out, and
     /// [`PoolError::Closed`] after [`close`](Self::close).
     pub(crate) async fn lease(&self) -> Result<Lease, PoolError> {
-        let index = self.next_lane.fetch_add(1, Ordering::Relaxed) % self.lanes.len();
+        let index = match self.lanes.len() {
+            1 => 0,
+            lanes => NEXT_LANE.with(|next| {
+                let index = next.get();
+                next.set(index.wrapping_add(1));
+                index % lanes
+            }),
+        };
         let lane = &self.lanes[index];
         if let Some(lease) = lane.lease(index) {
             return Ok(lease);
