@@ -98,7 +98,7 @@ async fn round(target: &Target, secs: f64, seed: u64) -> Round {
                 while started.elapsed() < run_for {
                     let key = format!("key:{}", rng.next() % KEYS);
                     let op = Instant::now();
-                    if rng.next() % 10 == 0 {
+                    if rng.next().is_multiple_of(10) {
                         target.set(&key, &value).await;
                     } else {
                         std::hint::black_box(target.get(&key).await);
