@@ -5,6 +5,8 @@ use std::fmt;
 use std::time::Duration;
 
 use cache_core::{CacheError, Result};
+use deadpool_redis::redis::io::tcp::TcpSettings;
+use deadpool_redis::redis::io::tcp::socket2::TcpKeepalive;
 use deadpool_redis::redis::{
     AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, IntoConnectionInfo,
 };
@@ -189,10 +191,13 @@ impl RedisCacheBuilder {
         }
         let info = self.connection_info()?;
         let described = describe(&info);
+        // Opening a connection runs in the background, not cut short by the operations
+        // waiting for it, so it gets a longer bound than one operation.
+        let connect_bound = refill_timeout(self.timeout);
         let manager = Manager::new_with_config(
             info,
             AsyncConnectionConfig::new()
-                .set_connection_timeout(Some(self.timeout))
+                .set_connection_timeout(Some(connect_bound))
                 // Every operation has its own deadline, pool checkout included.
                 .set_response_timeout(None),
         )
@@ -202,9 +207,9 @@ impl RedisCacheBuilder {
         })?;
         let pool = Pool::builder(manager)
             .max_size(self.pool_size)
-            .wait_timeout(Some(self.timeout))
-            .create_timeout(Some(self.timeout))
-            .recycle_timeout(Some(self.timeout))
+            .wait_timeout(Some(connect_bound))
+            .create_timeout(Some(connect_bound))
+            .recycle_timeout(Some(connect_bound))
             .runtime(Runtime::Tokio1)
             .build()
             .map_err(|err| CacheError::InvalidConfig {
@@ -278,7 +283,10 @@ impl RedisCacheBuilder {
         if let Some(password) = &self.password {
             redis = redis.set_password(password);
         }
-        let info = info.set_addr(addr).set_redis_settings(redis);
+        let info = info
+            .set_addr(addr)
+            .set_redis_settings(redis)
+            .set_tcp_settings(tcp_settings(self.timeout));
         self.tls(info)
     }
 
@@ -345,6 +353,29 @@ impl fmt::Debug for Redacted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("<redacted>")
     }
+}
+
+/// The bound on opening (or health-checking) one connection in the background: twice an
+/// operation's, so a server that answers within `timeout` can always be connected to, even
+/// though connecting takes a few round trips.
+pub(crate) fn refill_timeout(timeout: Duration) -> Duration {
+    timeout.saturating_mul(2)
+}
+
+/// Socket settings: no Nagle delay, and dead peers detected by the kernel even when no
+/// operation waits long enough to notice (keepalive probes on idle connections, and
+/// `TCP_USER_TIMEOUT` for data left unacknowledged, as after a network partition).
+fn tcp_settings(timeout: Duration) -> TcpSettings {
+    let settings = TcpSettings::default().set_nodelay(true).set_keepalive(
+        TcpKeepalive::new()
+            .with_time(Duration::from_secs(15))
+            .with_interval(Duration::from_secs(5)),
+    );
+    #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+    let settings = settings.set_user_timeout(timeout.saturating_mul(4).max(Duration::from_secs(5)));
+    #[cfg(not(any(target_os = "android", target_os = "fuchsia", target_os = "linux")))]
+    let _ = timeout;
+    settings
 }
 
 fn invalid(reason: &str) -> CacheError {

@@ -9,38 +9,95 @@
 //! handle, so commands from many tasks are pipelined on one socket.
 //!
 //! A lane gives its connection up when a command on it fails in a way that may have broken it
-//! ([`Connections::retire`]): an I/O error detaches it from the pool for good, a timeout hands it
-//! back to the pool, whose recycle `PING` decides whether it is reused. The next operation on
-//! the lane checks a connection out of the pool again, so a restarted server is picked up
-//! without rebuilding the cache.
+//! ([`Connections::retire`]): an I/O or protocol error detaches it from the pool for good; a
+//! timeout with no reply on the connection since the operation started hands it back to the
+//! pool, whose recycle `PING` decides whether it is reused. A connection that is merely slow
+//! (it answered something meanwhile) is kept.
+//!
+//! An empty lane is refilled by a task of its own, spawned by the first operation that finds
+//! it empty: operations wait for the refill up to their own deadline, but giving up (or never
+//! being polled again) does not cancel it, so a refill that takes longer than one operation's
+//! deadline still completes and serves the next ones. A refill that fails hands its error to
+//! every operation that waited for it, and the next operation starts another.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
+use deadpool_redis::redis::RedisError;
 use deadpool_redis::redis::aio::MultiplexedConnection;
 use deadpool_redis::{Connection, Pool, PoolError};
+use tokio::sync::Notify;
+use tokio::time::Instant;
 
 thread_local! {
-    /// Round-robin counter choosing the lane of the next operation started on this thread;
-    /// per thread, so worker threads do not contend on one counter.
-    static NEXT_LANE: Cell<usize> = const { Cell::new(0) };
+    /// xorshift state choosing the lane of each operation started on this thread: random, so
+    /// caches used in turn on one thread still spread over all their lanes, and per thread,
+    /// so the workers do not contend on a shared counter.
+    static LANE_RNG: Cell<u64> = Cell::new(lane_seed());
 }
+
+fn lane_seed() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(0x9e37_79b9_7f4a_7c15);
+    NEXT.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed) | 1
+}
+
+fn random_lane(lanes: usize) -> usize {
+    if lanes == 1 {
+        return 0;
+    }
+    LANE_RNG.with(|state| {
+        let mut x = state.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        state.set(x);
+        // Lanes number at most the pool size, far below `u32::MAX`.
+        ((x >> 32) % lanes as u64) as usize
+    })
+}
+
+/// A lane whose connection has not answered for this long (ms) hands it back to the pool for a
+/// health check before the next operation uses it: after a quiet spell Redis may have
+/// restarted, or closed the connection as idle, and a write on a dead connection fails
+/// without being retried.
+pub(crate) const IDLE_CHECK_MS: u64 = 5_000;
 
 /// The pool and the lanes that share its connections.
 pub(crate) struct Connections {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
     pool: Pool,
     lanes: Box<[Lane]>,
     /// Tags each installed connection, so a late `retire` never removes its replacement.
     next_generation: AtomicU64,
     closed: AtomicBool,
+    /// The bound on one refill, which runs on its own and is not cut short by callers.
+    refill_timeout: Duration,
+    /// Zero of the millisecond clock of `Lane::last_reply`.
+    epoch: Instant,
 }
 
 /// One shared connection slot.
 struct Lane {
-    held: Mutex<Option<Held>>,
-    /// Serializes refills, so a burst of operations on an empty lane checks out one connection.
-    refill: tokio::sync::Mutex<()>,
+    state: Mutex<LaneState>,
+    /// Woken when a refill ends, well or badly.
+    refilled: Notify,
+    /// When the lane's connection last answered anything, in ms since `Shared::epoch`.
+    last_reply: AtomicU64,
+}
+
+#[derive(Default)]
+struct LaneState {
+    held: Option<Held>,
+    refilling: bool,
+    /// The number of the refill in progress, or of the last one.
+    refill: u64,
+    /// The error of the last refill that failed, with its number.
+    failed: Option<(u64, RefillError)>,
 }
 
 struct Held {
@@ -53,87 +110,156 @@ struct Held {
 pub(crate) struct Lease {
     /// A clone of the lane's multiplexed handle; commands on it share the lane's socket.
     pub(crate) conn: MultiplexedConnection,
-    lane: usize,
+    id: LeaseId,
+}
+
+/// Names the connection a [`Lease`] came from, kept after the lease itself is gone.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LeaseId {
+    pub(crate) lane: usize,
     generation: u64,
 }
 
 /// Why an operation gives up its lane's connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Retire {
-    /// The connection failed (I/O error, protocol error): drop it and let the pool open another.
+    /// The connection failed (I/O error, protocol error, a demoted primary): drop it and let
+    /// the pool open another.
     Broken,
-    /// The connection did not answer in time: hand it back to the pool, which `PING`s it before
-    /// it is used again.
+    /// The connection did not answer in time: hand it back to the pool, which `PING`s it
+    /// before it is used again.
     Suspect,
 }
 
+/// Why a lane could not be refilled; cloned to every operation that waited for the refill.
+#[derive(Debug, Clone)]
+pub(crate) enum RefillError {
+    /// Connecting or the pool's health check failed.
+    Redis(RedisError),
+    /// The refill did not finish within its bound.
+    Timeout,
+    /// The cache was closed.
+    Closed,
+    /// Anything else, such as the runtime shutting down under the refill.
+    Other(&'static str),
+}
+
 impl Connections {
-    /// Shares the connections of `pool` over `lanes` lanes (at least one, at most the pool's size).
-    pub(crate) fn new(pool: Pool, lanes: usize) -> Self {
+    /// Shares the connections of `pool` over `lanes` lanes (at least one, at most the pool's
+    /// size); each refill may take up to `refill_timeout`.
+    pub(crate) fn new(pool: Pool, lanes: usize, refill_timeout: Duration) -> Self {
         let lanes = (0..lanes.max(1))
             .map(|_| Lane {
-                held: Mutex::new(None),
-                refill: tokio::sync::Mutex::new(()),
+                state: Mutex::new(LaneState::default()),
+                refilled: Notify::new(),
+                last_reply: AtomicU64::new(0),
             })
             .collect();
         Self {
-            pool,
-            lanes,
-            next_generation: AtomicU64::new(0),
-            closed: AtomicBool::new(false),
+            shared: Arc::new(Shared {
+                pool,
+                lanes,
+                next_generation: AtomicU64::new(0),
+                closed: AtomicBool::new(false),
+                refill_timeout,
+                epoch: Instant::now(),
+            }),
         }
     }
 
-    /// A connection for one operation: the next lane's, checking one out of the pool when the
-    /// lane is empty. Cancel-safe: dropping the future leaves the lane empty or filled, never
-    /// half-filled.
+    /// A connection for one operation started at `now` (from [`now_ms`](Self::now_ms)), on
+    /// `lane` or else a random one; when the lane is empty, or its connection has not answered anything for
+    /// [`IDLE_CHECK_MS`], waits for its refill (starting one if none runs). Must run inside a tokio runtime. Cancel-safe: a
+    /// refill goes on without its waiters.
     ///
     /// # Errors
-    /// The pool's error when the lane is empty and no connection can be checked out, and
-    /// [`PoolError::Closed`] after [`close`](Self::close).
-    pub(crate) async fn lease(&self) -> Result<Lease, PoolError> {
-        let index = match self.lanes.len() {
-            1 => 0,
-            lanes => NEXT_LANE.with(|next| {
-                let index = next.get();
-                next.set(index.wrapping_add(1));
-                index % lanes
-            }),
+    /// The error of the refill this call waited for, and [`RefillError::Closed`] after
+    /// [`close`](Self::close).
+    pub(crate) async fn lease(&self, now: u64, lane: Option<usize>) -> Result<Lease, RefillError> {
+        let index = match lane {
+            Some(lane) if lane < self.shared.lanes.len() => lane,
+            _ => random_lane(self.shared.lanes.len()),
         };
-        let lane = &self.lanes[index];
-        if let Some(lease) = lane.lease(index) {
-            return Ok(lease);
+        let lane = &self.shared.lanes[index];
+        let mut waited_for = None;
+        loop {
+            let idle = {
+                let mut state = lane.lock();
+                let fresh =
+                    now.saturating_sub(lane.last_reply.load(Ordering::Relaxed)) <= IDLE_CHECK_MS;
+                match &state.held {
+                    Some(held) if fresh => return Ok(held.lease(index)),
+                    // Silent for a while: Redis may have restarted or closed it meanwhile.
+                    // The pool's recycle `PING` checks it in the refill below.
+                    Some(_) => state.held.take(),
+                    None => None,
+                }
+            };
+            // Back to the pool outside the lane's lock.
+            drop(idle);
+            // Registered before the state is read again, so a refill ending in between still
+            // wakes this call.
+            let refilled = lane.refilled.notified();
+            tokio::pin!(refilled);
+            refilled.as_mut().enable();
+            {
+                let mut state = lane.lock();
+                if let Some(held) = &state.held {
+                    return Ok(held.lease(index));
+                }
+                if self.shared.closed.load(Ordering::SeqCst) {
+                    return Err(RefillError::Closed);
+                }
+                if let (Some(waited), Some((failed, err))) = (waited_for, &state.failed)
+                    && *failed >= waited
+                {
+                    return Err(err.clone());
+                }
+                if !state.refilling {
+                    state.refilling = true;
+                    state.refill += 1;
+                    tokio::spawn(refill(Arc::clone(&self.shared), index, state.refill));
+                }
+                waited_for = Some(state.refill);
+            }
+            refilled.await;
         }
-        let _refilling = lane.refill.lock().await;
-        if let Some(lease) = lane.lease(index) {
-            return Ok(lease);
-        }
-        let pooled = self.pool.get().await?;
-        let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
-        let conn = MultiplexedConnection::clone(&pooled);
-        let mut held = lane.lock();
-        // Checked under the lane's lock: `close` sets the flag before it empties the lanes, so
-        // either it sees this connection or this sees the flag.
-        if self.closed.load(Ordering::SeqCst) {
-            return Err(PoolError::Closed);
-        }
-        *held = Some(Held { pooled, generation });
-        Ok(Lease {
-            conn,
-            lane: index,
-            generation,
-        })
     }
 
-    /// Stops sharing the connection `lease` came from, unless the lane already replaced it.
-    pub(crate) fn retire(&self, lease: &LeaseId, why: Retire) {
-        let Some(lane) = self.lanes.get(lease.lane) else {
+    /// Notes that the connection of `id` answered (with a value or a server error).
+    pub(crate) fn replied(&self, id: &LeaseId) {
+        if let Some(lane) = self.shared.lanes.get(id.lane) {
+            let now = self.now_ms();
+            // A plain store, at most once per millisecond and lane: no contended write per
+            // operation. Racing stores may set an older millisecond; harmless.
+            if lane.last_reply.load(Ordering::Relaxed) < now {
+                lane.last_reply.store(now, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Whether the lane of `id` answered anything at or after `since` (from [`now_ms`](Self::now_ms)).
+    pub(crate) fn replied_since(&self, id: &LeaseId, since: u64) -> bool {
+        self.shared
+            .lanes
+            .get(id.lane)
+            .is_some_and(|lane| lane.last_reply.load(Ordering::Relaxed) >= since)
+    }
+
+    /// Milliseconds since the cache was built, the clock of [`replied_since`](Self::replied_since).
+    pub(crate) fn now_ms(&self) -> u64 {
+        u64::try_from(self.shared.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Stops sharing the connection of `id`, unless its lane already replaced it.
+    pub(crate) fn retire(&self, id: &LeaseId, why: Retire) {
+        let Some(lane) = self.shared.lanes.get(id.lane) else {
             return;
         };
         let taken = {
-            let mut held = lane.lock();
-            match &*held {
-                Some(current) if current.generation == lease.generation => held.take(),
+            let mut state = lane.lock();
+            match &state.held {
+                Some(current) if current.generation == id.generation => state.held.take(),
                 _ => None,
             }
         };
@@ -145,52 +271,121 @@ impl Connections {
         }
     }
 
-    /// Empties every lane and closes the pool; later leases fail with [`PoolError::Closed`].
+    /// Empties every lane and closes the pool; later leases fail with [`RefillError::Closed`].
     pub(crate) fn close(&self) {
-        self.closed.store(true, Ordering::SeqCst);
-        for lane in &*self.lanes {
-            let taken = lane.lock().take();
+        self.shared.closed.store(true, Ordering::SeqCst);
+        for lane in &*self.shared.lanes {
+            let taken = lane.lock().held.take();
             drop(taken);
+            lane.refilled.notify_waiters();
         }
-        self.pool.close();
+        self.shared.pool.close();
     }
 
     /// The number of lanes, which is also the most connections the cache opens at once.
     pub(crate) fn lanes(&self) -> usize {
-        self.lanes.len()
+        self.shared.lanes.len()
     }
 }
 
 impl Lane {
-    fn lock(&self) -> MutexGuard<'_, Option<Held>> {
+    fn lock(&self) -> MutexGuard<'_, LaneState> {
         // No code panics while holding this lock; recover the data if that ever changes.
-        self.held.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn lease(&self, lane: usize) -> Option<Lease> {
-        let held = self.lock();
-        let current = held.as_ref()?;
-        Some(Lease {
-            conn: MultiplexedConnection::clone(&current.pooled),
-            lane,
-            generation: current.generation,
-        })
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-/// Names the connection a [`Lease`] came from, kept after the lease itself is gone.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct LeaseId {
-    lane: usize,
-    generation: u64,
+impl Held {
+    fn lease(&self, lane: usize) -> Lease {
+        Lease {
+            conn: MultiplexedConnection::clone(&self.pooled),
+            id: LeaseId {
+                lane,
+                generation: self.generation,
+            },
+        }
+    }
 }
 
 impl Lease {
     /// The lane and connection this lease came from.
     pub(crate) fn id(&self) -> LeaseId {
-        LeaseId {
-            lane: self.lane,
-            generation: self.generation,
+        self.id
+    }
+}
+
+/// Checks a connection out of the pool into lane `index`, as refill number `number`.
+async fn refill(shared: Arc<Shared>, index: usize, number: u64) {
+    let mut guard = RefillGuard {
+        shared: &shared,
+        index,
+        number,
+        done: false,
+    };
+    let outcome = tokio::time::timeout(shared.refill_timeout, shared.pool.get()).await;
+    let lane = &shared.lanes[index];
+    let mut state = lane.lock();
+    state.refilling = false;
+    match outcome {
+        Ok(Ok(pooled)) => {
+            // Checked under the lane's lock: `close` sets the flag before it empties the
+            // lanes, so either it sees this connection or this sees the flag.
+            if shared.closed.load(Ordering::SeqCst) {
+                state.failed = Some((number, RefillError::Closed));
+            } else {
+                let now = u64::try_from(shared.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+                lane.last_reply.store(now, Ordering::Relaxed);
+                state.held = Some(Held {
+                    pooled,
+                    generation: shared.next_generation.fetch_add(1, Ordering::Relaxed),
+                });
+                state.failed = None;
+            }
+        }
+        Ok(Err(err)) => state.failed = Some((number, RefillError::from(err))),
+        Err(_elapsed) => state.failed = Some((number, RefillError::Timeout)),
+    }
+    drop(state);
+    guard.done = true;
+    lane.refilled.notify_waiters();
+}
+
+/// Ends a refill that was dropped before it finished (its runtime shut down), so the lane
+/// does not wait for it forever.
+struct RefillGuard<'a> {
+    shared: &'a Shared,
+    index: usize,
+    number: u64,
+    done: bool,
+}
+
+impl Drop for RefillGuard<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let lane = &self.shared.lanes[self.index];
+        {
+            let mut state = lane.lock();
+            state.refilling = false;
+            state.failed = Some((
+                self.number,
+                RefillError::Other("the connection task was dropped; its runtime shut down"),
+            ));
+        }
+        lane.refilled.notify_waiters();
+    }
+}
+
+impl From<PoolError> for RefillError {
+    fn from(err: PoolError) -> Self {
+        match err {
+            PoolError::Backend(err) => Self::Redis(err),
+            PoolError::Timeout(_) => Self::Timeout,
+            PoolError::Closed => Self::Closed,
+            PoolError::NoRuntimeSpecified | PoolError::PostCreateHook(_) => {
+                Self::Other("the connection pool failed")
+            }
         }
     }
 }

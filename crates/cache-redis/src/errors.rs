@@ -3,10 +3,9 @@
 use std::time::Duration;
 
 use cache_core::CacheError;
-use deadpool_redis::PoolError;
-use deadpool_redis::redis::{ErrorKind, RedisError};
+use deadpool_redis::redis::{ErrorKind, RedisError, ServerErrorKind};
 
-use crate::connections::Retire;
+use crate::connections::{RefillError, Retire};
 
 /// Maps an error from a command (or from connecting) to the caller's error.
 ///
@@ -16,18 +15,33 @@ pub(crate) fn from_redis(err: RedisError, timeout: Duration) -> CacheError {
     if err.is_timeout() {
         return CacheError::Timeout { after: timeout };
     }
+    let unavailable = |reason: String, err: RedisError| CacheError::Unavailable {
+        reason,
+        source: Some(Box::new(err)),
+    };
     match err.kind() {
         ErrorKind::AuthenticationFailed => CacheError::Backend {
             code: err.code().map(str::to_owned).or(Some("WRONGPASS".into())),
             message: "redis refused the credentials; check the username and password".into(),
             source: Some(Box::new(err)),
         },
-        ErrorKind::InvalidClientConfig | ErrorKind::RESP3NotSupported => {
-            CacheError::InvalidConfig {
-                reason: format!("redis refused the connection settings ({})", err.category()),
-                source: Some(Box::new(err)),
-            }
-        }
+        ErrorKind::Server(
+            ServerErrorKind::BusyLoading
+            | ServerErrorKind::TryAgain
+            | ServerErrorKind::MasterDown
+            | ServerErrorKind::ReadOnly
+            | ServerErrorKind::ClusterDown,
+        ) => unavailable(
+            format!(
+                "redis is not ready to serve this command ({}); retry shortly",
+                err.code().unwrap_or("not ready")
+            ),
+            err,
+        ),
+        ErrorKind::Server(_) | ErrorKind::Extension if is_max_clients(&err) => unavailable(
+            "redis has reached its maximum number of clients; retry shortly".into(),
+            err,
+        ),
         ErrorKind::Server(_) | ErrorKind::Extension => CacheError::Backend {
             code: err.code().map(str::to_owned),
             message: err
@@ -36,14 +50,33 @@ pub(crate) fn from_redis(err: RedisError, timeout: Duration) -> CacheError {
                 .unwrap_or_else(|| err.category().to_owned()),
             source: Some(Box::new(err)),
         },
-        ErrorKind::Io => CacheError::Unavailable {
-            reason: if err.is_connection_refusal() {
+        ErrorKind::Io => unavailable(
+            if err.is_connection_refusal() {
                 "connection refused; check the address and that redis is running".into()
             } else {
                 "the connection to redis failed".into()
             },
-            source: Some(Box::new(err)),
-        },
+            err,
+        ),
+        // A host name that resolves to no address is reported as a configuration error, but it
+        // happens when connecting, and DNS may answer differently later.
+        ErrorKind::InvalidClientConfig if err.to_string().contains("No address found") => {
+            unavailable(
+                "the redis host name resolves to no address; check it and DNS".into(),
+                err,
+            )
+        }
+        ErrorKind::InvalidClientConfig | ErrorKind::RESP3NotSupported => {
+            CacheError::InvalidConfig {
+                reason: format!("redis refused the connection settings ({})", err.category()),
+                source: Some(Box::new(err)),
+            }
+        }
+        // TLS handshake failures, among others.
+        ErrorKind::Client => unavailable(
+            "the connection to redis failed on the client side (a TLS handshake, for one); check the tls settings".into(),
+            err,
+        ),
         _ => CacheError::Backend {
             code: None,
             message: format!("unexpected reply from redis ({})", err.category()),
@@ -52,15 +85,20 @@ pub(crate) fn from_redis(err: RedisError, timeout: Duration) -> CacheError {
     }
 }
 
-/// Maps an error from checking a connection out of the pool.
-pub(crate) fn from_pool(err: PoolError, timeout: Duration) -> CacheError {
+fn is_max_clients(err: &RedisError) -> bool {
+    err.detail()
+        .is_some_and(|d| d.starts_with("max number of clients reached"))
+}
+
+/// Maps the error of a lane refill: the pool could not hand out a connection.
+pub(crate) fn from_refill(err: RefillError, timeout: Duration) -> CacheError {
     match err {
-        PoolError::Backend(err) => from_redis(err, timeout),
-        PoolError::Timeout(_) => CacheError::Timeout { after: timeout },
-        PoolError::Closed => CacheError::Closed,
-        other => CacheError::Unavailable {
-            reason: "the connection pool failed".into(),
-            source: Some(Box::new(other)),
+        RefillError::Redis(err) => from_redis(err, timeout),
+        RefillError::Timeout => CacheError::Timeout { after: timeout },
+        RefillError::Closed => CacheError::Closed,
+        RefillError::Other(reason) => CacheError::Unavailable {
+            reason: reason.into(),
+            source: None,
         },
     }
 }
@@ -72,6 +110,9 @@ pub(crate) fn retires(err: &RedisError) -> Option<Retire> {
     } else if err.is_io_error()
         || err.is_unrecoverable_error()
         || err.kind() == ErrorKind::Parse
+        // A primary demoted behind the same address (a failover behind DNS or a proxy): a new
+        // connection reaches the new primary.
+        || err.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly)
         // Redis closes the connection after a protocol error (such as an argument over its
         // `proto-max-bulk-len`); give it up now rather than fail the lane's next command.
         || err.detail().is_some_and(|d| d.starts_with("Protocol error"))
@@ -80,4 +121,10 @@ pub(crate) fn retires(err: &RedisError) -> Option<Retire> {
     } else {
         None
     }
+}
+
+/// Whether `err` means the command never got an answer because its connection is gone, so an
+/// idempotent read may be sent again on another connection.
+pub(crate) fn lost_connection(err: &RedisError) -> bool {
+    err.is_io_error() || err.is_connection_dropped()
 }

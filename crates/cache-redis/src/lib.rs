@@ -25,6 +25,15 @@ use crate::builder::Described;
 use crate::connections::{Connections, LeaseId, Retire};
 use crate::keys::{Keys, ttl_millis};
 
+/// Whether an operation may be sent a second time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Attempts {
+    /// Writes: once, whatever happens.
+    Once,
+    /// Reads: again on another connection when the first one was found gone.
+    AgainIfConnectionLost,
+}
+
 /// How many keys one `SCAN` step asks for, and so the largest `UNLINK` batch of a namespaced
 /// [`clear`](Cache::clear).
 const SCAN_COUNT: usize = 1000;
@@ -95,7 +104,7 @@ impl RedisCache {
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
-                connections: Connections::new(pool, pool_size),
+                connections: Connections::new(pool, pool_size, builder::refill_timeout(timeout)),
                 keys,
                 timeout,
                 closed: AtomicBool::new(false),
@@ -111,7 +120,7 @@ impl RedisCache {
     /// it does not answer within the timeout, [`CacheError::Backend`] when it refuses the
     /// credentials, and [`CacheError::Closed`] after [`close`](Cache::close).
     pub async fn ping(&self) -> Result<()> {
-        let reply: String = self.query(&redis::cmd("PING")).await?;
+        let reply: String = self.read(&redis::cmd("PING")).await?;
         if reply == "PONG" {
             Ok(())
         } else {
@@ -141,45 +150,92 @@ impl RedisCache {
         }
     }
 
-    /// Sends one command on a shared connection, within the timeout.
-    async fn query<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T> {
-        self.with_connection(|mut conn| async move { cmd.query_async(&mut conn).await })
-            .await
+    /// Sends one command on a shared connection, within the timeout. A write is sent once.
+    async fn query<T: FromRedisValue + Send>(&self, cmd: &redis::Cmd) -> Result<T> {
+        self.with_connection(Attempts::Once, |mut conn| async move {
+            cmd.query_async(&mut conn).await
+        })
+        .await
+    }
+
+    /// Sends one read-only command, once more on another connection if the first one turned
+    /// out to be gone (Redis restarted, or closed an idle connection) before it answered.
+    async fn read<T: FromRedisValue + Send>(&self, cmd: &redis::Cmd) -> Result<T> {
+        self.with_connection(Attempts::AgainIfConnectionLost, |mut conn| async move {
+            cmd.query_async(&mut conn).await
+        })
+        .await
     }
 
     /// Runs `op` on a leased connection within one deadline that covers the lease too.
     ///
-    /// A timeout, or an error that may have broken the connection, retires the connection
-    /// from its lane; nothing is retried, since a write that failed midway has an unknown
-    /// outcome.
-    async fn with_connection<T, F, Fut>(&self, op: F) -> Result<T>
+    /// A timeout with no reply on the connection since the operation started, or an error
+    /// that may have broken the connection, retires the connection from its lane. Only reads
+    /// are sent again, and only when their connection was lost: a write that failed midway
+    /// has an unknown outcome.
+    async fn with_connection<T, F, Fut>(&self, attempts: Attempts, op: F) -> Result<T>
     where
-        F: FnOnce(MultiplexedConnection) -> Fut,
-        Fut: Future<Output = std::result::Result<T, RedisError>>,
+        T: Send,
+        F: Fn(MultiplexedConnection) -> Fut + Send + Sync,
+        Fut: Future<Output = std::result::Result<T, RedisError>> + Send,
     {
         self.ensure_open()?;
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(CacheError::Unavailable {
+                reason: "cache-redis must run inside a tokio runtime with io and time enabled"
+                    .into(),
+                source: None,
+            });
+        }
         let inner = &*self.inner;
+        let connections = &inner.connections;
+        let started = connections.now_ms();
         let mut leased: Option<LeaseId> = None;
         let outcome = tokio::time::timeout(inner.timeout, async {
-            let lease = inner
-                .connections
-                .lease()
-                .await
-                .map_err(|err| errors::from_pool(err, inner.timeout))?;
-            leased = Some(lease.id());
-            op(lease.conn).await.map_err(|err| {
-                if let (Some(why), Some(id)) = (errors::retires(&err), leased) {
-                    inner.connections.retire(&id, why);
+            let mut again = attempts == Attempts::AgainIfConnectionLost;
+            let mut lane = None;
+            loop {
+                let lease = connections
+                    .lease(started, lane)
+                    .await
+                    .map_err(|err| errors::from_refill(err, inner.timeout))?;
+                let id = lease.id();
+                leased = Some(id);
+                let err = match op(lease.conn).await {
+                    Ok(value) => {
+                        connections.replied(&id);
+                        return Ok(value);
+                    }
+                    Err(err) => err,
+                };
+                let why = errors::retires(&err);
+                if why.is_none() {
+                    // A server error is an answer: the connection is alive.
+                    connections.replied(&id);
                 }
-                errors::from_redis(err, inner.timeout)
-            })
+                if let Some(why) = why {
+                    connections.retire(&id, why);
+                }
+                if again && errors::lost_connection(&err) {
+                    // On the same lane, which now waits for a new connection: another lane
+                    // may hold a dead one too.
+                    again = false;
+                    lane = Some(id.lane);
+                    continue;
+                }
+                return Err(errors::from_redis(err, inner.timeout));
+            }
         })
         .await;
         match outcome {
             Ok(result) => result,
             Err(_elapsed) => {
-                if let Some(id) = leased {
-                    inner.connections.retire(&id, Retire::Suspect);
+                // Hand the connection back only if it has been silent since this operation
+                // started: one that answered others meanwhile is slow, not stuck.
+                if let Some(id) = leased
+                    && !connections.replied_since(&id, started)
+                {
+                    connections.retire(&id, Retire::Suspect);
                 }
                 Err(CacheError::Timeout {
                     after: inner.timeout,
@@ -196,7 +252,7 @@ impl RedisCache {
             .arg(pattern)
             .arg("COUNT")
             .arg(SCAN_COUNT);
-        self.query(&cmd).await
+        self.read(&cmd).await
     }
 }
 
@@ -211,7 +267,7 @@ impl Cache for RedisCache {
         let key = self.inner.keys.key(key)?;
         let mut cmd = redis::cmd("GET");
         cmd.arg(key);
-        let bytes: Option<Vec<u8>> = self.query(&cmd).await?;
+        let bytes: Option<Vec<u8>> = self.read(&cmd).await?;
         bytes
             .map(|bytes| {
                 String::from_utf8(bytes).map_err(|err| CacheError::InvalidValue {

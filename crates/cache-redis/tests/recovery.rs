@@ -1,0 +1,215 @@
+//! How the shared connections recover: a restart nobody noticed, a latency spike, an
+//! operation that is never polled again, a demoted primary.
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Waker};
+use std::time::{Duration, Instant};
+
+use cache_redis::{Cache, CacheError, RedisCache};
+use redis_test_server::RedisServer;
+
+fn cache(server: &RedisServer, pool_size: usize, timeout: Duration) -> RedisCache {
+    RedisCache::builder()
+        .url(server.url())
+        .namespace("recovery:")
+        .pool_size(pool_size)
+        .timeout(timeout)
+        .build()
+        .unwrap()
+}
+
+/// A plain redis-rs connection, without redis-rs's default 500 ms response timeout.
+async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection_with_config(
+            &redis::AsyncConnectionConfig::new().set_response_timeout(None),
+        )
+        .await
+        .unwrap()
+}
+
+/// Opens every lane's connection.
+async fn fill_lanes(cache: &RedisCache) {
+    let reads: Vec<_> = (0..64)
+        .map(|_| {
+            let cache = cache.clone();
+            tokio::spawn(async move { cache.get("anything").await })
+        })
+        .collect();
+    for read in reads {
+        read.await.unwrap().unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_right_after_an_unnoticed_restart_all_succeed() {
+    let mut server = RedisServer::start();
+    let cache = cache(&server, 4, Duration::from_secs(2));
+    fill_lanes(&cache).await;
+
+    // No operation between the kill and the restart: every lane still holds a dead socket.
+    server.kill();
+    server.restart();
+    let _: () = redis::cmd("SET")
+        .arg("recovery:known")
+        .arg("value")
+        .query_async(&mut raw(&server).await)
+        .await
+        .unwrap();
+    for i in 0..16 {
+        assert_eq!(
+            cache.get("known").await.unwrap().as_deref(),
+            Some("value"),
+            "read {i}: a read that finds its connection gone is sent again on a new one"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_after_a_quiet_spell_survive_an_unnoticed_restart() {
+    let mut server = RedisServer::start();
+    let cache = cache(&server, 4, Duration::from_secs(2));
+    fill_lanes(&cache).await;
+    server.kill();
+    server.restart();
+    // Quiet for longer than the idle check: each lane has its connection checked by the
+    // pool before a write goes out on it.
+    tokio::time::sleep(Duration::from_millis(5_500)).await;
+    for i in 0..16 {
+        cache
+            .set(&format!("w{i}"), "written", None)
+            .await
+            .unwrap_or_else(|err| panic!("write {i} after a quiet spell: {err:?}"));
+    }
+    assert_eq!(cache.get("w15").await.unwrap().as_deref(), Some("written"));
+}
+
+/// A spike longer than the timeout retires the silent connections; afterwards Redis answers
+/// within the timeout but slower than half of it, so a replacement connection (a health check
+/// or a connect, then the command) does not fit in one operation's deadline. Replacements run
+/// on their own, so the cache serves again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cache_serves_again_after_a_latency_spike_while_redis_stays_slow() {
+    let server = RedisServer::builder()
+        .config("enable-debug-command", "yes")
+        .start();
+    let timeout = Duration::from_secs(1);
+    let cache = cache(&server, 2, timeout);
+    cache.set("known", "value", None).await.unwrap();
+    fill_lanes(&cache).await;
+
+    // The spike: Redis stalls for 2.5 s; operations meanwhile time out.
+    let mut blocker = raw(&server).await;
+    let spike = tokio::spawn(async move {
+        let _: () = redis::cmd("DEBUG")
+            .arg("SLEEP")
+            .arg(2.5)
+            .query_async(&mut blocker)
+            .await
+            .unwrap();
+        blocker
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let during: Vec<_> = (0..8)
+        .map(|_| {
+            let cache = cache.clone();
+            tokio::spawn(async move { cache.get("known").await })
+        })
+        .collect();
+    for op in during {
+        assert!(matches!(op.await.unwrap(), Err(CacheError::Timeout { .. })));
+    }
+    let mut blocker = spike.await.unwrap();
+
+    // Then slow: Redis stalls 0.6 s at a time, with 50 ms gaps in which it serves what
+    // queued up, so every command waits up to about 0.6 s: within the 1 s timeout, but a
+    // health check or connect plus the command does not fit in it.
+    let slow = tokio::spawn(async move {
+        let until = Instant::now() + Duration::from_secs(12);
+        while Instant::now() < until {
+            let _: () = redis::cmd("DEBUG")
+                .arg("SLEEP")
+                .arg(0.6)
+                .query_async(&mut blocker)
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    let recovering = Instant::now() + Duration::from_secs(9);
+    let mut in_a_row = 0;
+    while in_a_row < 6 {
+        assert!(
+            Instant::now() < recovering,
+            "no recovery within 9 s while redis answers within the timeout"
+        );
+        match cache.get("known").await {
+            Ok(value) => {
+                assert_eq!(value.as_deref(), Some("value"));
+                in_a_row += 1;
+            }
+            Err(CacheError::Timeout { .. }) => in_a_row = 0,
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    slow.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operation_that_is_never_polled_again_does_not_block_its_lane() {
+    let server = RedisServer::start();
+    let _: () = redis::cmd("SET")
+        .arg("recovery:known")
+        .arg("value")
+        .query_async(&mut raw(&server).await)
+        .await
+        .unwrap();
+    // A new cache: its one lane is empty, so the first operation starts the lane's refill.
+    let cache = cache(&server, 1, Duration::from_secs(1));
+
+    let mut stalled = pin!(cache.get("known"));
+    let mut context = Context::from_waker(Waker::noop());
+    assert!(stalled.as_mut().poll(&mut context).is_pending());
+    // `stalled` is kept alive and never polled again.
+    for _ in 0..3 {
+        assert_eq!(
+            tokio::time::timeout(Duration::from_secs(3), cache.get("known"))
+                .await
+                .expect("an unpolled operation blocked the lane")
+                .unwrap()
+                .as_deref(),
+            Some("value")
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_demoted_primary_gives_retryable_errors() {
+    let primary = RedisServer::start();
+    let demoted = RedisServer::start();
+    let cache = cache(&demoted, 2, Duration::from_secs(1));
+    cache.set("k", "v", None).await.unwrap();
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(primary.port())
+        .query_async(&mut raw(&demoted).await)
+        .await
+        .unwrap();
+    let err = cache.set("k", "v2", None).await.unwrap_err();
+    assert!(
+        matches!(&err, CacheError::Unavailable { reason, .. } if reason.contains("READONLY")),
+        "{err:?}"
+    );
+    assert!(err.is_retryable());
+
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("NO")
+        .arg("ONE")
+        .query_async(&mut raw(&demoted).await)
+        .await
+        .unwrap();
+    cache.set("k", "v3", None).await.unwrap();
+    assert_eq!(cache.get("k").await.unwrap().as_deref(), Some("v3"));
+}
