@@ -252,6 +252,10 @@ impl Connections {
     }
 
     /// Stops sharing the connection of `id`, unless its lane already replaced it.
+    ///
+    /// A broken connection usually means the others broke too (Redis restarted, failed over
+    /// or dropped its clients): every other lane then hands its connection back to the pool as
+    /// well, so it is health-checked before its next command rather than failing a write.
     pub(crate) fn retire(&self, id: &LeaseId, why: Retire) {
         let Some(lane) = self.shared.lanes.get(id.lane) else {
             return;
@@ -263,10 +267,19 @@ impl Connections {
                 _ => None,
             }
         };
-        if let Some(Held { pooled, .. }) = taken {
-            match why {
-                Retire::Broken => drop(Connection::take(pooled)),
-                Retire::Suspect => drop(pooled),
+        let Some(Held { pooled, .. }) = taken else {
+            return;
+        };
+        match why {
+            Retire::Suspect => drop(pooled),
+            Retire::Broken => {
+                drop(Connection::take(pooled));
+                for (index, other) in self.shared.lanes.iter().enumerate() {
+                    if index != id.lane {
+                        let handed_back = other.lock().held.take();
+                        drop(handed_back);
+                    }
+                }
             }
         }
     }

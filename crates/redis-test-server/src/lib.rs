@@ -32,10 +32,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 mod builder;
+mod proxy;
 mod tls;
 mod util;
 
 pub use builder::RedisServerBuilder;
+pub use proxy::LatencyProxy;
 
 use builder::{Config, Endpoints, LOG_FILE, redact};
 use util::{answers_ping, create_temp_dir, file_len, free_ports, last_lines, read_from};
