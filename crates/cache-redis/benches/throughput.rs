@@ -1,8 +1,9 @@
 //! `RedisCache` against one raw redis-rs `MultiplexedConnection` shared by the same tasks, side
 //! by side in one run on a private redis-server.
 //!
-//! `cargo bench -p cache-redis --bench throughput` (env `BENCH_ROUNDS`, default 5, and
-//! `BENCH_SECS` per case and round, default 2). 64 tasks on a 2-worker tokio runtime, 90% GET
+//! `cargo bench -p cache-redis --bench throughput` (env `BENCH_ROUNDS`, default 15, and
+//! `BENCH_SECS` per case and round, default 0.6: many short rounds, so that a noisy host
+//! slows each pair alike). 64 tasks on a 2-worker tokio runtime, 90% GET
 //! / 10% SET with a 300 s TTL over 100,000 pre-populated keys `key:{n}` with 100-byte values,
 //! fixed seeds. Rounds interleave the cases; the table shows each case's median round and
 //! the median of its per-round ratios to the anchor. `BENCH_ONLY`
@@ -132,8 +133,8 @@ fn env(name: &str, default: f64) -> f64 {
 }
 
 fn main() {
-    let rounds = env("BENCH_ROUNDS", 5.0) as usize;
-    let secs = env("BENCH_SECS", 2.0);
+    let rounds = env("BENCH_ROUNDS", 15.0) as usize;
+    let secs = env("BENCH_SECS", 0.6);
     let server = RedisServer::start();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -165,9 +166,9 @@ fn main() {
         };
         let cases = [
             ("raw MultiplexedConnection (anchor)", Target::Raw(raw.clone())),
-            ("RedisCache (default, pool_size 4)", cache(cache_redis::DEFAULT_POOL_SIZE)),
-            ("RedisCache pool_size 1", cache(1)),
+            ("RedisCache (default, pool_size 1)", cache(cache_redis::DEFAULT_POOL_SIZE)),
             ("RedisCache pool_size 2", cache(2)),
+            ("RedisCache pool_size 4", cache(4)),
             (
                 "deadpool-redis, checkout per operation",
                 Target::Checkout(

@@ -86,7 +86,10 @@ struct Lane {
     state: Mutex<LaneState>,
     /// Woken when a refill ends, well or badly.
     refilled: Notify,
-    /// When the lane's connection last answered anything, in ms since `Shared::epoch`.
+    /// The start (ms since `Shared::epoch`) of the latest operation the lane's connection
+    /// answered: the operation's start rather than the reply's time, which saves a clock read
+    /// per operation. A timed-out operation's connection counts as alive if it answered an
+    /// operation started no earlier than the timed-out one.
     last_reply: AtomicU64,
 }
 
@@ -226,19 +229,20 @@ impl Connections {
         }
     }
 
-    /// Notes that the connection of `id` answered (with a value or a server error).
-    pub(crate) fn replied(&self, id: &LeaseId) {
+    /// Notes that the connection of `id` answered (with a value or a server error) an
+    /// operation started at `started` (from [`now_ms`](Self::now_ms)).
+    pub(crate) fn replied(&self, id: &LeaseId, started: u64) {
         if let Some(lane) = self.shared.lanes.get(id.lane) {
-            let now = self.now_ms();
             // A plain store, at most once per millisecond and lane: no contended write per
             // operation. Racing stores may set an older millisecond; harmless.
-            if lane.last_reply.load(Ordering::Relaxed) < now {
-                lane.last_reply.store(now, Ordering::Relaxed);
+            if lane.last_reply.load(Ordering::Relaxed) < started {
+                lane.last_reply.store(started, Ordering::Relaxed);
             }
         }
     }
 
-    /// Whether the lane of `id` answered anything at or after `since` (from [`now_ms`](Self::now_ms)).
+    /// Whether the lane of `id` answered an operation started at or after `since` (from
+    /// [`now_ms`](Self::now_ms)).
     pub(crate) fn replied_since(&self, id: &LeaseId, since: u64) -> bool {
         self.shared
             .lanes

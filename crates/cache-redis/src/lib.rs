@@ -203,7 +203,7 @@ impl RedisCache {
                 leased = Some(id);
                 let err = match op(lease.conn).await {
                     Ok(value) => {
-                        connections.replied(&id);
+                        connections.replied(&id, started);
                         return Ok(value);
                     }
                     Err(err) => err,
@@ -211,7 +211,7 @@ impl RedisCache {
                 let why = errors::retires(&err);
                 if why.is_none() {
                     // A server error is an answer: the connection is alive.
-                    connections.replied(&id);
+                    connections.replied(&id, started);
                 }
                 if let Some(why) = why {
                     connections.retire(&id, why);
