@@ -37,7 +37,7 @@ async fn healthy_reads(cache: &RedisCache, n: usize) -> usize {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_same_cache_serves_again_after_redis_restarts() {
+async fn the_same_cache_serves_through_a_kill_a_restart_and_a_pause() {
     let mut server = RedisServer::start();
     let cache = cache(&server, Duration::from_secs(2));
     cache.set("known", "value", None).await.unwrap();
@@ -67,6 +67,32 @@ async fn the_same_cache_serves_again_after_redis_restarts() {
         256,
         "every lane must have replaced its broken connection"
     );
+
+    // Then stopped: the same cache's calls end in Timeout within the bound...
+    server.pause();
+    for _ in 0..POOL_SIZE {
+        let started = Instant::now();
+        let result = cache.get("known").await;
+        assert!(
+            matches!(result, Err(CacheError::Timeout { .. })),
+            "{result:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    // ...and it serves again once the server resumes.
+    server.resume();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while cache.get("known").await.is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "no recovery within 5 s of resuming"
+        );
+    }
+    assert_eq!(healthy_reads(&cache, 256).await, 256);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,18 +4,24 @@ use std::fs;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The port of the Redis that may already run on this machine: never ours.
 const SHARED_REDIS_PORT: u16 = 6379;
 
-/// `n` distinct free ports on 127.0.0.1 (never 6379).
+/// `n` distinct free ports on 127.0.0.1 (never 6379), none handed out before in this process.
 ///
 /// The listeners are all held until every port is chosen, so the ports differ; they are
 /// then closed, and someone else could take a port before `redis-server` binds it (the
-/// caller retries).
+/// caller retries). A port is never handed out twice in one process: a test that kills its
+/// server and restarts it later on the same port must not find another test's server there
+/// meanwhile (tests in one binary run in parallel).
 pub(crate) fn free_ports(n: usize) -> Vec<u16> {
+    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(PoisonError::into_inner);
     let mut listeners = Vec::with_capacity(n);
     while listeners.len() < n {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
@@ -24,7 +30,7 @@ pub(crate) fn free_ports(n: usize) -> Vec<u16> {
             .local_addr()
             .unwrap_or_else(|e| panic!("cannot read the address of a listener: {e}"))
             .port();
-        if port != SHARED_REDIS_PORT {
+        if port != SHARED_REDIS_PORT && handed_out.insert(port) {
             listeners.push((listener, port));
         }
     }
