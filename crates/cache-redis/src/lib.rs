@@ -30,7 +30,7 @@ use crate::keys::{Keys, ttl_millis};
 enum Attempts {
     /// Writes: once, whatever happens.
     Once,
-    /// Reads: again on another connection when the first one was found gone.
+    /// Reads: again, on the lane's replacement connection, when the first one was found gone.
     AgainIfConnectionLost,
 }
 
@@ -41,11 +41,13 @@ const SCAN_COUNT: usize = 1000;
 /// A [`Cache`] stored in Redis, shared by every process pointed at the same server.
 ///
 /// Made by [`RedisCache::from_url`] or [`RedisCache::builder`]; neither does I/O. Clones share
-/// one pool of multiplexed connections: concurrent operations pipeline their commands on a few
-/// sockets. Each operation is one round trip (a namespaced [`clear`](Cache::clear) is a few)
-/// and is bounded by the configured timeout (1 s by default), pool checkout and connecting
-/// included: past it, it fails with [`CacheError::Timeout`]. When Redis restarts, broken
-/// connections are dropped and replaced by the next operations, without rebuilding the cache.
+/// one pool of multiplexed connections: concurrent operations pipeline their commands on one
+/// socket (`pool_size` sockets if you raise it). Each operation is one round trip (a
+/// namespaced [`clear`](Cache::clear) is two per 1,000 keys scanned) and is bounded by the
+/// configured timeout (1 s by default), waiting for a connection included: past it, it fails
+/// with [`CacheError::Timeout`]. When Redis restarts, broken connections are dropped and
+/// replaced in the background, without rebuilding the cache; the crate README says what each
+/// failure costs.
 ///
 /// `Debug` shows the address, database, user and namespace, never the password.
 ///
