@@ -142,7 +142,9 @@ impl RedisCacheBuilder {
         self
     }
 
-    /// How many connections the cache opens at most ([`DEFAULT_POOL_SIZE`] by default).
+    /// How many connections the cache shares its operations over ([`DEFAULT_POOL_SIZE`] by
+    /// default). The pool allows one more, so that a replacement can be opened while a
+    /// stalled attempt still holds its slot.
     ///
     /// Each connection is multiplexed: concurrent operations share it, pipelining their
     /// commands on one socket, so a few connections serve many tasks. More connections
@@ -211,7 +213,9 @@ impl RedisCacheBuilder {
             source: Some(Box::new(err)),
         })?;
         let pool = Pool::builder(manager)
-            .max_size(self.pool_size)
+            // One connection per lane, plus one spare so that a replacement can start while a
+            // stalled one (spawned on a runtime that is no longer driven) keeps its slot.
+            .max_size(self.pool_size.saturating_add(1))
             .wait_timeout(Some(connect_bound))
             .create_timeout(Some(connect_bound))
             .recycle_timeout(Some(connect_bound))

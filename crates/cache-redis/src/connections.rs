@@ -18,18 +18,25 @@
 //! it empty: operations wait for the refill up to their own deadline, but giving up (or never
 //! being polled again) does not cancel it, so a refill that takes longer than one operation's
 //! deadline still completes and serves the next ones. A refill that fails hands its error to
-//! every operation that waited for it, and the next operation starts another.
+//! every operation that waited for it; operations in the back-off that follows (50 ms,
+//! doubling up to 2 s) get that error at once, so a dead or refusing server sees one
+//! connection attempt per lane and back-off, not one per operation. A refill that outlives
+//! its bound by a second (its runtime is no longer driven) is taken over by a new one.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use deadpool_redis::redis::RedisError;
 use deadpool_redis::redis::aio::MultiplexedConnection;
-use deadpool_redis::{Connection, Pool, PoolError};
+use deadpool_redis::{Connection, Pool};
 use tokio::sync::Notify;
 use tokio::time::Instant;
+
+mod refill;
+
+pub(crate) use self::refill::RefillError;
+use self::refill::{Next, RefillTask, Refills};
 
 thread_local! {
     /// xorshift state choosing the lane of each operation started on this thread: random, so
@@ -64,6 +71,9 @@ fn random_lane(lanes: usize) -> usize {
 /// without being retried.
 pub(crate) const IDLE_CHECK_MS: u64 = 5_000;
 
+/// The least age (ms) of a connection replaced for answering `READONLY`.
+const READONLY_RETRY_MS: u64 = 1_000;
+
 /// The pool and the lanes that share its connections.
 pub(crate) struct Connections {
     shared: Arc<Shared>,
@@ -77,6 +87,8 @@ struct Shared {
     closed: AtomicBool,
     /// The bound on one refill, which runs on its own and is not cut short by callers.
     refill_timeout: Duration,
+    /// The same in whole milliseconds.
+    refill_bound_ms: u64,
     /// Zero of the millisecond clock of `Lane::last_reply`.
     epoch: Instant,
 }
@@ -96,17 +108,15 @@ struct Lane {
 #[derive(Default)]
 struct LaneState {
     held: Option<Held>,
-    refilling: bool,
-    /// The number of the refill in progress, or of the last one.
-    refill: u64,
-    /// The error of the last refill that failed, with its number.
-    failed: Option<(u64, RefillError)>,
+    refills: Refills,
 }
 
 struct Held {
     /// The pool's object: while a lane holds it, the pool counts it as in use.
     pooled: Connection,
     generation: u64,
+    /// When the lane got it (ms since `Shared::epoch`).
+    installed: u64,
 }
 
 /// A connection handle for one operation.
@@ -126,25 +136,16 @@ pub(crate) struct LeaseId {
 /// Why an operation gives up its lane's connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Retire {
-    /// The connection failed (I/O error, protocol error, a demoted primary): drop it and let
-    /// the pool open another.
+    /// The connection failed (I/O error, protocol error): drop it and let the pool open
+    /// another; the other lanes' connections likely broke too and get health-checked.
     Broken,
+    /// The connection reached a primary that was demoted to a replica: a new connection may
+    /// reach the new primary (a failover behind DNS or a proxy). Replaced at most once a
+    /// second, since a cache pointed at a replica would otherwise reconnect on every write.
+    ReadOnly,
     /// The connection did not answer in time: hand it back to the pool, which `PING`s it
     /// before it is used again.
     Suspect,
-}
-
-/// Why a lane could not be refilled; cloned to every operation that waited for the refill.
-#[derive(Debug, Clone)]
-pub(crate) enum RefillError {
-    /// Connecting or the pool's health check failed.
-    Redis(RedisError),
-    /// The refill did not finish within its bound.
-    Timeout,
-    /// The cache was closed.
-    Closed,
-    /// Anything else, such as the runtime shutting down under the refill.
-    Other(&'static str),
 }
 
 impl Connections {
@@ -165,6 +166,7 @@ impl Connections {
                 next_generation: AtomicU64::new(0),
                 closed: AtomicBool::new(false),
                 refill_timeout,
+                refill_bound_ms: refill::bound_ms(refill_timeout),
                 epoch: Instant::now(),
             }),
         }
@@ -205,7 +207,7 @@ impl Connections {
             let refilled = lane.refilled.notified();
             tokio::pin!(refilled);
             refilled.as_mut().enable();
-            {
+            let spawn = {
                 let mut state = lane.lock();
                 if let Some(held) = &state.held {
                     return Ok(held.lease(index));
@@ -213,17 +215,27 @@ impl Connections {
                 if self.shared.closed.load(Ordering::SeqCst) {
                     return Err(RefillError::Closed);
                 }
-                if let (Some(waited), Some((failed, err))) = (waited_for, &state.failed)
-                    && *failed >= waited
+                let now = self.shared.now_ms();
+                match state
+                    .refills
+                    .next(now, waited_for, self.shared.refill_bound_ms)
                 {
-                    return Err(err.clone());
+                    Next::Fail(err) => return Err(err),
+                    Next::Wait(number) => {
+                        waited_for = Some(number);
+                        None
+                    }
+                    Next::Spawn(number) => {
+                        waited_for = Some(number);
+                        Some(number)
+                    }
                 }
-                if !state.refilling {
-                    state.refilling = true;
-                    state.refill += 1;
-                    tokio::spawn(refill(Arc::clone(&self.shared), index, state.refill));
-                }
-                waited_for = Some(state.refill);
+            };
+            // Spawned outside the lane's lock: a task dropped at once (its runtime is shutting
+            // down) ends its refill in `Drop`, which takes that lock.
+            if let Some(number) = spawn {
+                let task = RefillTask::new(Arc::clone(&self.shared), index, number);
+                tokio::spawn(task.run());
             }
             refilled.await;
         }
@@ -252,7 +264,7 @@ impl Connections {
 
     /// Milliseconds since the cache was built, the clock of [`replied_since`](Self::replied_since).
     pub(crate) fn now_ms(&self) -> u64 {
-        u64::try_from(self.shared.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+        self.shared.now_ms()
     }
 
     /// Stops sharing the connection of `id`, unless its lane already replaced it.
@@ -264,11 +276,19 @@ impl Connections {
         let Some(lane) = self.shared.lanes.get(id.lane) else {
             return;
         };
+        let now = self.shared.now_ms();
         let taken = {
             let mut state = lane.lock();
             match &state.held {
-                Some(current) if current.generation == id.generation => state.held.take(),
-                _ => None,
+                Some(current) if current.generation != id.generation => None,
+                Some(current)
+                    if why == Retire::ReadOnly
+                        && now.saturating_sub(current.installed) < READONLY_RETRY_MS =>
+                {
+                    None
+                }
+                Some(_) => state.held.take(),
+                None => None,
             }
         };
         let Some(Held { pooled, .. }) = taken else {
@@ -276,6 +296,7 @@ impl Connections {
         };
         match why {
             Retire::Suspect => drop(pooled),
+            Retire::ReadOnly => drop(Connection::take(pooled)),
             Retire::Broken => {
                 drop(Connection::take(pooled));
                 for (index, other) in self.shared.lanes.iter().enumerate() {
@@ -305,6 +326,12 @@ impl Connections {
     }
 }
 
+impl Shared {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
 impl Lane {
     fn lock(&self) -> MutexGuard<'_, LaneState> {
         // No code panics while holding this lock; recover the data if that ever changes.
@@ -328,81 +355,5 @@ impl Lease {
     /// The lane and connection this lease came from.
     pub(crate) fn id(&self) -> LeaseId {
         self.id
-    }
-}
-
-/// Checks a connection out of the pool into lane `index`, as refill number `number`.
-async fn refill(shared: Arc<Shared>, index: usize, number: u64) {
-    let mut guard = RefillGuard {
-        shared: &shared,
-        index,
-        number,
-        done: false,
-    };
-    let outcome = tokio::time::timeout(shared.refill_timeout, shared.pool.get()).await;
-    let lane = &shared.lanes[index];
-    let mut state = lane.lock();
-    state.refilling = false;
-    match outcome {
-        Ok(Ok(pooled)) => {
-            // Checked under the lane's lock: `close` sets the flag before it empties the
-            // lanes, so either it sees this connection or this sees the flag.
-            if shared.closed.load(Ordering::SeqCst) {
-                state.failed = Some((number, RefillError::Closed));
-            } else {
-                let now = u64::try_from(shared.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
-                lane.last_reply.store(now, Ordering::Relaxed);
-                state.held = Some(Held {
-                    pooled,
-                    generation: shared.next_generation.fetch_add(1, Ordering::Relaxed),
-                });
-                state.failed = None;
-            }
-        }
-        Ok(Err(err)) => state.failed = Some((number, RefillError::from(err))),
-        Err(_elapsed) => state.failed = Some((number, RefillError::Timeout)),
-    }
-    drop(state);
-    guard.done = true;
-    lane.refilled.notify_waiters();
-}
-
-/// Ends a refill that was dropped before it finished (its runtime shut down), so the lane
-/// does not wait for it forever.
-struct RefillGuard<'a> {
-    shared: &'a Shared,
-    index: usize,
-    number: u64,
-    done: bool,
-}
-
-impl Drop for RefillGuard<'_> {
-    fn drop(&mut self) {
-        if self.done {
-            return;
-        }
-        let lane = &self.shared.lanes[self.index];
-        {
-            let mut state = lane.lock();
-            state.refilling = false;
-            state.failed = Some((
-                self.number,
-                RefillError::Other("the connection task was dropped; its runtime shut down"),
-            ));
-        }
-        lane.refilled.notify_waiters();
-    }
-}
-
-impl From<PoolError> for RefillError {
-    fn from(err: PoolError) -> Self {
-        match err {
-            PoolError::Backend(err) => Self::Redis(err),
-            PoolError::Timeout(_) => Self::Timeout,
-            PoolError::Closed => Self::Closed,
-            PoolError::NoRuntimeSpecified | PoolError::PostCreateHook(_) => {
-                Self::Other("the connection pool failed")
-            }
-        }
     }
 }

@@ -107,12 +107,13 @@ pub(crate) fn from_refill(err: RefillError, timeout: Duration) -> CacheError {
 pub(crate) fn retires(err: &RedisError) -> Option<Retire> {
     if err.is_timeout() {
         Some(Retire::Suspect)
+    } else if err.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly) {
+        // A primary demoted behind the same address (a failover behind DNS or a proxy): a new
+        // connection may reach the new primary.
+        Some(Retire::ReadOnly)
     } else if err.is_io_error()
         || err.is_unrecoverable_error()
         || err.kind() == ErrorKind::Parse
-        // A primary demoted behind the same address (a failover behind DNS or a proxy): a new
-        // connection reaches the new primary.
-        || err.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly)
         // Redis closes the connection after a protocol error (such as an argument over its
         // `proto-max-bulk-len`); give it up now rather than fail the lane's next command.
         || err.detail().is_some_and(|d| d.starts_with("Protocol error"))

@@ -198,3 +198,115 @@ async fn a_demoted_primary_gives_retryable_errors() {
     cache.set("k", "v3", None).await.unwrap();
     assert_eq!(cache.get("k").await.unwrap().as_deref(), Some("v3"));
 }
+
+/// Counts the connections accepted on a loopback port, closing each at once.
+struct Slammer {
+    port: u16,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Slammer {
+    fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = std::sync::Arc::clone(&accepted);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                drop(stream);
+            }
+        });
+        Self { port, accepted }
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// A server that accepts and drops every connection, under 64 busy tasks: the cache backs
+/// off between attempts instead of opening a connection per operation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_server_sees_one_connection_attempt_per_back_off() {
+    let slammer = Slammer::start();
+    let cache = RedisCache::builder()
+        .url(format!("redis://127.0.0.1:{}", slammer.port))
+        .timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let until = Instant::now() + Duration::from_millis(1_500);
+    let tasks: Vec<_> = (0..64)
+        .map(|_| {
+            let cache = cache.clone();
+            tokio::spawn(async move {
+                let mut failures = 0_u64;
+                while Instant::now() < until {
+                    assert!(cache.get("k").await.is_err());
+                    failures += 1;
+                    tokio::task::yield_now().await;
+                }
+                failures
+            })
+        })
+        .collect();
+    let mut failures = 0;
+    for task in tasks {
+        failures += task.await.unwrap();
+    }
+    let attempts = slammer.accepted();
+    // Back-offs of 50, 100, 200, 400 and 800 ms fit about six attempts in 1.5 s.
+    assert!(
+        (1..=12).contains(&attempts),
+        "{attempts} connection attempts for {failures} failed operations"
+    );
+    assert!(failures > 1_000, "operations fail fast: only {failures}");
+}
+
+/// A cache pointed at a replica: every write answers READONLY; the connection is replaced at
+/// most once a second, not on every write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cache_pointed_at_a_replica_does_not_reconnect_on_every_write() {
+    let primary = RedisServer::start();
+    let replica = RedisServer::start();
+    let mut admin = raw(&replica).await;
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(primary.port())
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    let connections = |info: String| -> u64 {
+        info.lines()
+            .find_map(|line| line.strip_prefix("total_connections_received:"))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap()
+    };
+    let cache = cache(&replica, 1, Duration::from_secs(1));
+    let before = connections(
+        redis::cmd("INFO")
+            .arg("stats")
+            .query_async(&mut admin)
+            .await
+            .unwrap(),
+    );
+    let until = Instant::now() + Duration::from_secs(2);
+    let mut writes = 0;
+    while Instant::now() < until {
+        let err = cache.set("k", "v", None).await.unwrap_err();
+        assert!(err.is_retryable(), "{err:?}");
+        writes += 1;
+    }
+    let opened = connections(
+        redis::cmd("INFO")
+            .arg("stats")
+            .query_async(&mut admin)
+            .await
+            .unwrap(),
+    ) - before;
+    assert!(writes > 100, "only {writes} writes");
+    assert!(
+        opened <= 4,
+        "{opened} connections opened for {writes} READONLY writes in 2 s"
+    );
+}
