@@ -22,9 +22,9 @@ const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The default number of connections: one multiplexed connection, as redis-rs recommends,
-/// carries many concurrent tasks. On a 2-core machine one connection gave 64 tasks the most
-/// throughput (0.95-0.98x one raw redis-rs connection), two 0.90-0.97x and four 0.82-0.87x:
-/// fewer sockets batch more commands per write. See `BENCHMARKS.md`.
+/// carries many concurrent tasks. In the benchmark of `BENCHMARKS.md` (64 tasks, 2 cores) one
+/// connection was level with one raw redis-rs connection (0.99-1.04x), two and four slightly
+/// behind (0.93-0.99x): fewer sockets batch more commands per write.
 pub const DEFAULT_POOL_SIZE: usize = 1;
 
 /// The default largest key or value, in bytes: Redis's default `proto-max-bulk-len` (512 MiB).
