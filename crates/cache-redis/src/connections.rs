@@ -173,13 +173,14 @@ impl Connections {
     }
 
     /// A connection for one operation started at `now` (from [`now_ms`](Self::now_ms)), on
-    /// `lane` or else a random one; when the lane is empty, or its connection has not answered anything for
-    /// [`IDLE_CHECK_MS`], waits for its refill (starting one if none runs). Must run inside a tokio runtime. Cancel-safe: a
-    /// refill goes on without its waiters.
+    /// `lane` or else a random one. When the lane is empty, or its connection has answered
+    /// nothing for [`IDLE_CHECK_MS`], waits for the lane's refill, starting one unless one
+    /// runs or the lane backs off after a failure. Must run inside a tokio runtime.
+    /// Cancel-safe: a refill goes on without its waiters.
     ///
     /// # Errors
-    /// The error of the refill this call waited for, and [`RefillError::Closed`] after
-    /// [`close`](Self::close).
+    /// The error of the refill this call waited for, the last refill's error while the lane
+    /// backs off, and [`RefillError::Closed`] after [`close`](Self::close).
     pub(crate) async fn lease(&self, now: u64, lane: Option<usize>) -> Result<Lease, RefillError> {
         let index = match lane {
             Some(lane) if lane < self.shared.lanes.len() => lane,
@@ -320,7 +321,7 @@ impl Connections {
         self.shared.pool.close();
     }
 
-    /// The number of lanes, which is also the most connections the cache opens at once.
+    /// The number of lanes: the connections that operations are shared over.
     pub(crate) fn lanes(&self) -> usize {
         self.shared.lanes.len()
     }
