@@ -160,7 +160,7 @@ impl RedisCache {
         .await
     }
 
-    /// Sends one read-only command, once more on another connection if the first one turned
+    /// Sends one read-only command, once more on a new connection if the first one turned
     /// out to be gone (Redis restarted, or closed an idle connection) before it answered.
     async fn read<T: FromRedisValue + Send>(&self, cmd: &redis::Cmd) -> Result<T> {
         self.with_connection(Attempts::AgainIfConnectionLost, |mut conn| async move {
