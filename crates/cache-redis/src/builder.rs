@@ -13,6 +13,7 @@ use deadpool_redis::redis::{
 use deadpool_redis::{Manager, Pool, Runtime};
 
 use crate::RedisCache;
+use crate::connections::Connections;
 use crate::keys::Keys;
 
 /// The URL used when none is given.
@@ -226,8 +227,7 @@ impl RedisCacheBuilder {
                 source: Some(Box::new(err)),
             })?;
         Ok(RedisCache::from_parts(
-            pool,
-            self.pool_size,
+            Connections::new(pool, self.pool_size, connect_bound),
             Keys::new(self.namespace, self.max_size),
             self.timeout,
             described,
@@ -367,7 +367,7 @@ impl fmt::Debug for Redacted {
 /// The bound on opening (or health-checking) one connection in the background: twice an
 /// operation's, so a server that answers within `timeout` can always be connected to, even
 /// though connecting takes a few round trips.
-pub(crate) fn refill_timeout(timeout: Duration) -> Duration {
+fn refill_timeout(timeout: Duration) -> Duration {
     timeout.saturating_mul(2)
 }
 

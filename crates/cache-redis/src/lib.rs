@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use deadpool_redis::Pool;
 use deadpool_redis::redis::aio::MultiplexedConnection;
 use deadpool_redis::redis::{self, FromRedisValue, RedisError};
 
@@ -98,15 +97,14 @@ impl RedisCache {
     }
 
     pub(crate) fn from_parts(
-        pool: Pool,
-        pool_size: usize,
+        connections: Connections,
         keys: Keys,
         timeout: Duration,
         described: Described,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
-                connections: Connections::new(pool, pool_size, builder::refill_timeout(timeout)),
+                connections,
                 keys,
                 timeout,
                 closed: AtomicBool::new(false),

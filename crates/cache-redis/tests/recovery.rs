@@ -30,6 +30,16 @@ async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
         .unwrap()
 }
 
+/// Stores `known` = `value` in the cache's namespace through a connection of its own.
+async fn write_known_behind_the_cache(server: &RedisServer) {
+    let _: () = redis::cmd("SET")
+        .arg("recovery:known")
+        .arg("value")
+        .query_async(&mut raw(server).await)
+        .await
+        .unwrap();
+}
+
 /// Opens every lane's connection.
 async fn fill_lanes(cache: &RedisCache) {
     let reads: Vec<_> = (0..64)
@@ -52,12 +62,7 @@ async fn reads_right_after_an_unnoticed_restart_all_succeed() {
     // No operation between the kill and the restart: every lane still holds a dead socket.
     server.kill();
     server.restart();
-    let _: () = redis::cmd("SET")
-        .arg("recovery:known")
-        .arg("value")
-        .query_async(&mut raw(&server).await)
-        .await
-        .unwrap();
+    write_known_behind_the_cache(&server).await;
     for i in 0..16 {
         assert_eq!(
             cache.get("known").await.unwrap().as_deref(),
@@ -145,12 +150,7 @@ async fn the_cache_serves_again_after_a_latency_spike_while_redis_stays_slow() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operation_that_is_never_polled_again_does_not_block_its_lane() {
     let server = RedisServer::start();
-    let _: () = redis::cmd("SET")
-        .arg("recovery:known")
-        .arg("value")
-        .query_async(&mut raw(&server).await)
-        .await
-        .unwrap();
+    write_known_behind_the_cache(&server).await;
     // A new cache: its one lane is empty, so the first operation starts the lane's refill.
     let cache = cache(&server, 1, Duration::from_secs(1));
 
