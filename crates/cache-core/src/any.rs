@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{Cache, Result};
+use crate::{Cache, CacheStats, Result, SingleFlight};
 
 /// A boxed, `Send` future, as the object-safe [`DynCache`] returns.
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -25,6 +25,15 @@ trait DynCache: Send + Sync + fmt::Debug {
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<()>>;
     fn clear(&self) -> BoxFuture<'_, Result<()>>;
     fn close(&self) -> BoxFuture<'_, Result<()>>;
+    fn get_many<'a>(&'a self, keys: &'a [&'a str]) -> BoxFuture<'a, Result<Vec<Option<String>>>>;
+    fn set_many<'a>(
+        &'a self,
+        entries: &'a [(&'a str, &'a str)],
+        ttl: Option<Duration>,
+    ) -> BoxFuture<'a, Result<()>>;
+    fn delete_many<'a>(&'a self, keys: &'a [&'a str]) -> BoxFuture<'a, Result<()>>;
+    fn stats(&self) -> CacheStats;
+    fn single_flight(&self) -> Option<&SingleFlight>;
 }
 
 impl<C: Cache + fmt::Debug> DynCache for C {
@@ -51,6 +60,30 @@ impl<C: Cache + fmt::Debug> DynCache for C {
 
     fn close(&self) -> BoxFuture<'_, Result<()>> {
         Box::pin(Cache::close(self))
+    }
+
+    fn get_many<'a>(&'a self, keys: &'a [&'a str]) -> BoxFuture<'a, Result<Vec<Option<String>>>> {
+        Box::pin(Cache::get_many(self, keys))
+    }
+
+    fn set_many<'a>(
+        &'a self,
+        entries: &'a [(&'a str, &'a str)],
+        ttl: Option<Duration>,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(Cache::set_many(self, entries, ttl))
+    }
+
+    fn delete_many<'a>(&'a self, keys: &'a [&'a str]) -> BoxFuture<'a, Result<()>> {
+        Box::pin(Cache::delete_many(self, keys))
+    }
+
+    fn stats(&self) -> CacheStats {
+        Cache::stats(self)
+    }
+
+    fn single_flight(&self) -> Option<&SingleFlight> {
+        Cache::single_flight(self)
     }
 }
 
@@ -114,5 +147,46 @@ impl Cache for AnyCache {
 
     async fn close(&self) -> Result<()> {
         self.0.close().await
+    }
+
+    /// Forwards to the backend's `get_many` (one extra allocation, for the list of keys).
+    async fn get_many<K>(&self, keys: &[K]) -> Result<Vec<Option<String>>>
+    where
+        K: AsRef<str> + Sync,
+    {
+        let keys: Vec<&str> = keys.iter().map(AsRef::as_ref).collect();
+        self.0.get_many(&keys).await
+    }
+
+    /// Forwards to the backend's `set_many` (one extra allocation, for the list of entries).
+    async fn set_many<K, V>(&self, entries: &[(K, V)], ttl: Option<Duration>) -> Result<()>
+    where
+        K: AsRef<str> + Sync,
+        V: AsRef<str> + Sync,
+    {
+        let entries: Vec<(&str, &str)> = entries
+            .iter()
+            .map(|(key, value)| (key.as_ref(), value.as_ref()))
+            .collect();
+        self.0.set_many(&entries, ttl).await
+    }
+
+    /// Forwards to the backend's `delete_many` (one extra allocation, for the list of keys).
+    async fn delete_many<K>(&self, keys: &[K]) -> Result<()>
+    where
+        K: AsRef<str> + Sync,
+    {
+        let keys: Vec<&str> = keys.iter().map(AsRef::as_ref).collect();
+        self.0.delete_many(&keys).await
+    }
+
+    fn stats(&self) -> CacheStats {
+        self.0.stats()
+    }
+
+    /// The backend's registry: loads through an `AnyCache` and through the backend itself
+    /// are shared.
+    fn single_flight(&self) -> Option<&SingleFlight> {
+        self.0.single_flight()
     }
 }

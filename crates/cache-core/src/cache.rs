@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use crate::{CacheError, Result};
+use crate::{CacheError, CacheStats, Result, SingleFlight};
 
 /// The smallest TTL a backend stores; shorter non-zero TTLs are rounded up to it.
 pub const MIN_TTL: Duration = Duration::from_millis(1);
@@ -87,6 +87,93 @@ pub trait Cache: Send + Sync {
     /// # Errors
     /// Only the backend's errors while releasing resources; closing twice is `Ok(())`.
     fn close(&self) -> impl Future<Output = Result<()>> + Send;
+
+    /// Returns the values of `keys`, in the order of `keys`: `None` for each missing or
+    /// expired one.
+    ///
+    /// The default calls [`get`](Self::get) once per key; a backend that can fetch many keys
+    /// in one request (Redis: `MGET`) overrides it.
+    ///
+    /// # Errors
+    /// The first error of a [`get`](Self::get); no partial result is returned.
+    fn get_many<K>(&self, keys: &[K]) -> impl Future<Output = Result<Vec<Option<String>>>> + Send
+    where
+        K: AsRef<str> + Sync,
+    {
+        async move {
+            let mut values = Vec::with_capacity(keys.len());
+            for key in keys {
+                values.push(self.get(key.as_ref()).await?);
+            }
+            Ok(values)
+        }
+    }
+
+    /// Stores every `(key, value)` of `entries`, all with the same `ttl`.
+    ///
+    /// When a key appears twice, the later entry wins. The default calls [`set`](Self::set)
+    /// once per entry; a backend that can send many writes at once (Redis: one pipeline)
+    /// overrides it.
+    ///
+    /// # Errors
+    /// As [`set`](Self::set). An invalid TTL, or (on backends that check before sending) an
+    /// entry over the size limit, fails the whole batch before anything is stored. Another
+    /// error can leave part of the batch stored.
+    fn set_many<K, V>(
+        &self,
+        entries: &[(K, V)],
+        ttl: Option<Duration>,
+    ) -> impl Future<Output = Result<()>> + Send
+    where
+        K: AsRef<str> + Sync,
+        V: AsRef<str> + Sync,
+    {
+        async move {
+            normalize_ttl(ttl)?;
+            for (key, value) in entries {
+                self.set(key.as_ref(), value.as_ref(), ttl).await?;
+            }
+            Ok(())
+        }
+    }
+
+    /// Removes every key of `keys`; succeeds whether or not they existed.
+    ///
+    /// The default calls [`delete`](Self::delete) once per key; Redis overrides it with
+    /// multi-key `UNLINK`s.
+    ///
+    /// # Errors
+    /// As [`delete`](Self::delete); an error can leave part of the batch removed.
+    fn delete_many<K>(&self, keys: &[K]) -> impl Future<Output = Result<()>> + Send
+    where
+        K: AsRef<str> + Sync,
+    {
+        async move {
+            for key in keys {
+                self.delete(key.as_ref()).await?;
+            }
+            Ok(())
+        }
+    }
+
+    /// What this cache (and its clones) has done so far: hits, misses, writes, evictions,
+    /// errors.
+    ///
+    /// Cheap: a few atomic loads. The default, for a backend that keeps no counts, is all
+    /// zeros; both backends of this workspace count.
+    fn stats(&self) -> CacheStats {
+        CacheStats::default()
+    }
+
+    /// The registry that lets concurrent
+    /// [`get_or_set_with`](crate::CacheExt::get_or_set_with) calls for one missing key share
+    /// one load.
+    ///
+    /// A backend keeps one [`SingleFlight`] shared by its clones and returns it here. The
+    /// default, `None`, makes every caller run its own loader.
+    fn single_flight(&self) -> Option<&SingleFlight> {
+        None
+    }
 }
 
 /// Applies the TTL rules every backend shares, before any backend-specific limit.

@@ -1,5 +1,7 @@
 //! The one error type every backend returns.
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A boxed error kept as the [`source`](std::error::Error::source) of a [`CacheError`].
@@ -37,7 +39,9 @@ pub enum CacheError {
         reason: &'static str,
     },
 
-    /// The store holds bytes that are not a valid value (for example, not UTF-8).
+    /// A value that cannot be stored or read back as it is: bytes in the store that are not
+    /// UTF-8, or, through `TypedCache` (feature `serde`), a value that does not encode or
+    /// stored text that does not decode as the expected type.
     #[error("the stored value is not valid: {reason}")]
     InvalidValue {
         /// What is wrong with the value.
@@ -104,6 +108,16 @@ pub enum CacheError {
         #[source]
         source: Option<BoxError>,
     },
+
+    /// The loader given to [`get_or_set_with`](crate::CacheExt::get_or_set_with) failed, for
+    /// this caller or for the one whose load it waited on. Nothing was cached: the next call
+    /// loads again.
+    #[error("the value loader failed, so nothing was cached; see the source for why")]
+    Load {
+        /// The loader's error, shared by every caller that waited on the same load.
+        #[source]
+        source: BoxError,
+    },
 }
 
 impl CacheError {
@@ -116,6 +130,54 @@ impl CacheError {
         matches!(self, Self::Timeout { .. } | Self::Unavailable { .. })
     }
 
+    /// A copy of this error for another caller waiting on the same operation.
+    ///
+    /// The source moves behind an `Arc` that both copies share, so it is still reachable
+    /// through [`source`](std::error::Error::source) from each.
+    pub(crate) fn share(&mut self) -> Self {
+        match self {
+            Self::InvalidTtl { ttl, reason } => Self::InvalidTtl { ttl: *ttl, reason },
+            Self::InvalidValue { reason, source } => Self::InvalidValue {
+                reason: reason.clone(),
+                source: share_source(source),
+            },
+            Self::TooLarge { what, size, limit } => Self::TooLarge {
+                what,
+                size: *size,
+                limit: *limit,
+            },
+            Self::Closed => Self::Closed,
+            Self::Timeout { after } => Self::Timeout { after: *after },
+            Self::Unavailable { reason, source } => Self::Unavailable {
+                reason: reason.clone(),
+                source: share_source(source),
+            },
+            Self::Backend {
+                code,
+                message,
+                source,
+            } => Self::Backend {
+                code: code.clone(),
+                message: message.clone(),
+                source: share_source(source),
+            },
+            Self::InvalidConfig { reason, source } => Self::InvalidConfig {
+                reason: reason.clone(),
+                source: share_source(source),
+            },
+            Self::Load { source } => {
+                let mut shared = Some(std::mem::replace(source, Box::new(Taken)));
+                let copy = share_source(&mut shared);
+                if let Some(own) = shared {
+                    *source = own;
+                }
+                Self::Load {
+                    source: copy.unwrap_or_else(|| Box::new(Taken)),
+                }
+            }
+        }
+    }
+
     /// The store's error code, for [`Backend`](Self::Backend) errors that carry one.
     pub fn code(&self) -> Option<&str> {
         match self {
@@ -124,6 +186,51 @@ impl CacheError {
         }
     }
 }
+
+/// Moves `source` behind an `Arc` (once) and returns a second handle to it.
+fn share_source(source: &mut Option<BoxError>) -> Option<BoxError> {
+    let own = source.take()?;
+    let shared = match own.downcast::<SharedSource>() {
+        Ok(shared) => *shared,
+        Err(own) => SharedSource(Arc::from(own)),
+    };
+    let copy = SharedSource(Arc::clone(&shared.0));
+    *source = Some(Box::new(shared));
+    Some(Box::new(copy))
+}
+
+/// An error source that several [`CacheError`]s hold at once.
+struct SharedSource(Arc<dyn std::error::Error + Send + Sync + 'static>);
+
+impl fmt::Debug for SharedSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for SharedSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&*self.0, f)
+    }
+}
+
+impl std::error::Error for SharedSource {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+/// A placeholder for the instant a source is moved behind an `Arc`; never seen by callers.
+#[derive(Debug)]
+struct Taken;
+
+impl fmt::Display for Taken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("error source unavailable")
+    }
+}
+
+impl std::error::Error for Taken {}
 
 #[cfg(test)]
 mod tests {
@@ -145,6 +252,32 @@ mod tests {
         assert_eq!(err.code(), Some("OOM"));
         assert!(err.source().is_some());
         assert!(!err.is_retryable());
+    }
+
+    #[test]
+    fn a_shared_error_keeps_its_variant_message_and_source_in_both_copies() {
+        let mut err = CacheError::Unavailable {
+            reason: "connection refused".into(),
+            source: Some("refused by 127.0.0.1".into()),
+        };
+        let copy = err.share();
+        let again = err.share();
+        for e in [&err, &copy, &again] {
+            assert!(e.is_retryable());
+            assert_eq!(
+                e.to_string(),
+                "the cache store is unavailable: connection refused"
+            );
+            assert_eq!(e.source().unwrap().to_string(), "refused by 127.0.0.1");
+        }
+
+        let mut load = CacheError::Load {
+            source: "database down".into(),
+        };
+        let copy = load.share();
+        assert_eq!(load.source().unwrap().to_string(), "database down");
+        assert_eq!(copy.source().unwrap().to_string(), "database down");
+        assert!(!copy.is_retryable());
     }
 
     #[test]

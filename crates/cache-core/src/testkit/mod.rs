@@ -21,7 +21,9 @@
 //! use std::sync::{Arc, Mutex, MutexGuard};
 //! use std::time::Duration;
 //!
-//! use cache_core::{Cache, CacheError, Result, normalize_ttl};
+//! use cache_core::{
+//!     Cache, CacheError, CacheStats, Result, SingleFlight, Stat, StatsCounters, normalize_ttl,
+//! };
 //! use tokio::time::Instant;
 //!
 //! type Map = HashMap<String, (String, Option<Instant>)>;
@@ -30,6 +32,10 @@
 //! struct LockedMap {
 //!     map: Arc<Mutex<Map>>,
 //!     closed: Arc<AtomicBool>,
+//!     // Shared by clones: the counts behind `stats()`, and the loads in flight behind
+//!     // `get_or_set_with`.
+//!     stats: Arc<StatsCounters>,
+//!     flights: Arc<SingleFlight>,
 //! }
 //!
 //! impl LockedMap {
@@ -44,15 +50,18 @@
 //! impl Cache for LockedMap {
 //!     async fn get(&self, key: &str) -> Result<Option<String>> {
 //!         let mut map = self.open()?;
-//!         match map.get(key) {
-//!             Some((value, None)) => Ok(Some(value.clone())),
-//!             Some((value, Some(at))) if Instant::now() < *at => Ok(Some(value.clone())),
+//!         let value = match map.get(key) {
+//!             Some((value, None)) => Some(value.clone()),
+//!             Some((value, Some(at))) if Instant::now() < *at => Some(value.clone()),
 //!             Some(_) => {
 //!                 map.remove(key);
-//!                 Ok(None)
+//!                 self.stats.add(Stat::Expiration, 1);
+//!                 None
 //!             }
-//!             None => Ok(None),
-//!         }
+//!             None => None,
+//!         };
+//!         self.stats.add(if value.is_some() { Stat::Hit } else { Stat::Miss }, 1);
+//!         Ok(value)
 //!     }
 //!
 //!     async fn set(&self, key: &str, value: &str, ttl: Option<Duration>) -> Result<()> {
@@ -64,11 +73,13 @@
 //!             })?),
 //!         };
 //!         self.open()?.insert(key.to_owned(), (value.to_owned(), expires_at));
+//!         self.stats.add(Stat::Set, 1);
 //!         Ok(())
 //!     }
 //!
 //!     async fn delete(&self, key: &str) -> Result<()> {
 //!         self.open()?.remove(key);
+//!         self.stats.add(Stat::Delete, 1);
 //!         Ok(())
 //!     }
 //!
@@ -82,6 +93,16 @@
 //!         self.map.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clear();
 //!         Ok(())
 //!     }
+//!
+//!     // The batch operations keep their default bodies (one call per key).
+//!
+//!     fn stats(&self) -> CacheStats {
+//!         self.stats.snapshot()
+//!     }
+//!
+//!     fn single_flight(&self) -> Option<&SingleFlight> {
+//!         Some(&self.flights)
+//!     }
 //! }
 //!
 //! #[tokio::main]
@@ -91,10 +112,15 @@
 //! ```
 
 mod basic;
+mod batch;
 mod concurrency;
 mod keys;
 mod lifecycle;
+mod loading;
+mod stats;
 mod ttl;
+#[cfg(feature = "serde")]
+mod typed;
 
 use std::fmt::Debug;
 use std::future::Future;
@@ -104,17 +130,31 @@ pub use basic::{
     clear_removes_every_entry, delete_missing_key_is_ok, delete_removes_only_that_key,
     missing_key_is_none, set_overwrites_value, set_then_get_returns_value,
 };
+pub use batch::{
+    delete_many_removes_only_the_given_keys, empty_batches_are_fine,
+    get_many_keeps_key_order_and_reports_missing_keys, large_batches_round_trip,
+    set_many_stores_every_entry_with_one_ttl, set_many_with_invalid_ttl_changes_nothing,
+};
 pub use concurrency::{
     concurrent_writers_on_disjoint_keys_lose_nothing,
     concurrent_writers_on_shared_keys_keep_a_written_value,
 };
 pub use keys::{awkward_keys_round_trip, awkward_values_round_trip, glob_characters_are_literal};
 pub use lifecycle::{close_is_final_for_every_clone, dropped_operations_never_corrupt};
+pub use loading::{
+    get_or_set_with_checks_the_ttl_before_loading, get_or_set_with_returns_a_present_value,
+    get_or_set_with_runs_the_loader_once,
+    get_or_set_with_shares_a_loader_error_and_does_not_cache_it,
+    get_or_set_with_survives_a_cancelled_loader,
+};
+pub use stats::stats_count_a_scripted_sequence;
 pub use ttl::{
     expired_entry_is_never_returned, overflowing_ttl_is_rejected_and_changes_nothing,
     plain_set_drops_an_earlier_ttl, sub_millisecond_ttl_rounds_up_and_expires,
     ttl_set_on_existing_key_applies, zero_ttl_is_rejected_and_changes_nothing,
 };
+#[cfg(feature = "serde")]
+pub use typed::{typed_value_that_does_not_decode_is_invalid_value, typed_values_round_trip};
 
 use crate::Cache;
 
@@ -123,7 +163,9 @@ pub const WATCHDOG: Duration = Duration::from_secs(60);
 
 /// Runs every check of the suite on `cache`, then closes it.
 ///
-/// Clears the cache on the way: give it a cache (or namespace) of its own.
+/// Clears the cache on the way: give it a cache (or namespace) of its own. It holds up to
+/// about 5,000 keys at once, so a bounded backend needs room for them. With the `serde`
+/// feature the `TypedCache` checks run too.
 pub async fn run_all<C: Cache + Clone + Debug + 'static>(cache: C) {
     missing_key_is_none(&cache).await;
     set_then_get_returns_value(&cache).await;
@@ -142,6 +184,23 @@ pub async fn run_all<C: Cache + Clone + Debug + 'static>(cache: C) {
     concurrent_writers_on_disjoint_keys_lose_nothing(&cache).await;
     concurrent_writers_on_shared_keys_keep_a_written_value(&cache).await;
     dropped_operations_never_corrupt(&cache).await;
+    stats_count_a_scripted_sequence(&cache).await;
+    get_many_keeps_key_order_and_reports_missing_keys(&cache).await;
+    set_many_stores_every_entry_with_one_ttl(&cache).await;
+    set_many_with_invalid_ttl_changes_nothing(&cache).await;
+    delete_many_removes_only_the_given_keys(&cache).await;
+    empty_batches_are_fine(&cache).await;
+    large_batches_round_trip(&cache).await;
+    get_or_set_with_returns_a_present_value(&cache).await;
+    get_or_set_with_checks_the_ttl_before_loading(&cache).await;
+    get_or_set_with_runs_the_loader_once(&cache).await;
+    get_or_set_with_shares_a_loader_error_and_does_not_cache_it(&cache).await;
+    get_or_set_with_survives_a_cancelled_loader(&cache).await;
+    #[cfg(feature = "serde")]
+    {
+        typed_values_round_trip(&cache).await;
+        typed_value_that_does_not_decode_is_invalid_value(&cache).await;
+    }
     clear_removes_every_entry(&cache).await;
     close_is_final_for_every_clone(cache).await;
 }

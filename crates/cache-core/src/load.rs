@@ -1,0 +1,278 @@
+//! `get_or_set_with`: load a missing value once, however many tasks ask for it at once.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::{BoxError, Cache, CacheError, Result, normalize_ttl};
+
+/// What a load ended with, kept for the callers that waited on it.
+type Outcome = Result<String>;
+
+/// One load in flight: the lock its leader holds while loading, and what it ended with.
+///
+/// A waiter that gets the lock and finds no outcome knows the leader went away (cancelled,
+/// or panicked) without finishing, and leads in its place.
+type Flight = tokio::sync::Mutex<Option<Outcome>>;
+
+/// The loads in flight of one cache, by key, so that concurrent
+/// [`get_or_set_with`](CacheExt::get_or_set_with) calls for the same missing key share one.
+///
+/// A backend holds one, shared by its clones, and returns it from
+/// [`Cache::single_flight`]; the testkit's example backend shows how. Without one, every
+/// caller runs its own loader.
+#[derive(Default)]
+pub struct SingleFlight {
+    flights: Mutex<HashMap<Box<str>, Arc<Flight>>>,
+}
+
+impl SingleFlight {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The number of keys being loaded right now.
+    pub fn in_flight(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<Box<str>, Arc<Flight>>> {
+        // The map is only read and written in single steps: a panic elsewhere cannot leave it
+        // half-updated, so a poisoned lock is safe to use.
+        self.flights
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Joins the load of `key`, starting one if none is in flight.
+    fn join<'a>(&'a self, key: &'a str) -> Ticket<'a> {
+        let mut flights = self.lock();
+        let flight = match flights.get(key) {
+            Some(flight) => Arc::clone(flight),
+            None => {
+                let flight = Arc::new(Flight::new(None));
+                flights.insert(key.into(), Arc::clone(&flight));
+                flight
+            }
+        };
+        Ticket {
+            flights: self,
+            key,
+            flight: Some(flight),
+        }
+    }
+}
+
+impl fmt::Debug for SingleFlight {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SingleFlight")
+            .field("in_flight", &self.in_flight())
+            .finish()
+    }
+}
+
+/// One caller's hold on a flight. The last holder to leave removes the flight from the map,
+/// so a flight nobody waits on any more never lingers, whether it finished or was abandoned.
+struct Ticket<'a> {
+    flights: &'a SingleFlight,
+    key: &'a str,
+    /// `Some` until dropped.
+    flight: Option<Arc<Flight>>,
+}
+
+impl Ticket<'_> {
+    fn flight(&self) -> &Flight {
+        self.flight
+            .as_deref()
+            .expect("a ticket holds its flight until it is dropped")
+    }
+
+    /// Removes the flight from the map now, so that later callers start a new one: after a
+    /// result is stored (they will find the value in the cache) or an error (not cached, so
+    /// they load again).
+    fn finish(&self) {
+        let mut flights = self.flights.lock();
+        if let (Some(current), Some(mine)) = (flights.get(self.key), &self.flight)
+            && Arc::ptr_eq(current, mine)
+        {
+            flights.remove(self.key);
+        }
+    }
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        let mut flights = self.flights.lock();
+        // Dropped under the map's lock, as every clone of the flight is taken under it: the
+        // count seen below cannot be raced by another ticket leaving at the same moment.
+        let mine = self.flight.take();
+        let is_current = matches!(
+            (flights.get(self.key), &mine),
+            (Some(current), Some(mine)) if Arc::ptr_eq(current, mine)
+        );
+        drop(mine);
+        if is_current
+            && flights
+                .get(self.key)
+                .is_some_and(|current| Arc::strong_count(current) == 1)
+        {
+            flights.remove(self.key);
+        }
+    }
+}
+
+/// Operations every [`Cache`] gets for free, through a blanket implementation.
+pub trait CacheExt: Cache {
+    /// Returns the value of `key`, loading and storing it (with `ttl`) when it is missing.
+    ///
+    /// When many tasks of this process ask for the same missing key at once, the loader of
+    /// one of them runs and every one of them gets its value: one load per key however many
+    /// requests race for it (needs the backend's [`Cache::single_flight`]; both backends of
+    /// this workspace have one). If the loader fails, every waiter gets
+    /// [`CacheError::Load`] with the same source, and nothing is cached: the next call loads
+    /// again. If the task running the loader is cancelled (its future dropped) or panics, one
+    /// of the waiters runs its own loader instead, so nobody waits forever.
+    ///
+    /// The cache is read first (a hit costs one `get`), and once more before loading, in case
+    /// another load stored the value meanwhile. Loads are shared within one process only:
+    /// processes sharing a Redis may each load the same key once.
+    ///
+    /// # Errors
+    /// [`CacheError::Load`] when the loader fails; [`CacheError::InvalidTtl`] for a zero TTL,
+    /// before anything is loaded; otherwise the errors of [`Cache::get`] and [`Cache::set`].
+    /// A waiter gets a copy of the error the leading caller got.
+    ///
+    /// # Example
+    /// ```
+    /// # #[derive(Debug, Clone, Default)] struct MyCache(std::sync::Arc<cache_core::SingleFlight>);
+    /// # impl cache_core::Cache for MyCache {
+    /// #     async fn get(&self, _: &str) -> cache_core::Result<Option<String>> { Ok(None) }
+    /// #     async fn set(&self, _: &str, _: &str, _: Option<std::time::Duration>) -> cache_core::Result<()> { Ok(()) }
+    /// #     async fn delete(&self, _: &str) -> cache_core::Result<()> { Ok(()) }
+    /// #     async fn clear(&self) -> cache_core::Result<()> { Ok(()) }
+    /// #     async fn close(&self) -> cache_core::Result<()> { Ok(()) }
+    /// #     fn single_flight(&self) -> Option<&cache_core::SingleFlight> { Some(&self.0) }
+    /// # }
+    /// use std::time::Duration;
+    /// use cache_core::{CacheExt, Result};
+    ///
+    /// async fn user_name(cache: &impl CacheExt, id: u64) -> Result<String> {
+    ///     cache
+    ///         .get_or_set_with(&format!("user:{id}"), Some(Duration::from_secs(60)), || async move {
+    ///             // The expensive lookup, run once per missing key.
+    ///             Ok::<_, std::io::Error>(format!("user number {id}"))
+    ///         })
+    ///         .await
+    /// }
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// assert_eq!(user_name(&MyCache::default(), 7).await?, "user number 7");
+    /// # Ok::<(), cache_core::CacheError>(()) }).unwrap();
+    /// ```
+    fn get_or_set_with<F, Fut, E>(
+        &self,
+        key: &str,
+        ttl: Option<Duration>,
+        loader: F,
+    ) -> impl Future<Output = Result<String>> + Send
+    where
+        F: FnOnce() -> Fut + Send,
+        Fut: Future<Output = std::result::Result<String, E>> + Send,
+        E: Into<BoxError>,
+    {
+        async move {
+            if let Some(value) = self.get(key).await? {
+                return Ok(value);
+            }
+            normalize_ttl(ttl)?;
+            let Some(flights) = self.single_flight() else {
+                return load_and_store(self, key, ttl, loader).await;
+            };
+            let ticket = flights.join(key);
+            let mut outcome = ticket.flight().lock().await;
+            if let Some(done) = outcome.as_mut() {
+                return match done {
+                    Ok(value) => Ok(value.clone()),
+                    Err(err) => Err(err.share()),
+                };
+            }
+            // Leading: the first caller, or a waiter whose leader went away. The value may
+            // have been stored since this caller's first read.
+            let result = match self.get(key).await {
+                Ok(Some(value)) => Ok(value),
+                Ok(None) => load_and_store(self, key, ttl, loader).await,
+                Err(err) => Err(err),
+            };
+            let (mine, theirs) = match result {
+                Ok(value) => (Ok(value.clone()), Ok(value)),
+                Err(mut err) => {
+                    let copy = err.share();
+                    (Err(err), Err(copy))
+                }
+            };
+            *outcome = Some(theirs);
+            ticket.finish();
+            mine
+        }
+    }
+}
+
+impl<C: Cache> CacheExt for C {}
+
+/// Runs `loader` and stores its value under `key`.
+async fn load_and_store<C, F, Fut, E>(
+    cache: &C,
+    key: &str,
+    ttl: Option<Duration>,
+    loader: F,
+) -> Result<String>
+where
+    C: Cache + ?Sized,
+    F: FnOnce() -> Fut + Send,
+    Fut: Future<Output = std::result::Result<String, E>> + Send,
+    E: Into<BoxError>,
+{
+    let value = loader()
+        .await
+        .map_err(|err| CacheError::Load { source: err.into() })?;
+    cache.set(key, &value, ttl).await?;
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_ticket_out_removes_an_abandoned_flight() {
+        let flights = SingleFlight::new();
+        let first = flights.join("k");
+        let second = flights.join("k");
+        assert_eq!(flights.in_flight(), 1);
+        drop(first);
+        assert_eq!(flights.in_flight(), 1, "a waiter still holds it");
+        drop(second);
+        assert_eq!(flights.in_flight(), 0);
+    }
+
+    #[test]
+    fn a_finished_flight_is_replaced_by_a_new_one() {
+        let flights = SingleFlight::new();
+        let first = flights.join("k");
+        let waiter = flights.join("k");
+        first.finish();
+        assert_eq!(flights.in_flight(), 0);
+        let later = flights.join("k");
+        assert!(!Arc::ptr_eq(
+            waiter.flight.as_ref().unwrap(),
+            later.flight.as_ref().unwrap()
+        ));
+        drop(waiter);
+        drop(first);
+        assert_eq!(flights.in_flight(), 1, "the later flight is still current");
+        drop(later);
+        assert_eq!(flights.in_flight(), 0);
+    }
+}

@@ -1,0 +1,215 @@
+//! `get_or_set_with`: one load per missing key, errors shared and not cached, takeover.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{Barrier, oneshot};
+use tokio::time::sleep;
+
+use super::{key, ok, watchdog};
+use crate::{Cache, CacheError, CacheExt};
+
+/// Callers racing for one missing key.
+const CALLERS: usize = 1_000;
+/// How long a test loader takes: long enough for every racing caller to join its load.
+const LOAD_TIME: Duration = Duration::from_millis(300);
+const TTL: Option<Duration> = Some(Duration::from_secs(300));
+
+/// Rule: a present value is returned without running the loader.
+pub async fn get_or_set_with_returns_a_present_value<C: Cache>(cache: &C) {
+    let k = key("load_present", "k");
+    ok("set", cache.set(&k, "stored", None)).await;
+    let value = ok(
+        "get_or_set_with",
+        cache.get_or_set_with(&k, TTL, || async {
+            must_not_load("the loader must not run for a present key")
+        }),
+    )
+    .await;
+    assert_eq!(value, "stored");
+}
+
+/// Rule: 1,000 tasks asking for the same missing key at once run the loader exactly once,
+/// all get its value, and the value is stored.
+pub async fn get_or_set_with_runs_the_loader_once<C: Cache + Clone + Debug + 'static>(cache: &C) {
+    let k = key("load_once", "k");
+    let loads = Arc::new(AtomicUsize::new(0));
+    let barrier = Arc::new(Barrier::new(CALLERS));
+    let handles: Vec<_> = (0..CALLERS)
+        .map(|caller| {
+            let (cache, k, loads, barrier) = (
+                cache.clone(),
+                k.clone(),
+                Arc::clone(&loads),
+                Arc::clone(&barrier),
+            );
+            tokio::spawn(async move {
+                barrier.wait().await;
+                cache
+                    .get_or_set_with(&k, TTL, || async move {
+                        loads.fetch_add(1, Ordering::SeqCst);
+                        sleep(LOAD_TIME).await;
+                        Ok::<_, CacheError>(format!("loaded by {caller}"))
+                    })
+                    .await
+            })
+        })
+        .collect();
+    let mut values = Vec::with_capacity(CALLERS);
+    watchdog("1,000 concurrent get_or_set_with", async {
+        for handle in handles {
+            match handle.await {
+                Ok(result) => values.push(ok("get_or_set_with", async { result }).await),
+                Err(err) => std::panic::resume_unwind(err.into_panic()),
+            }
+        }
+    })
+    .await;
+    assert_eq!(
+        loads.load(Ordering::SeqCst),
+        1,
+        "{CALLERS} concurrent callers for one missing key must run the loader once"
+    );
+    let stored = ok("get", cache.get(&k)).await;
+    assert!(stored.is_some(), "the loaded value must be stored");
+    assert!(
+        values.iter().all(|v| Some(v) == stored.as_ref()),
+        "every caller must get the one loaded value"
+    );
+}
+
+/// Rule: a loader error reaches every caller waiting on that load as `CacheError::Load`
+/// with the loader's error as its source, and is not cached: the next call loads again.
+pub async fn get_or_set_with_shares_a_loader_error_and_does_not_cache_it<
+    C: Cache + Clone + Debug + 'static,
+>(
+    cache: &C,
+) {
+    const WAITERS: usize = 50;
+    let k = key("load_error", "k");
+    let loads = Arc::new(AtomicUsize::new(0));
+    let barrier = Arc::new(Barrier::new(WAITERS));
+    let handles: Vec<_> = (0..WAITERS)
+        .map(|_| {
+            let (cache, k, loads, barrier) = (
+                cache.clone(),
+                k.clone(),
+                Arc::clone(&loads),
+                Arc::clone(&barrier),
+            );
+            tokio::spawn(async move {
+                barrier.wait().await;
+                cache
+                    .get_or_set_with(&k, TTL, || async move {
+                        loads.fetch_add(1, Ordering::SeqCst);
+                        sleep(LOAD_TIME).await;
+                        Err::<String, _>("the database is down")
+                    })
+                    .await
+            })
+        })
+        .collect();
+    watchdog("get_or_set_with with a failing loader", async {
+        for handle in handles {
+            let result = match handle.await {
+                Ok(result) => result,
+                Err(err) => std::panic::resume_unwind(err.into_panic()),
+            };
+            match result {
+                Err(CacheError::Load { source }) => {
+                    assert_eq!(source.to_string(), "the database is down");
+                }
+                other => panic!("a failing loader must give every waiter Load, got {other:?}"),
+            }
+        }
+    })
+    .await;
+    assert_eq!(
+        loads.load(Ordering::SeqCst),
+        1,
+        "waiters must share the failed load, not run their own"
+    );
+    assert_eq!(
+        ok("get", cache.get(&k)).await,
+        None,
+        "a failed load stores nothing"
+    );
+    let value = ok(
+        "get_or_set_with after a failed load",
+        cache.get_or_set_with(&k, TTL, || async {
+            Ok::<_, CacheError>("recovered".into())
+        }),
+    )
+    .await;
+    assert_eq!(value, "recovered", "a loader error must not be cached");
+}
+
+/// Rule: when the task running the loader is cancelled, a waiting caller runs its own
+/// loader instead of waiting forever.
+pub async fn get_or_set_with_survives_a_cancelled_loader<C: Cache + Clone + Debug + 'static>(
+    cache: &C,
+) {
+    let k = key("load_cancelled", "k");
+    let (started_tx, started_rx) = oneshot::channel();
+    let leader = {
+        let (cache, k) = (cache.clone(), k.clone());
+        tokio::spawn(async move {
+            cache
+                .get_or_set_with(&k, TTL, || async move {
+                    let _ = started_tx.send(());
+                    std::future::pending::<Result<String, CacheError>>().await
+                })
+                .await
+        })
+    };
+    watchdog("the leader's loader to start", started_rx)
+        .await
+        .expect("the leader's loader starts");
+    let waiter = {
+        let (cache, k) = (cache.clone(), k.clone());
+        tokio::spawn(async move {
+            cache
+                .get_or_set_with(&k, TTL, || async {
+                    Ok::<_, CacheError>("from the waiter".into())
+                })
+                .await
+        })
+    };
+    // Let the waiter line up behind the leader's load before the leader goes away.
+    sleep(Duration::from_millis(200)).await;
+    leader.abort();
+    let value = watchdog("a waiter to take over a cancelled load", waiter)
+        .await
+        .unwrap_or_else(|err| std::panic::resume_unwind(err.into_panic()));
+    assert_eq!(
+        ok("get_or_set_with", async { value }).await,
+        "from the waiter"
+    );
+    assert_eq!(
+        ok("get", cache.get(&k)).await.as_deref(),
+        Some("from the waiter"),
+        "the waiter that took over must store its value"
+    );
+    assert!(leader.await.is_err_and(|err| err.is_cancelled()));
+}
+
+/// Rule: a zero TTL is `InvalidTtl` before the loader runs.
+pub async fn get_or_set_with_checks_the_ttl_before_loading<C: Cache>(cache: &C) {
+    let k = key("load_zero_ttl", "k");
+    let result = cache
+        .get_or_set_with(&k, Some(Duration::ZERO), || async {
+            must_not_load("the loader must not run when the ttl is invalid")
+        })
+        .await;
+    assert!(
+        matches!(result, Err(CacheError::InvalidTtl { .. })),
+        "get_or_set_with with a zero ttl must be InvalidTtl, got {result:?}"
+    );
+}
+
+/// A loader body for calls that must not load.
+fn must_not_load(why: &str) -> Result<String, CacheError> {
+    panic!("{why}")
+}

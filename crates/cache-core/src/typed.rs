@@ -1,0 +1,229 @@
+//! `TypedCache`: any serde type in any cache, through a codec.
+
+use std::any::type_name;
+use std::fmt;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::{BoxError, Cache, CacheError, CacheExt, Result};
+
+/// Turns values of type `T` into the strings a [`Cache`] stores, and back.
+pub trait Codec<T>: Send + Sync {
+    /// A short name for messages, such as `"json"`.
+    fn name(&self) -> &'static str;
+
+    /// The text to store for `value`.
+    ///
+    /// # Errors
+    /// When `value` cannot be encoded; [`TypedCache`] reports it as
+    /// [`CacheError::InvalidValue`].
+    fn encode(&self, value: &T) -> std::result::Result<String, BoxError>;
+
+    /// The value that `text` encodes.
+    ///
+    /// # Errors
+    /// When `text` is not an encoding of a `T`; [`TypedCache`] reports it as
+    /// [`CacheError::InvalidValue`].
+    fn decode(&self, text: &str) -> std::result::Result<T, BoxError>;
+}
+
+/// The default codec: JSON through `serde_json`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Json;
+
+impl<T: Serialize + DeserializeOwned> Codec<T> for Json {
+    fn name(&self) -> &'static str {
+        "json"
+    }
+
+    fn encode(&self, value: &T) -> std::result::Result<String, BoxError> {
+        Ok(serde_json::to_string(value)?)
+    }
+
+    fn decode(&self, text: &str) -> std::result::Result<T, BoxError> {
+        Ok(serde_json::from_str(text)?)
+    }
+}
+
+/// A view of a string cache that stores values of type `T`, encoded by a [`Codec`] (JSON by
+/// default).
+///
+/// Cheap to build over a clone of any cache (`MemoryCache`, `RedisCache`, `AnyCache`); it
+/// adds one encode per write and one decode per hit. A stored value that does not decode as
+/// `T` (written by an older version of the program, or by another client) is
+/// [`CacheError::InvalidValue`], never a panic.
+///
+/// ```
+/// # #[derive(Debug, Clone, Default)] struct MemoryCache(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>);
+/// # impl cache_core::Cache for MemoryCache {
+/// #     async fn get(&self, k: &str) -> cache_core::Result<Option<String>> { Ok(self.0.lock().unwrap().get(k).cloned()) }
+/// #     async fn set(&self, k: &str, v: &str, _: Option<std::time::Duration>) -> cache_core::Result<()> { self.0.lock().unwrap().insert(k.into(), v.into()); Ok(()) }
+/// #     async fn delete(&self, _: &str) -> cache_core::Result<()> { Ok(()) }
+/// #     async fn clear(&self) -> cache_core::Result<()> { Ok(()) }
+/// #     async fn close(&self) -> cache_core::Result<()> { Ok(()) }
+/// # }
+/// use serde::{Deserialize, Serialize};
+/// use cache_core::{Cache, CacheError, TypedCache};
+///
+/// #[derive(Debug, PartialEq, Serialize, Deserialize)]
+/// struct Span { trace: String, millis: u32 }
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let cache = MemoryCache::default(); // any backend
+/// let spans: TypedCache<_, Span> = TypedCache::new(cache.clone());
+///
+/// let span = Span { trace: "abc".into(), millis: 12 };
+/// spans.set("span:1", &span, None).await?;
+/// assert_eq!(spans.get("span:1").await?, Some(span));
+///
+/// cache.set("span:2", "not a span", None).await?;
+/// assert!(matches!(spans.get("span:2").await, Err(CacheError::InvalidValue { .. })));
+/// # Ok::<(), CacheError>(()) }).unwrap();
+/// ```
+pub struct TypedCache<C, T, K = Json> {
+    cache: C,
+    codec: K,
+    value: PhantomData<fn() -> T>,
+}
+
+impl<C: Cache, T> TypedCache<C, T, Json>
+where
+    Json: Codec<T>,
+{
+    /// Stores `T` in `cache` as JSON.
+    pub fn new(cache: C) -> Self {
+        Self::with_codec(cache, Json)
+    }
+}
+
+impl<C: Cache, T, K: Codec<T>> TypedCache<C, T, K> {
+    /// Stores `T` in `cache` through `codec`.
+    pub fn with_codec(cache: C, codec: K) -> Self {
+        Self {
+            cache,
+            codec,
+            value: PhantomData,
+        }
+    }
+
+    /// The string cache underneath, for operations that do not depend on the type
+    /// (`clear`, `close`, `stats`).
+    pub fn cache(&self) -> &C {
+        &self.cache
+    }
+
+    /// The value under `key`, decoded; `None` when missing or expired.
+    ///
+    /// # Errors
+    /// [`CacheError::InvalidValue`] when the stored text does not decode as `T`; otherwise
+    /// those of [`Cache::get`].
+    pub async fn get(&self, key: &str) -> Result<Option<T>> {
+        match self.cache.get(key).await? {
+            Some(text) => self.decode(&text).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Encodes `value` and stores it under `key`, as [`Cache::set`] does.
+    ///
+    /// # Errors
+    /// [`CacheError::InvalidValue`] when `value` does not encode (nothing is stored);
+    /// otherwise those of [`Cache::set`].
+    pub fn set<'a>(
+        &'a self,
+        key: &'a str,
+        value: &T,
+        ttl: Option<Duration>,
+    ) -> impl Future<Output = Result<()>> + Send + 'a {
+        // Encoded before the future, so that `T` need not be `Sync`.
+        let text = self.encode(value);
+        async move { self.cache.set(key, &text?, ttl).await }
+    }
+
+    /// Removes `key`, as [`Cache::delete`] does.
+    ///
+    /// # Errors
+    /// Those of [`Cache::delete`].
+    pub async fn delete(&self, key: &str) -> Result<()> {
+        self.cache.delete(key).await
+    }
+
+    /// The value under `key`, or the loader's, stored with `ttl`; one load per missing key
+    /// however many tasks ask at once, as [`CacheExt::get_or_set_with`] does.
+    ///
+    /// # Errors
+    /// [`CacheError::Load`] when the loader fails, or when its value does not encode;
+    /// [`CacheError::InvalidValue`] when the stored text does not decode as `T`; otherwise
+    /// those of [`CacheExt::get_or_set_with`].
+    pub async fn get_or_set_with<F, Fut, E>(
+        &self,
+        key: &str,
+        ttl: Option<Duration>,
+        loader: F,
+    ) -> Result<T>
+    where
+        F: FnOnce() -> Fut + Send,
+        Fut: Future<Output = std::result::Result<T, E>> + Send,
+        E: Into<BoxError>,
+        T: Send,
+    {
+        let codec = &self.codec;
+        let text = self
+            .cache
+            .get_or_set_with(key, ttl, || async move {
+                let value = loader().await.map_err(Into::into)?;
+                codec.encode(&value)
+            })
+            .await?;
+        self.decode(&text)
+    }
+
+    fn encode(&self, value: &T) -> Result<String> {
+        self.codec
+            .encode(value)
+            .map_err(|err| CacheError::InvalidValue {
+                reason: format!(
+                    "a {} does not encode as {}",
+                    type_name::<T>(),
+                    self.codec.name()
+                ),
+                source: Some(err),
+            })
+    }
+
+    fn decode(&self, text: &str) -> Result<T> {
+        self.codec
+            .decode(text)
+            .map_err(|err| CacheError::InvalidValue {
+                reason: format!(
+                    "the stored text does not decode as a {} with the {} codec; it was written by another type or program",
+                    type_name::<T>(),
+                    self.codec.name()
+                ),
+                source: Some(err),
+            })
+    }
+}
+
+impl<C: Clone, T, K: Clone> Clone for TypedCache<C, T, K> {
+    fn clone(&self) -> Self {
+        Self {
+            cache: self.cache.clone(),
+            codec: self.codec.clone(),
+            value: PhantomData,
+        }
+    }
+}
+
+impl<C: fmt::Debug, T, K: fmt::Debug> fmt::Debug for TypedCache<C, T, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TypedCache")
+            .field("cache", &self.cache)
+            .field("type", &type_name::<T>())
+            .field("codec", &self.codec)
+            .finish()
+    }
+}
