@@ -16,7 +16,12 @@ use dashmap::mapref::entry::Entry as MapEntry;
 use tokio::time::Instant;
 
 pub use builder::MemoryCacheBuilder;
-pub use cache_core::{AnyCache, BoxError, Cache, CacheError, MIN_TTL, Result, normalize_ttl};
+pub use cache_core::{
+    AnyCache, BoxError, Cache, CacheError, CacheExt, CacheStats, MIN_TTL, Result, SingleFlight,
+    Stat, StatsCounters, normalize_ttl,
+};
+#[cfg(feature = "serde")]
+pub use cache_core::{Codec, Json, TypedCache};
 
 use expiry::{Expiring, ExpiryIndex};
 use ring::{Entries, Ring, Slot};
@@ -97,6 +102,8 @@ pub(crate) struct Inner {
     closed: AtomicBool,
     epoch: Instant,
     sweep: Arc<SweepControl>,
+    stats: StatsCounters,
+    flights: SingleFlight,
 }
 
 impl MemoryCache {
@@ -123,6 +130,8 @@ impl MemoryCache {
             closed: AtomicBool::new(false),
             epoch: Instant::now(),
             sweep: SweepControl::new(sweep_interval),
+            stats: StatsCounters::new(),
+            flights: SingleFlight::new(),
         });
         inner.sweep.ensure_running(&inner);
         Self { inner }
@@ -228,6 +237,7 @@ impl Inner {
                     .is_some()
                 {
                     self.count.fetch_sub(1, Ordering::AcqRel);
+                    self.stats.add(Stat::Expiration, 1);
                 }
                 return None;
             }
@@ -390,14 +400,23 @@ impl Entries for Inner {
     }
 
     fn remove(&self, key: &Arc<str>) -> bool {
-        let removed = self
+        let Some((_, entry)) = self
             .map
             .remove_if(&**key, |stored, _| Arc::ptr_eq(stored, key))
-            .is_some();
-        if removed {
-            self.count.fetch_sub(1, Ordering::AcqRel);
-        }
-        removed
+        else {
+            return false;
+        };
+        self.count.fetch_sub(1, Ordering::AcqRel);
+        let expired = entry.expires_at <= self.now();
+        self.stats.add(
+            if expired {
+                Stat::Expiration
+            } else {
+                Stat::Eviction
+            },
+            1,
+        );
+        true
     }
 }
 
@@ -436,6 +455,7 @@ impl Expiring for Inner {
             .is_some();
         if removed {
             self.count.fetch_sub(1, Ordering::AcqRel);
+            self.stats.add(Stat::Expiration, 1);
         }
         removed
     }
@@ -451,7 +471,14 @@ impl Cache for MemoryCache {
     /// One hash lookup under a shard's read lock; allocates only the returned `String`.
     async fn get(&self, key: &str) -> Result<Option<String>> {
         self.inner.check_open()?;
-        Ok(self.inner.get(key))
+        let value = self.inner.get(key);
+        let stat = if value.is_some() {
+            Stat::Hit
+        } else {
+            Stat::Miss
+        };
+        self.inner.stats.add(stat, 1);
+        Ok(value)
     }
 
     /// # Errors
@@ -466,12 +493,14 @@ impl Cache for MemoryCache {
             // map before this entry landed: clear again so a closed cache holds nothing.
             self.inner.clear();
         }
+        self.inner.stats.add(Stat::Set, 1);
         Ok(())
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
         self.inner.check_open()?;
         self.inner.delete(key);
+        self.inner.stats.add(Stat::Delete, 1);
         Ok(())
     }
 
@@ -489,6 +518,17 @@ impl Cache for MemoryCache {
             self.inner.clear();
         }
         Ok(())
+    }
+
+    /// Hits, misses, sets, deletes, evictions (capacity) and expirations (on read, by the
+    /// sweep, or to make room); `errors` and `timeouts` stay 0. Counting costs one
+    /// uncontended atomic add per operation.
+    fn stats(&self) -> CacheStats {
+        self.inner.stats.snapshot()
+    }
+
+    fn single_flight(&self) -> Option<&SingleFlight> {
+        Some(&self.inner.flights)
     }
 }
 

@@ -177,3 +177,35 @@ fn zero_capacity_and_zero_sweep_interval_are_configuration_errors() {
         .unwrap_err();
     assert!(err.to_string().contains("sweep_interval"), "{err}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn stats_count_evictions_and_expirations_apart() {
+    let cache = MemoryCache::builder()
+        .max_capacity(10)
+        .sweep_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    for i in 0..4 {
+        cache
+            .set(&format!("expiring:{i}"), "v", Some(Duration::from_secs(1)))
+            .await
+            .unwrap();
+    }
+    for i in 0..6 {
+        cache.set(&format!("live:{i}"), "v", None).await.unwrap();
+    }
+    advance(Duration::from_secs(2)).await;
+    // A read of an expired entry: a miss, and one expiration.
+    assert_eq!(cache.get("expiring:0").await.unwrap(), None);
+    // Nine new keys into a full cache: the three expired entries go first, then six evictions.
+    for i in 0..9 {
+        cache.set(&format!("new:{i}"), "v", None).await.unwrap();
+    }
+    let stats = cache.stats();
+    assert_eq!(stats.expirations, 4, "{stats:?}");
+    assert_eq!(stats.evictions, 5, "{stats:?}");
+    assert_eq!(stats.misses, 1, "{stats:?}");
+    assert_eq!(stats.sets, 19, "{stats:?}");
+    assert_eq!((stats.errors, stats.timeouts), (0, 0), "{stats:?}");
+    assert_eq!(cache.entry_count(), 10);
+}
