@@ -42,14 +42,14 @@ pub(crate) fn from_redis(err: RedisError, timeout: Duration) -> CacheError {
             "redis has reached its maximum number of clients; retry shortly".into(),
             err,
         ),
-        ErrorKind::Server(_) | ErrorKind::Extension => CacheError::Backend {
-            code: err.code().map(str::to_owned),
-            message: err
-                .detail()
-                .map(str::to_owned)
-                .unwrap_or_else(|| err.category().to_owned()),
-            source: Some(Box::new(err)),
-        },
+        ErrorKind::Server(_) | ErrorKind::Extension => {
+            let (code, detail) = code_and_detail(&err);
+            CacheError::Backend {
+                code,
+                message: detail.unwrap_or_else(|| err.category().to_owned()),
+                source: Some(Box::new(err)),
+            }
+        }
         ErrorKind::Io => unavailable(
             if err.is_connection_refusal() {
                 "connection refused; check the address and that redis is running".into()
@@ -82,6 +82,28 @@ pub(crate) fn from_redis(err: RedisError, timeout: Duration) -> CacheError {
             message: format!("unexpected reply from redis ({})", err.category()),
             source: Some(Box::new(err)),
         },
+    }
+}
+
+/// The server's error code and message; for a pipeline (`set_many`), those of the first
+/// command Redis refused, which redis-rs does not surface through `code()` and `detail()`.
+fn code_and_detail(err: &RedisError) -> (Option<String>, Option<String>) {
+    let own = (
+        err.code().map(str::to_owned),
+        err.detail().map(str::to_owned),
+    );
+    if own.0.is_some() {
+        return own;
+    }
+    match err.clone().into_server_errors() {
+        Some(errors) => match errors.first() {
+            Some((_, first)) => (
+                Some(first.code().to_owned()),
+                first.details().map(str::to_owned),
+            ),
+            None => own,
+        },
+        None => own,
     }
 }
 

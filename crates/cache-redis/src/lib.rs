@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod batch;
 mod builder;
 mod connections;
 mod errors;
@@ -15,10 +16,16 @@ use std::time::Duration;
 
 use deadpool_redis::redis::aio::MultiplexedConnection;
 use deadpool_redis::redis::{self, FromRedisValue, RedisError};
+use tracing::Instrument;
 
 pub use crate::builder::{DEFAULT_MAX_SIZE, DEFAULT_POOL_SIZE, DEFAULT_TIMEOUT, RedisCacheBuilder};
 pub use crate::keys::MAX_TTL_MS;
-pub use cache_core::{AnyCache, BoxError, Cache, CacheError, MIN_TTL, Result, normalize_ttl};
+pub use cache_core::{
+    AnyCache, BoxError, Cache, CacheError, CacheExt, CacheStats, MIN_TTL, Result, SingleFlight,
+    Stat, StatsCounters, normalize_ttl,
+};
+#[cfg(feature = "serde")]
+pub use cache_core::{Codec, Json, TypedCache};
 
 use crate::builder::Described;
 use crate::connections::{Connections, LeaseId, Retire};
@@ -78,6 +85,8 @@ struct Inner {
     timeout: Duration,
     closed: AtomicBool,
     described: Described,
+    stats: StatsCounters,
+    flights: SingleFlight,
 }
 
 impl RedisCache {
@@ -109,6 +118,8 @@ impl RedisCache {
                 timeout,
                 closed: AtomicBool::new(false),
                 described,
+                stats: StatsCounters::new(),
+                flights: SingleFlight::new(),
             }),
         }
     }
@@ -120,7 +131,7 @@ impl RedisCache {
     /// it does not answer within the timeout, [`CacheError::Backend`] when it refuses the
     /// credentials, and [`CacheError::Closed`] after [`close`](Cache::close).
     pub async fn ping(&self) -> Result<()> {
-        let reply: String = self.read(&redis::cmd("PING")).await?;
+        let reply: String = self.read("ping", 0, &redis::cmd("PING")).await?;
         if reply == "PONG" {
             Ok(())
         } else {
@@ -142,6 +153,10 @@ impl RedisCache {
         self.inner.timeout
     }
 
+    fn count(&self, stat: Stat, n: usize) {
+        self.inner.stats.add(stat, n as u64);
+    }
+
     fn ensure_open(&self) -> Result<()> {
         if self.inner.closed.load(Ordering::Acquire) {
             Err(CacheError::Closed)
@@ -151,8 +166,15 @@ impl RedisCache {
     }
 
     /// Sends one command on a shared connection, within the timeout. A write is sent once.
-    async fn query<T: FromRedisValue + Send>(&self, cmd: &redis::Cmd) -> Result<T> {
-        self.with_connection(Attempts::Once, |mut conn| async move {
+    ///
+    /// `op` and `keys` (how many keys it carries) name it in traces.
+    async fn query<T: FromRedisValue + Send>(
+        &self,
+        op: &'static str,
+        keys: usize,
+        cmd: &redis::Cmd,
+    ) -> Result<T> {
+        self.with_connection(op, keys, Attempts::Once, |mut conn| async move {
             cmd.query_async(&mut conn).await
         })
         .await
@@ -160,10 +182,52 @@ impl RedisCache {
 
     /// Sends one read-only command, once more on a new connection if the first one turned
     /// out to be gone (Redis restarted, or closed an idle connection) before it answered.
-    async fn read<T: FromRedisValue + Send>(&self, cmd: &redis::Cmd) -> Result<T> {
-        self.with_connection(Attempts::AgainIfConnectionLost, |mut conn| async move {
-            cmd.query_async(&mut conn).await
-        })
+    async fn read<T: FromRedisValue + Send>(
+        &self,
+        op: &'static str,
+        keys: usize,
+        cmd: &redis::Cmd,
+    ) -> Result<T> {
+        self.with_connection(
+            op,
+            keys,
+            Attempts::AgainIfConnectionLost,
+            |mut conn| async move { cmd.query_async(&mut conn).await },
+        )
+        .await
+    }
+
+    /// [`attempt`](Self::attempt), counted in the stats and traced: a `debug` span named
+    /// `redis` with the operation, the namespace and the number of keys (never a key, a value
+    /// or a password), and a `debug` event with the outcome.
+    async fn with_connection<T, F, Fut>(
+        &self,
+        op: &'static str,
+        keys: usize,
+        attempts: Attempts,
+        send: F,
+    ) -> Result<T>
+    where
+        T: Send,
+        F: Fn(MultiplexedConnection) -> Fut + Send + Sync,
+        Fut: Future<Output = std::result::Result<T, RedisError>> + Send,
+    {
+        let span = tracing::debug_span!("redis", op, namespace = self.namespace(), keys);
+        async {
+            let result = self.attempt(attempts, send).await;
+            match &result {
+                Ok(_) => tracing::debug!("done"),
+                Err(err) => {
+                    self.count(Stat::Error, 1);
+                    if matches!(err, CacheError::Timeout { .. }) {
+                        self.count(Stat::Timeout, 1);
+                    }
+                    tracing::debug!(error = %err, code = err.code(), "failed");
+                }
+            }
+            result
+        }
+        .instrument(span)
         .await
     }
 
@@ -173,7 +237,7 @@ impl RedisCache {
     /// that may have broken the connection, retires the connection from its lane. Only reads
     /// are sent again, and only when their connection was lost: a write that failed midway
     /// has an unknown outcome.
-    async fn with_connection<T, F, Fut>(&self, attempts: Attempts, op: F) -> Result<T>
+    async fn attempt<T, F, Fut>(&self, attempts: Attempts, op: F) -> Result<T>
     where
         T: Send,
         F: Fn(MultiplexedConnection) -> Fut + Send + Sync,
@@ -252,7 +316,7 @@ impl RedisCache {
             .arg(pattern)
             .arg("COUNT")
             .arg(SCAN_COUNT);
-        self.read(&cmd).await
+        self.read("scan", 0, &cmd).await
     }
 }
 
@@ -267,15 +331,17 @@ impl Cache for RedisCache {
         let key = self.inner.keys.key(key)?;
         let mut cmd = redis::cmd("GET");
         cmd.arg(key);
-        let bytes: Option<Vec<u8>> = self.read(&cmd).await?;
-        bytes
-            .map(|bytes| {
-                String::from_utf8(bytes).map_err(|err| CacheError::InvalidValue {
-                    reason: "the stored bytes are not utf-8; another client wrote them".into(),
-                    source: Some(Box::new(err)),
-                })
-            })
-            .transpose()
+        let bytes: Option<Vec<u8>> = self.read("get", 1, &cmd).await?;
+        let value = bytes.map(utf8).transpose()?;
+        self.count(
+            if value.is_some() {
+                Stat::Hit
+            } else {
+                Stat::Miss
+            },
+            1,
+        );
+        Ok(value)
     }
 
     /// `SET key value [PX ms]`, one round trip; the TTL is rounded up to whole milliseconds.
@@ -297,7 +363,9 @@ impl Cache for RedisCache {
         if let Some(ms) = ttl {
             cmd.arg("PX").arg(ms);
         }
-        self.query::<()>(&cmd).await
+        self.query::<()>("set", 1, &cmd).await?;
+        self.count(Stat::Set, 1);
+        Ok(())
     }
 
     /// `UNLINK`, one round trip; the value's memory is freed in the background.
@@ -305,7 +373,9 @@ impl Cache for RedisCache {
         let key = self.inner.keys.key(key)?;
         let mut cmd = redis::cmd("UNLINK");
         cmd.arg(key);
-        self.query::<()>(&cmd).await
+        self.query::<()>("delete", 1, &cmd).await?;
+        self.count(Stat::Delete, 1);
+        Ok(())
     }
 
     /// With a namespace, removes every key under it: `SCAN MATCH` over the whole database,
@@ -320,16 +390,17 @@ impl Cache for RedisCache {
         if self.inner.keys.namespace().is_empty() {
             let mut cmd = redis::cmd("FLUSHDB");
             cmd.arg("ASYNC");
-            return self.query::<()>(&cmd).await;
+            return self.query::<()>("flushdb", 0, &cmd).await;
         }
         let pattern = self.inner.keys.scan_pattern();
         let mut cursor = 0;
         loop {
             let (next, keys) = self.scan_step(cursor, &pattern).await?;
             if !keys.is_empty() {
+                let found = keys.len();
                 let mut cmd = redis::cmd("UNLINK");
                 cmd.arg(keys);
-                self.query::<()>(&cmd).await?;
+                self.query::<()>("unlink", found, &cmd).await?;
             }
             if next == 0 {
                 return Ok(());
@@ -346,6 +417,66 @@ impl Cache for RedisCache {
         }
         Ok(())
     }
+
+    /// `MGET`: one round trip per 1,000 keys, each bounded by the timeout. A read, so it is
+    /// sent again once if its connection turns out to be gone.
+    ///
+    /// # Errors
+    /// [`CacheError::TooLarge`] for a key over the limit, before any I/O; otherwise those of
+    /// [`get`](Cache::get), for the whole batch.
+    async fn get_many<K>(&self, keys: &[K]) -> Result<Vec<Option<String>>>
+    where
+        K: AsRef<str> + Sync,
+    {
+        self.mget(keys).await
+    }
+
+    /// Pipelined `SET key value [PX ms]`: one round trip per 1,000 entries or 1 MiB of
+    /// values, each bounded by the timeout.
+    ///
+    /// Every key, value and the TTL are checked before anything is sent, so
+    /// [`CacheError::InvalidTtl`] and [`CacheError::TooLarge`] store nothing. An error from
+    /// Redis (such as `OOM`) or a timeout can leave part of the batch stored; like `set`, a
+    /// batch is never resent behind the caller's back.
+    ///
+    /// # Errors
+    /// Those of [`set`](Cache::set); a [`CacheError::Backend`] carries the code of the first
+    /// entry Redis refused.
+    async fn set_many<K, V>(&self, entries: &[(K, V)], ttl: Option<Duration>) -> Result<()>
+    where
+        K: AsRef<str> + Sync,
+        V: AsRef<str> + Sync,
+    {
+        self.pipelined_set(entries, ttl).await
+    }
+
+    /// Multi-key `UNLINK`: one round trip per 1,000 keys, each bounded by the timeout.
+    async fn delete_many<K>(&self, keys: &[K]) -> Result<()>
+    where
+        K: AsRef<str> + Sync,
+    {
+        self.unlink_many(keys).await
+    }
+
+    /// Hits, misses, sets and deletes per key, and failed operations (`errors`, of which
+    /// `timeouts`), counted by this process for this cache and its clones. Redis evicts and
+    /// expires on the server, so `evictions` and `expirations` stay 0: see `INFO stats` for
+    /// those.
+    fn stats(&self) -> CacheStats {
+        self.inner.stats.snapshot()
+    }
+
+    fn single_flight(&self) -> Option<&SingleFlight> {
+        Some(&self.inner.flights)
+    }
+}
+
+/// A stored value as a `String`, or [`CacheError::InvalidValue`] when it is not UTF-8.
+fn utf8(bytes: Vec<u8>) -> Result<String> {
+    String::from_utf8(bytes).map_err(|err| CacheError::InvalidValue {
+        reason: "the stored bytes are not utf-8; another client wrote them".into(),
+        source: Some(Box::new(err)),
+    })
 }
 
 impl fmt::Debug for RedisCache {
