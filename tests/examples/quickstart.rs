@@ -8,7 +8,7 @@
 use std::error::Error;
 use std::time::{Duration, Instant};
 
-use cache_core::{AnyCache, Cache, Result};
+use cache_core::{AnyCache, Cache, CacheExt, Result};
 use cache_memory::MemoryCache;
 use cache_redis::RedisCache;
 
@@ -29,22 +29,21 @@ fn choose_backend() -> Result<AnyCache> {
 }
 
 /// Stands in for a database or service call worth caching.
-async fn load_trace(id: u32) -> String {
+async fn load_trace(id: u32) -> std::io::Result<String> {
     tokio::time::sleep(Duration::from_millis(50)).await;
-    format!("{{\"trace_id\":{id},\"spans\":12}}")
+    Ok(format!("{{\"trace_id\":{id},\"spans\":12}}"))
 }
 
-/// Read-through: the cached value if there is one, else load it and keep it for a minute.
-async fn trace(cache: &impl Cache, id: u32) -> Result<String> {
-    let key = format!("trace:{id}");
-    if let Some(hit) = cache.get(&key).await? {
-        return Ok(hit);
-    }
-    let value = load_trace(id).await;
+/// Read-through: the cached value if there is one, else load it (once, however many tasks
+/// ask at the same time) and keep it for a minute.
+async fn trace(cache: &impl CacheExt, id: u32) -> Result<String> {
     cache
-        .set(&key, &value, Some(Duration::from_secs(60)))
-        .await?;
-    Ok(value)
+        .get_or_set_with(
+            &format!("trace:{id}"),
+            Some(Duration::from_secs(60)),
+            || load_trace(id),
+        )
+        .await
 }
 
 #[tokio::main]
@@ -57,6 +56,25 @@ async fn main() -> std::result::Result<(), Box<dyn Error>> {
         let value = trace(&cache, 42).await?;
         println!("{attempt:>13}: {value} in {:.1?}", start.elapsed());
     }
+
+    // A stampede: 100 requests for one missing trace at once run one load between them.
+    let start = Instant::now();
+    let requests: Vec<_> = (0..100)
+        .map(|_| {
+            let cache = cache.clone();
+            tokio::spawn(async move { trace(&cache, 7).await })
+        })
+        .collect();
+    for request in requests {
+        request.await??;
+    }
+    println!(
+        "100 concurrent requests for trace 7: {:.1?}",
+        start.elapsed()
+    );
+
+    let traces = cache.get_many(&["trace:42", "trace:7", "trace:1"]).await?;
+    println!("get_many of traces 42, 7 and 1: {traces:?}");
 
     cache
         .set("greeting", "hello", Some(Duration::from_millis(100)))
@@ -75,6 +93,15 @@ async fn main() -> std::result::Result<(), Box<dyn Error>> {
         Err(err) => println!("a zero ttl is refused: {err}"),
         Ok(()) => return Err("a zero ttl was accepted".into()),
     }
+
+    let stats = cache.stats();
+    println!(
+        "stats: {} hits, {} misses, {} sets, hit ratio {:.2}",
+        stats.hits,
+        stats.misses,
+        stats.sets,
+        stats.hit_ratio().unwrap_or(0.0)
+    );
 
     cache.close().await?;
     println!("after close: {}", cache.get("greeting").await.unwrap_err());

@@ -83,7 +83,8 @@ async fn clearing_one_namespace_leaves_the_others() {
 /// commands the cache sends can do everything, `clear` included, and nothing outside.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_acl_user_limited_to_the_namespace_can_use_every_operation() {
-    let rules = "resetkeys ~traces:* resetchannels -@all +get +set +unlink +scan +ping +unwatch";
+    let rules =
+        "resetkeys ~traces:* resetchannels -@all +get +mget +set +unlink +scan +ping +unwatch";
     let server = RedisServer::builder()
         .acl_user("traces", "pw", rules)
         .start();
@@ -106,6 +107,19 @@ async fn an_acl_user_limited_to_the_namespace_can_use_every_operation() {
     assert_eq!(limited.get("k").await.unwrap().as_deref(), Some("v"));
     limited.delete("k2").await.unwrap();
     assert_eq!(limited.get("k2").await.unwrap(), None);
+    limited
+        .set_many(
+            &[("b1", "1"), ("b2", "2")],
+            Some(std::time::Duration::from_secs(60)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        limited.get_many(&["b1", "b2", "k2"]).await.unwrap(),
+        [Some("1".to_owned()), Some("2".to_owned()), None]
+    );
+    limited.delete_many(&["b1", "b2"]).await.unwrap();
+    assert_eq!(limited.get("b1").await.unwrap(), None);
     limited.clear().await.unwrap();
     assert_eq!(limited.get("k").await.unwrap(), None);
     assert_eq!(
