@@ -112,11 +112,24 @@ pub enum CacheError {
     /// The loader given to [`get_or_set_with`](crate::CacheExt::get_or_set_with) failed, for
     /// this caller or for the one whose load it waited on. Nothing was cached: the next call
     /// loads again.
+    ///
+    /// `source` is the loader's own error, shared by every caller that waited on the same
+    /// load; downcast it to get your error type back:
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use cache_core::CacheError;
+    ///
+    /// let err = CacheError::Load { source: Arc::new(std::io::Error::other("db down")) };
+    /// if let CacheError::Load { source } = &err {
+    ///     assert!(source.downcast_ref::<std::io::Error>().is_some());
+    /// }
+    /// ```
     #[error("the value loader failed, so nothing was cached; see the source for why")]
     Load {
-        /// The loader's error, shared by every caller that waited on the same load.
+        /// The loader's error.
         #[source]
-        source: BoxError,
+        source: Arc<dyn std::error::Error + Send + Sync + 'static>,
     },
 }
 
@@ -165,16 +178,9 @@ impl CacheError {
                 reason: reason.clone(),
                 source: share_source(source),
             },
-            Self::Load { source } => {
-                let mut shared = Some(std::mem::replace(source, Box::new(Taken)));
-                let copy = share_source(&mut shared);
-                if let Some(own) = shared {
-                    *source = own;
-                }
-                Self::Load {
-                    source: copy.unwrap_or_else(|| Box::new(Taken)),
-                }
-            }
+            Self::Load { source } => Self::Load {
+                source: Arc::clone(source),
+            },
         }
     }
 
@@ -220,18 +226,6 @@ impl std::error::Error for SharedSource {
     }
 }
 
-/// A placeholder for the instant a source is moved behind an `Arc`; never seen by callers.
-#[derive(Debug)]
-struct Taken;
-
-impl fmt::Display for Taken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("error source unavailable")
-    }
-}
-
-impl std::error::Error for Taken {}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,12 +266,16 @@ mod tests {
         }
 
         let mut load = CacheError::Load {
-            source: "database down".into(),
+            source: Arc::new(std::io::Error::other("database down")),
         };
         let copy = load.share();
         assert_eq!(load.source().unwrap().to_string(), "database down");
         assert_eq!(copy.source().unwrap().to_string(), "database down");
         assert!(!copy.is_retryable());
+        let CacheError::Load { source } = copy else {
+            unreachable!()
+        };
+        assert!(source.downcast_ref::<std::io::Error>().is_some());
     }
 
     #[test]

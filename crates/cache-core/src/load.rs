@@ -90,16 +90,22 @@ impl Ticket<'_> {
             .expect("a ticket holds its flight until it is dropped")
     }
 
-    /// Removes the flight from the map now, so that later callers start a new one: after a
-    /// result is stored (they will find the value in the cache) or an error (not cached, so
-    /// they load again).
-    fn finish(&self) {
+    /// Removes the flight from the map, so that later callers start a new one: after a
+    /// value is stored (they will find it in the cache) or an error (not cached, so they load
+    /// again). Returns how many other callers still wait on this flight; no more can join.
+    fn finish(&self) -> usize {
         let mut flights = self.flights.lock();
-        if let (Some(current), Some(mine)) = (flights.get(self.key), &self.flight)
-            && Arc::ptr_eq(current, mine)
+        let Some(mine) = &self.flight else {
+            return 0;
+        };
+        if flights
+            .get(self.key)
+            .is_some_and(|current| Arc::ptr_eq(current, mine))
         {
             flights.remove(self.key);
         }
+        // Every clone of a flight is taken and dropped under the map's lock (held here).
+        Arc::strong_count(mine) - 1
     }
 }
 
@@ -139,6 +145,11 @@ pub trait CacheExt: Cache {
     /// The cache is read first (a hit costs one `get`), and once more before loading, in case
     /// another load stored the value meanwhile. Loads are shared within one process only:
     /// processes sharing a Redis may each load the same key once.
+    ///
+    /// A loader must not ask for its own key through `get_or_set_with`, directly or through
+    /// a task it waits for: it would wait for itself forever. A loaded value the cache
+    /// refuses to store (over the backend's size limit, or with a TTL too large for it) is an
+    /// error for every caller, and the next call loads it again.
     ///
     /// # Errors
     /// [`CacheError::Load`] when the loader fails; [`CacheError::InvalidTtl`] for a zero TTL,
@@ -200,21 +211,20 @@ pub trait CacheExt: Cache {
             }
             // Leading: the first caller, or a waiter whose leader went away. The value may
             // have been stored since this caller's first read.
-            let result = match self.get(key).await {
+            let mut result = match self.get(key).await {
                 Ok(Some(value)) => Ok(value),
                 Ok(None) => load_and_store(self, key, ttl, loader).await,
                 Err(err) => Err(err),
             };
-            let (mine, theirs) = match result {
-                Ok(value) => (Ok(value.clone()), Ok(value)),
-                Err(mut err) => {
-                    let copy = err.share();
-                    (Err(err), Err(copy))
-                }
-            };
-            *outcome = Some(theirs);
-            ticket.finish();
-            mine
+            let waiters = ticket.finish();
+            if waiters > 0 {
+                // A lone caller keeps its error untouched; waiters need copies.
+                *outcome = Some(match &mut result {
+                    Ok(value) => Ok(value.clone()),
+                    Err(err) => Err(err.share()),
+                });
+            }
+            result
         }
     }
 }
@@ -234,9 +244,9 @@ where
     Fut: Future<Output = std::result::Result<String, E>> + Send,
     E: Into<BoxError>,
 {
-    let value = loader()
-        .await
-        .map_err(|err| CacheError::Load { source: err.into() })?;
+    let value = loader().await.map_err(|err| CacheError::Load {
+        source: Arc::from(err.into()),
+    })?;
     cache.set(key, &value, ttl).await?;
     Ok(value)
 }
@@ -257,12 +267,114 @@ mod tests {
         assert_eq!(flights.in_flight(), 0);
     }
 
+    /// A cache whose `get` reads at once but answers 50 ms later, as a network store does.
+    #[derive(Debug, Clone, Default)]
+    struct SlowMap {
+        map: Arc<Mutex<HashMap<String, String>>>,
+        flights: Arc<SingleFlight>,
+    }
+
+    impl Cache for SlowMap {
+        async fn get(&self, key: &str) -> Result<Option<String>> {
+            let value = self.map.lock().unwrap().get(key).cloned();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Ok(value)
+        }
+        async fn set(&self, key: &str, value: &str, _: Option<Duration>) -> Result<()> {
+            self.map.lock().unwrap().insert(key.into(), value.into());
+            Ok(())
+        }
+        async fn delete(&self, key: &str) -> Result<()> {
+            self.map.lock().unwrap().remove(key);
+            Ok(())
+        }
+        async fn clear(&self) -> Result<()> {
+            self.map.lock().unwrap().clear();
+            Ok(())
+        }
+        async fn close(&self) -> Result<()> {
+            Ok(())
+        }
+        fn single_flight(&self) -> Option<&SingleFlight> {
+            Some(&self.flights)
+        }
+    }
+
+    /// Callers whose first read missed but who join after the leader finished find the value
+    /// on their second read, instead of loading again.
+    #[tokio::test(start_paused = true)]
+    async fn a_caller_joining_after_the_load_finished_does_not_load_again() {
+        let cache = SlowMap::default();
+        let loads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        // The leader reads (0-50 ms), reads again (50-100), loads (100-200) and stores; a
+        // caller every 5 ms, some of them reading before the store and joining after it.
+        let callers: Vec<_> = (0..60)
+            .map(|i| {
+                let (cache, loads) = (cache.clone(), Arc::clone(&loads));
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(i * 5)).await;
+                    cache
+                        .get_or_set_with("k", None, || async move {
+                            loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            Ok::<_, CacheError>("v".to_owned())
+                        })
+                        .await
+                })
+            })
+            .collect();
+        for caller in callers {
+            assert_eq!(caller.await.unwrap().unwrap(), "v");
+        }
+        assert_eq!(loads.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(cache.flights.in_flight(), 0);
+    }
+
+    #[derive(Debug)]
+    struct MyError(u32);
+
+    impl fmt::Display for MyError {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "my error {}", self.0)
+        }
+    }
+
+    impl std::error::Error for MyError {}
+
+    /// The loader's own error type can be recovered, by the caller that ran it and by every
+    /// caller that waited on it.
+    #[tokio::test(start_paused = true)]
+    async fn the_loader_error_downcasts_for_the_leader_and_for_waiters() {
+        let cache = SlowMap::default();
+        let callers: Vec<_> = (0..3)
+            .map(|_| {
+                let cache = cache.clone();
+                tokio::spawn(async move {
+                    cache
+                        .get_or_set_with("k", None, || async {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            Err::<String, _>(MyError(7))
+                        })
+                        .await
+                })
+            })
+            .collect();
+        for caller in callers {
+            match caller.await.unwrap() {
+                Err(CacheError::Load { source }) => {
+                    assert_eq!(source.downcast_ref::<MyError>().map(|e| e.0), Some(7));
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
     #[test]
     fn a_finished_flight_is_replaced_by_a_new_one() {
         let flights = SingleFlight::new();
         let first = flights.join("k");
         let waiter = flights.join("k");
-        first.finish();
+        assert_eq!(first.finish(), 1, "one waiter");
         assert_eq!(flights.in_flight(), 0);
         let later = flights.join("k");
         assert!(!Arc::ptr_eq(

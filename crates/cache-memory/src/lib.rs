@@ -520,6 +520,55 @@ impl Cache for MemoryCache {
         Ok(())
     }
 
+    /// One lookup per key.
+    async fn get_many<K>(&self, keys: &[K]) -> Result<Vec<Option<String>>>
+    where
+        K: AsRef<str> + Sync,
+    {
+        self.inner.check_open()?;
+        let mut values = Vec::with_capacity(keys.len());
+        for key in keys {
+            values.push(self.get(key.as_ref()).await?);
+        }
+        Ok(values)
+    }
+
+    /// One insert per entry, all with the same expiry time.
+    ///
+    /// # Errors
+    /// [`CacheError::InvalidTtl`] as for [`set`](Cache::set), before anything is stored.
+    async fn set_many<K, V>(&self, entries: &[(K, V)], ttl: Option<Duration>) -> Result<()>
+    where
+        K: AsRef<str> + Sync,
+        V: AsRef<str> + Sync,
+    {
+        self.inner.check_open()?;
+        let expires_at = self.inner.expires_at(ttl)?;
+        self.inner.sweep.ensure_running(&self.inner);
+        for (key, value) in entries {
+            self.inner.insert(key.as_ref(), value.as_ref(), expires_at);
+        }
+        if self.inner.is_closed() {
+            // As in `set`: `close` may have cleared the map before these entries landed.
+            self.inner.clear();
+        }
+        self.inner.stats.add(Stat::Set, entries.len() as u64);
+        Ok(())
+    }
+
+    /// One removal per key.
+    async fn delete_many<K>(&self, keys: &[K]) -> Result<()>
+    where
+        K: AsRef<str> + Sync,
+    {
+        self.inner.check_open()?;
+        for key in keys {
+            self.inner.delete(key.as_ref());
+        }
+        self.inner.stats.add(Stat::Delete, keys.len() as u64);
+        Ok(())
+    }
+
     /// Hits, misses, sets, deletes, evictions (capacity) and expirations (on read, by the
     /// sweep, or to make room); `errors` and `timeouts` stay 0. Counting costs one
     /// uncontended atomic add per operation.

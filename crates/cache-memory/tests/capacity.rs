@@ -209,3 +209,27 @@ async fn stats_count_evictions_and_expirations_apart() {
     assert_eq!((stats.errors, stats.timeouts), (0, 0), "{stats:?}");
     assert_eq!(cache.entry_count(), 10);
 }
+
+#[tokio::test]
+async fn batches_on_a_closed_cache_are_closed_even_when_empty() {
+    let cache = MemoryCache::new();
+    cache.close().await.unwrap();
+    let none: [&str; 0] = [];
+    let no_entries: [(&str, &str); 0] = [];
+    assert!(matches!(
+        cache.get_many(&none).await,
+        Err(cache_memory::CacheError::Closed)
+    ));
+    assert!(matches!(
+        cache.set_many(&no_entries, None).await,
+        Err(cache_memory::CacheError::Closed)
+    ));
+    assert!(matches!(
+        cache.set_many(&[("k", "v")], Some(Duration::ZERO)).await,
+        Err(cache_memory::CacheError::Closed)
+    ));
+    assert!(matches!(
+        cache.delete_many(&none).await,
+        Err(cache_memory::CacheError::Closed)
+    ));
+}

@@ -6,7 +6,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use super::{key, ok};
-use crate::{Cache, CacheError};
+use crate::{Cache, CacheError, CacheExt};
 
 /// Polls `fut` once and drops it, as `tokio::select!` against a ready branch does.
 async fn poll_once_then_drop<F: Future>(fut: F) {
@@ -91,6 +91,20 @@ pub async fn close_is_final_for_every_clone<C: Cache + Clone>(cache: C) {
         );
         assert_closed(&format!("delete on {name}"), c.delete(&k).await);
         assert_closed(&format!("clear on {name}"), c.clear().await);
+        assert_closed(&format!("get_many on {name}"), c.get_many(&[&k]).await);
+        assert_closed(
+            &format!("set_many on {name}"),
+            c.set_many(&[(&k, "v")], None).await,
+        );
+        assert_closed(
+            &format!("delete_many on {name}"),
+            c.delete_many(&[&k]).await,
+        );
+        assert_closed(
+            &format!("get_or_set_with on {name}"),
+            c.get_or_set_with(&k, None, || async { Ok::<_, CacheError>("v".to_owned()) })
+                .await,
+        );
     }
     ok("second close", cache.close()).await;
     ok("close through a clone", clone.close()).await;
