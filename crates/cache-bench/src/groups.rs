@@ -7,7 +7,7 @@ use redis_test_server::RedisServer;
 use crate::hit_ratio::{self, HitRatio};
 use crate::memory;
 use crate::options::Options;
-use crate::redis_benchmark::RedisBenchmark;
+use crate::redis_benchmark::{self, RedisBenchmark};
 use crate::report::Series;
 use crate::stores::{CacheStore, CheckoutPerOp, MokaStore, MutexMap, RawDashMap, RawRedis};
 use crate::throughput::{Case, Subject, run_group};
@@ -88,25 +88,36 @@ const EXTENDED: [&str; 3] = [
     "deadpool-redis, checkout per operation",
 ];
 
-/// Interleaved rounds against a private redis-server, started here when a Redis case is
-/// selected; `None` when none is.
-pub(crate) async fn redis(opts: &Options, work: &Workload) -> Result<Option<Vec<Series>>> {
+/// The Redis cases the options select, in the order they run.
+fn redis_cases(opts: &Options) -> Vec<&'static str> {
     let extended = if opts.extended { &EXTENDED[..] } else { &[] };
-    let selected: Vec<&str> = [RAW_REDIS, REDIS_CACHE]
+    [RAW_REDIS, REDIS_CACHE]
         .iter()
         .chain(extended)
         .chain(&[REDIS_BENCHMARK, REDIS_BENCHMARK_P16])
         .copied()
         .filter(|name| opts.selects(REDIS, name))
-        .collect();
+        .collect()
+}
+
+/// Fails before anything runs when a selected Redis case needs a program that is missing.
+pub(crate) fn check_redis_programs(opts: &Options) -> Result<()> {
+    let cases = redis_cases(opts);
+    if !cases.is_empty() {
+        redis_benchmark::require("redis-server")?;
+    }
+    if cases.iter().any(|name| name.starts_with("redis-benchmark")) {
+        redis_benchmark::require("redis-benchmark")?;
+    }
+    Ok(())
+}
+
+/// Interleaved rounds against a private redis-server, started here when a Redis case is
+/// selected; `None` when none is.
+pub(crate) async fn redis(opts: &Options, work: &Workload) -> Result<Option<Vec<Series>>> {
+    let selected = redis_cases(opts);
     if selected.is_empty() {
         return Ok(None);
-    }
-    if selected
-        .iter()
-        .any(|name| name.starts_with("redis-benchmark"))
-    {
-        RedisBenchmark::check_installed()?;
     }
     let server = RedisServer::start();
     let url = server.url();

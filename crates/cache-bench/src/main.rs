@@ -51,6 +51,7 @@ fn run(opts: &Options) -> Result<()> {
     if cfg!(debug_assertions) {
         eprintln!("cache-bench: a debug build; run with --release for figures worth reading");
     }
+    groups::check_redis_programs(opts)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(WORKERS)
         .enable_all()

@@ -5,11 +5,28 @@ use std::time::Duration;
 
 use crate::workload::{Result, TTL, VALUE_LEN};
 
-/// How to install the tool when it is missing.
-const NOT_FOUND: &str = "redis-benchmark was not found on PATH; it ships with Redis: install \
-    it with `sudo apt-get install -y redis-tools` (Debian/Ubuntu, or `redis-server`, which \
-    pulls it in) or `brew install redis` (macOS), or skip the Redis group with `--only \
-    in-process` or `--only memory`";
+/// How to install the Redis programs when one is missing.
+const INSTALL: &str = "install them with `sudo apt-get install -y redis-server redis-tools` \
+    (Debian/Ubuntu) or `brew install redis` (macOS), or leave the Redis group out with \
+    `--only in-process`, `--only hit` or `--only memory`";
+
+/// Fails, saying how to install it, when `program` (`redis-server`, `redis-benchmark`) is not
+/// on `PATH`.
+pub(crate) fn require(program: &str) -> Result<()> {
+    match Command::new(program).arg("--version").output() {
+        Ok(_) => Ok(()),
+        Err(e) => Err(not_found(program, &e).into()),
+    }
+}
+
+/// The message for a program that cannot be started.
+fn not_found(program: &str, e: &std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        format!("{program} was not found on PATH; the Redis group needs it: {INSTALL}")
+    } else {
+        format!("cannot run {program}: {e}")
+    }
+}
 
 /// Parallel connections, as many as the harness's tasks.
 const CLIENTS: usize = 64;
@@ -47,15 +64,6 @@ struct CsvLine {
 }
 
 impl RedisBenchmark {
-    /// Fails with how to install redis-benchmark when it is not on `PATH`.
-    pub(crate) fn check_installed() -> Result<()> {
-        match Command::new("redis-benchmark").arg("--version").output() {
-            Ok(_) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(NOT_FOUND.into()),
-            Err(e) => Err(format!("cannot run redis-benchmark: {e}").into()),
-        }
-    }
-
     /// Runs against the server on `port` of 127.0.0.1, with `-P pipeline` when given.
     pub(crate) fn new(port: u16, pipeline: Option<u32>) -> Self {
         Self { port, pipeline }
@@ -91,13 +99,10 @@ impl RedisBenchmark {
         if let Some(p) = self.pipeline {
             cmd.args(["-P", &p.to_string()]);
         }
-        let out = cmd.args(command).output().map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                NOT_FOUND.to_owned()
-            } else {
-                format!("cannot run redis-benchmark: {e}")
-            }
-        })?;
+        let out = cmd
+            .args(command)
+            .output()
+            .map_err(|e| not_found("redis-benchmark", &e))?;
         let stdout = String::from_utf8_lossy(&out.stdout);
         if !out.status.success() {
             return Err(format!(
