@@ -136,8 +136,14 @@ pub(crate) async fn redis(opts: &Options, work: &Workload) -> Result<Option<Vec<
         let subject = match name {
             RAW_REDIS => Subject::RawRedis(RawRedis(raw.clone())),
             REDIS_CACHE => Subject::Redis(CacheStore(RedisCache::from_url(url.as_str())?)),
-            REDIS_BENCHMARK => Subject::External(RedisBenchmark::new(server.port(), None)),
-            REDIS_BENCHMARK_P16 => Subject::External(RedisBenchmark::new(server.port(), Some(16))),
+            REDIS_BENCHMARK => {
+                Subject::External(RedisBenchmark::new(server.port(), None, opts.set_percent))
+            }
+            REDIS_BENCHMARK_P16 => Subject::External(RedisBenchmark::new(
+                server.port(),
+                Some(16),
+                opts.set_percent,
+            )),
             "RedisCache pool_size 2" => Subject::Redis(CacheStore(cache(2)?)),
             "RedisCache pool_size 4" => Subject::Redis(CacheStore(cache(4)?)),
             _ => Subject::Checkout(CheckoutPerOp(

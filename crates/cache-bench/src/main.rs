@@ -56,7 +56,7 @@ fn run(opts: &Options) -> Result<()> {
         .worker_threads(WORKERS)
         .enable_all()
         .build()?;
-    let work = Workload::new();
+    let work = Workload::new(opts.set_percent);
     let mut results = Results::default();
     if let Some(series) = runtime.block_on(groups::in_process(opts, &work))? {
         results.in_process = series;
@@ -66,7 +66,7 @@ fn run(opts: &Options) -> Result<()> {
     }
     results.hit_ratios = runtime.block_on(groups::hit_ratios(opts))?;
     results.memory = groups::memory_per_entry(opts)?;
-    summary::print(&results, opts.rounds, opts.secs);
+    summary::print(&results, opts);
     eprintln!(
         "cache-bench: done in {:.0} s",
         started.elapsed().as_secs_f64()

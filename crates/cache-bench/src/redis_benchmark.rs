@@ -42,12 +42,14 @@ const PIPELINE_SCALE: f64 = 6.0;
 pub(crate) struct RedisBenchmark {
     port: u16,
     pipeline: Option<u32>,
+    /// The share of sets in the mix, 0 to 1.
+    set_share: f64,
 }
 
-/// The GET and SET runs of one round, combined into the 90/10 mix.
+/// The GET and SET runs of one round, combined into the harness's mix.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Outcome {
-    /// Throughput of the 90% GET / 10% SET mix: `1 / (0.9 / get + 0.1 / set)`.
+    /// Throughput of the mix, for 10% sets `1 / (0.9 / get + 0.1 / set)`.
     pub(crate) ops_per_sec: f64,
     /// Median latency of the GET run, as redis-benchmark reports it.
     pub(crate) p50: Duration,
@@ -64,9 +66,14 @@ struct CsvLine {
 }
 
 impl RedisBenchmark {
-    /// Runs against the server on `port` of 127.0.0.1, with `-P pipeline` when given.
-    pub(crate) fn new(port: u16, pipeline: Option<u32>) -> Self {
-        Self { port, pipeline }
+    /// Runs against the server on `port` of 127.0.0.1, with `-P pipeline` when given, and
+    /// reports the rate of a mix with `set_percent` sets in 100 operations.
+    pub(crate) fn new(port: u16, pipeline: Option<u32>, set_percent: u64) -> Self {
+        Self {
+            port,
+            pipeline,
+            set_share: set_percent.min(100) as f64 / 100.0,
+        }
     }
 
     /// One round: a GET run, then a `SET ... PX` run, on random keys `key:<12 digits>` of
@@ -84,7 +91,7 @@ impl RedisBenchmark {
             &["SET", "key:__rand_int__", &value, "PX", &ttl],
         )?;
         Ok(Outcome {
-            ops_per_sec: 1.0 / (0.9 / get.rps + 0.1 / set.rps),
+            ops_per_sec: 1.0 / ((1.0 - self.set_share) / get.rps + self.set_share / set.rps),
             p50: Duration::from_secs_f64(get.p50_ms / 1e3),
             p99: Duration::from_secs_f64(get.p99_ms / 1e3),
         })

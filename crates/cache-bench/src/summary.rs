@@ -4,8 +4,9 @@ use crate::groups::HitResult;
 use crate::groups::names::*;
 use crate::hit_ratio;
 use crate::memory;
+use crate::options::Options;
 use crate::report::{Figure, Series, Table, format_ratio, ratio, throughput_table};
-use crate::workload::{KEYS, SAMPLE_EVERY, TASKS, WORKERS};
+use crate::workload::{KEYS, SAMPLE_EVERY, SET_PERCENT, TASKS, WORKERS};
 
 /// Everything one run measured; a group that was not selected is empty.
 #[derive(Debug, Default)]
@@ -34,12 +35,14 @@ fn anchors<'a>(series: &[Series], wanted: &[(&str, &'a str)]) -> Vec<(usize, &'a
 }
 
 /// Prints every table and the targets to stdout.
-pub(crate) fn print(results: &Results, rounds: usize, secs: f64) {
+pub(crate) fn print(results: &Results, opts: &Options) {
+    let (rounds, secs, sets) = (opts.rounds, opts.secs, opts.set_percent);
     let method = format!(
-        "{TASKS} tasks on {WORKERS} tokio workers, 90% get / 10% set (TTL 300 s) on {KEYS} \
+        "{TASKS} tasks on {WORKERS} tokio workers, {}% get / {sets}% set (TTL 300 s) on {KEYS} \
          pre-populated keys, 100-byte values; ops/s of the median round of {rounds} \
          interleaved rounds of {secs} s; ratios are medians of per-round ratios; p50/p99 over \
-         1 op in {SAMPLE_EVERY}"
+         1 op in {SAMPLE_EVERY}",
+        100 - sets
     );
     if !results.in_process.is_empty() {
         println!("\n## In process\n\n{method}\n");
@@ -56,7 +59,7 @@ pub(crate) fn print(results: &Results, rounds: usize, secs: f64) {
     if !results.redis.is_empty() {
         println!(
             "\n## Redis (private redis-server on the same machine)\n\n{method}; redis-benchmark: \
-             rate of the 90/10 mix from its GET and SET runs, its GET percentiles\n"
+             rate of the same mix from its GET and SET runs, its GET percentiles\n"
         );
         let a = anchors(
             &results.redis,
@@ -113,6 +116,9 @@ pub(crate) fn print(results: &Results, rounds: usize, secs: f64) {
         print!("{table}");
     }
     println!("\n## Targets (issue 4)\n");
+    if sets != SET_PERCENT {
+        println!("(measured with {sets}% sets, not the issue's {SET_PERCENT}%)\n");
+    }
     for line in targets(results) {
         println!("- {line}");
     }

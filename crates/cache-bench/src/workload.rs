@@ -39,20 +39,26 @@ pub(crate) trait Store: Clone + Send + Sync + 'static {
     fn set(&mut self, key: &str, value: &str) -> impl Future<Output = Result<()>> + Send;
 }
 
+/// The share of sets the issue asks for, in percent: 90% get / 10% set.
+pub(crate) const SET_PERCENT: u64 = 10;
+
 /// The key names and the value, made once and shared by every task, so that a round measures
-/// the cache and not the formatting of keys.
+/// the cache and not the formatting of keys; and the share of sets.
 #[derive(Debug, Clone)]
 pub(crate) struct Workload {
     keys: Arc<[String]>,
     value: Arc<str>,
+    set_percent: u64,
 }
 
 impl Workload {
-    /// Keys `key:{n}` for `n` in `0..KEYS` and one value of `VALUE_LEN` bytes.
-    pub(crate) fn new() -> Self {
+    /// Keys `key:{n}` for `n` in `0..KEYS`, one value of `VALUE_LEN` bytes, and `set_percent`
+    /// sets in every 100 operations (at most 100).
+    pub(crate) fn new(set_percent: u64) -> Self {
         Self {
             keys: (0..KEYS).map(|n| format!("key:{n}")).collect(),
             value: "v".repeat(VALUE_LEN).into(),
+            set_percent: set_percent.min(100),
         }
     }
 
@@ -95,7 +101,7 @@ pub(crate) async fn populate<S: Store>(store: &S, work: &Workload) -> Result<()>
 }
 
 /// Runs [`TASKS`] tasks on `store` for `run_for`, each with its own random stream derived
-/// from `seed`: 90% get, 10% set, keys uniform over [`KEYS`].
+/// from `seed`: gets, and sets in the workload's share, on keys uniform over [`KEYS`].
 pub(crate) async fn round<S: Store>(
     store: &S,
     work: &Workload,
@@ -117,7 +123,7 @@ pub(crate) async fn round<S: Store>(
                     let draw = rng.next_u64();
                     let key = &work.keys[(draw % KEYS as u64) as usize];
                     let timed = ops.is_multiple_of(SAMPLE_EVERY).then(Instant::now);
-                    if (draw >> 40).is_multiple_of(10) {
+                    if (draw >> 40) % 100 < work.set_percent {
                         store.set(key, &work.value).await?;
                     } else {
                         std::hint::black_box(store.get(key).await?);
