@@ -1,0 +1,136 @@
+//! The command line.
+
+use crate::workload::{Result, SET_PERCENT};
+
+/// What the user asked for.
+#[derive(Debug, Clone)]
+pub(crate) struct Options {
+    /// Interleaved rounds per throughput group.
+    pub(crate) rounds: usize,
+    /// Seconds each case runs per round.
+    pub(crate) secs: f64,
+    /// Keep only the cases whose `group: name` contains this (case-insensitive).
+    pub(crate) only: Option<String>,
+    /// Also run the extra Redis cases (pool sizes 2 and 4, a deadpool checkout per op).
+    pub(crate) extended: bool,
+    /// Sets per 100 operations of the throughput groups.
+    pub(crate) set_percent: u64,
+}
+
+/// The usage text of `--help`.
+pub(crate) const USAGE: &str = "\
+cargo run --release -p cache-bench -- [OPTIONS]
+
+Runs every comparison of BENCHMARKS.md in one process and prints the tables.
+
+Options:
+  --rounds N     interleaved rounds per throughput group (default 15)
+  --secs S       seconds per case and round (default 0.4)
+  --only TEXT    keep the cases whose \"group: name\" contains TEXT, ignoring case;
+                 groups: in-process, redis, hit ratio, memory
+                 (e.g. --only in-process, --only MemoryCache)
+  --extended     also run RedisCache with pool_size 2 and 4, and deadpool-redis
+                 with a checkout per operation
+  --sets PCT     percentage of sets in the throughput groups (default 10, as the
+                 issue asks; 0 or 100 tell the cost of gets and of sets apart)
+  -h, --help     this text";
+
+/// What the command line asks for: options, or the usage text.
+#[derive(Debug)]
+pub(crate) enum Parsed {
+    /// Run with these options.
+    Run(Options),
+    /// Print [`USAGE`] and stop.
+    Help,
+}
+
+impl Options {
+    /// Parses the arguments after the program name.
+    pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed> {
+        let mut options = Options {
+            rounds: 15,
+            secs: 0.4,
+            only: None,
+            extended: false,
+            set_percent: SET_PERCENT,
+        };
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            let mut value = |name: &str| {
+                args.next()
+                    .ok_or_else(|| format!("{name} needs a value\n\n{USAGE}"))
+            };
+            match arg.as_str() {
+                "--rounds" => {
+                    options.rounds = value("--rounds")?
+                        .parse()
+                        .map_err(|_| "--rounds takes a whole number")?;
+                    if options.rounds == 0 {
+                        return Err("--rounds must be at least 1".into());
+                    }
+                }
+                "--secs" => {
+                    options.secs = value("--secs")?
+                        .parse()
+                        .map_err(|_| "--secs takes a number of seconds")?;
+                    if !(options.secs > 0.0 && options.secs.is_finite()) {
+                        return Err("--secs must be positive".into());
+                    }
+                }
+                "--sets" => {
+                    options.set_percent = value("--sets")?
+                        .parse()
+                        .ok()
+                        .filter(|&p| p <= 100)
+                        .ok_or("--sets takes a percentage, 0 to 100")?;
+                }
+                "--only" => options.only = Some(value("--only")?.to_lowercase()),
+                "--extended" => options.extended = true,
+                "-h" | "--help" => return Ok(Parsed::Help),
+                other => return Err(format!("unknown argument {other:?}\n\n{USAGE}").into()),
+            }
+        }
+        Ok(Parsed::Run(options))
+    }
+
+    /// Whether case `name` of `group` is selected.
+    pub(crate) fn selects(&self, group: &str, name: &str) -> bool {
+        self.only.as_ref().is_none_or(|only| {
+            format!("{group}: {name}")
+                .to_lowercase()
+                .contains(only.as_str())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Parsed> {
+        Options::parse(args.iter().map(|a| a.to_string()))
+    }
+
+    #[test]
+    fn defaults_and_flags() {
+        let Ok(Parsed::Run(o)) = parse(&["--rounds", "3", "--extended", "--only", "Redis"]) else {
+            panic!("should parse");
+        };
+        assert_eq!(
+            (o.rounds, o.secs, o.extended, o.set_percent),
+            (3, 0.4, true, 10)
+        );
+        assert!(o.selects("redis", "RedisCache"));
+        assert!(o.selects("in-process", "AnyCache over RedisCache"));
+        assert!(!o.selects("in-process", "MemoryCache"));
+    }
+
+    #[test]
+    fn rejects_bad_arguments() {
+        assert!(parse(&["--rounds", "0"]).is_err());
+        assert!(parse(&["--secs"]).is_err());
+        assert!(parse(&["--fast"]).is_err());
+        assert!(parse(&["--sets", "101"]).is_err());
+        assert!(matches!(parse(&["-h"]), Ok(Parsed::Help)));
+    }
+}

@@ -1,0 +1,178 @@
+//! The throughput groups: cases run in interleaved rounds, then summarised as [`Series`].
+
+use std::time::Duration;
+
+use cache_memory::{AnyCache, MemoryCache};
+use cache_redis::RedisCache;
+
+use crate::histogram::Histogram;
+use crate::redis_benchmark::RedisBenchmark;
+use crate::report::{Series, median};
+use crate::stores::{CacheStore, CheckoutPerOp, MokaStore, MutexMap, RawDashMap, RawRedis};
+use crate::workload::{self, Result, Workload};
+
+/// How long each case runs, untimed, before the first round: connections open, maps grow.
+const WARM_UP: Duration = Duration::from_millis(200);
+/// The seed of round `r` is `SEED + r`, the same for every case of the round.
+const SEED: u64 = 42;
+
+/// What a case measures.
+#[derive(Debug)]
+pub(crate) enum Subject {
+    /// `MemoryCache` through `Cache` with static dispatch.
+    Memory(CacheStore<MemoryCache>),
+    /// `AnyCache` (boxed futures) over a `MemoryCache`.
+    Any(CacheStore<AnyCache>),
+    /// moka `future::Cache` with per-entry expiry.
+    Moka(MokaStore),
+    /// A bare `DashMap` with expiry times.
+    Dash(RawDashMap),
+    /// One `tokio::sync::Mutex<HashMap>`.
+    Mutex(MutexMap),
+    /// `RedisCache` through `Cache` with static dispatch.
+    Redis(CacheStore<RedisCache>),
+    /// One raw redis-rs `MultiplexedConnection`.
+    RawRedis(RawRedis),
+    /// deadpool-redis with a checkout per operation.
+    Checkout(CheckoutPerOp),
+    /// The `redis-benchmark` tool.
+    External(RedisBenchmark),
+}
+
+/// A named case of a group.
+#[derive(Debug)]
+pub(crate) struct Case {
+    /// As printed.
+    pub(crate) name: String,
+    /// What it runs.
+    pub(crate) subject: Subject,
+}
+
+impl Case {
+    /// A case named `name`.
+    pub(crate) fn new(name: impl Into<String>, subject: Subject) -> Self {
+        Self {
+            name: name.into(),
+            subject,
+        }
+    }
+}
+
+/// The latency record of one round.
+#[derive(Debug)]
+enum Latency {
+    /// Sampled by the harness.
+    Sampled(Histogram),
+    /// Percentiles reported by an external tool.
+    Reported { p50: Duration, p99: Duration },
+}
+
+impl Subject {
+    /// Writes the 100,000 keys (for the in-process cases; a Redis group populates its
+    /// server once for all cases).
+    pub(crate) async fn populate(&self, work: &Workload) -> Result<()> {
+        match self {
+            Self::Memory(s) => workload::populate(s, work).await,
+            Self::Any(s) => workload::populate(s, work).await,
+            Self::Moka(s) => workload::populate(s, work).await,
+            Self::Dash(s) => workload::populate(s, work).await,
+            Self::Mutex(s) => workload::populate(s, work).await,
+            Self::Redis(_) | Self::RawRedis(_) | Self::Checkout(_) | Self::External(_) => Ok(()),
+        }
+    }
+
+    /// One round of `secs` seconds: ops/s and latencies.
+    async fn round(&self, work: &Workload, secs: f64, seed: u64) -> Result<(f64, Latency)> {
+        let run_for = Duration::from_secs_f64(secs);
+        let round = match self {
+            Self::Memory(s) => workload::round(s, work, run_for, seed).await?,
+            Self::Any(s) => workload::round(s, work, run_for, seed).await?,
+            Self::Moka(s) => workload::round(s, work, run_for, seed).await?,
+            Self::Dash(s) => workload::round(s, work, run_for, seed).await?,
+            Self::Mutex(s) => workload::round(s, work, run_for, seed).await?,
+            Self::Redis(s) => workload::round(s, work, run_for, seed).await?,
+            Self::RawRedis(s) => workload::round(s, work, run_for, seed).await?,
+            Self::Checkout(s) => workload::round(s, work, run_for, seed).await?,
+            Self::External(tool) => {
+                let out = tool.round(secs)?;
+                let latency = Latency::Reported {
+                    p50: out.p50,
+                    p99: out.p99,
+                };
+                return Ok((out.ops_per_sec, latency));
+            }
+        };
+        Ok((round.ops_per_sec(), Latency::Sampled(round.latencies)))
+    }
+}
+
+/// Runs `cases` in `rounds` interleaved rounds of `secs` each, after one warm-up round per
+/// case, printing a progress line per case and round to stderr.
+///
+/// Latencies: percentiles over every sampled operation of every round; for an external tool,
+/// the median over rounds of the percentiles it reports.
+pub(crate) async fn run_group(
+    group: &str,
+    cases: &[Case],
+    work: &Workload,
+    rounds: usize,
+    secs: f64,
+) -> Result<Vec<Series>> {
+    for case in cases {
+        case.subject
+            .round(work, WARM_UP.as_secs_f64(), SEED - 1)
+            .await?;
+    }
+    let mut per_case: Vec<(Vec<f64>, Vec<Latency>)> =
+        cases.iter().map(|_| (Vec::new(), Vec::new())).collect();
+    for r in 0..rounds {
+        for (case, (rates, latencies)) in cases.iter().zip(&mut per_case) {
+            let (rate, latency) = case.subject.round(work, secs, SEED + r as u64).await?;
+            eprintln!(
+                "[{group}] round {}/{rounds} {}: {rate:.0} ops/s",
+                r + 1,
+                case.name
+            );
+            rates.push(rate);
+            latencies.push(latency);
+        }
+    }
+    Ok(cases
+        .iter()
+        .zip(per_case)
+        .map(|(case, (rounds, latencies))| {
+            let (p50, p99) = summarise(&latencies);
+            Series {
+                name: case.name.clone(),
+                rounds,
+                p50,
+                p99,
+            }
+        })
+        .collect())
+}
+
+/// p50 and p99 of a case over its rounds.
+fn summarise(latencies: &[Latency]) -> (Duration, Duration) {
+    let mut merged = Histogram::default();
+    let mut reported: (Vec<f64>, Vec<f64>) = (Vec::new(), Vec::new());
+    for latency in latencies {
+        match latency {
+            Latency::Sampled(h) => merged.merge(h),
+            Latency::Reported { p50, p99 } => {
+                reported.0.push(p50.as_secs_f64());
+                reported.1.push(p99.as_secs_f64());
+            }
+        }
+    }
+    if merged.len() > 0 {
+        (merged.quantile(0.5), merged.quantile(0.99))
+    } else if reported.0.is_empty() {
+        (Duration::ZERO, Duration::ZERO)
+    } else {
+        (
+            Duration::from_secs_f64(median(&reported.0)),
+            Duration::from_secs_f64(median(&reported.1)),
+        )
+    }
+}
