@@ -1,12 +1,17 @@
 //! The expiry index: which entries expire when, for the sweep and for eviction.
 //!
-//! Each `set` with a TTL pushes `(expires_at, write, key)` into one shard's min-heap, sharing
-//! the map's `Arc<str>` key; `write` numbers the writes of one entry. A heap item is *current*
-//! while the map holds that very `Arc` at that very write; an overwrite, delete or lazy
-//! removal leaves it behind as *stale*, to be dropped when popped. Popping in expiry order
-//! makes the sweep's work proportional to what has expired, not to the cache's size, and lets
-//! a full cache evict expired entries before any live one. Stale items are bounded: a shard is compacted once it holds more than twice its
-//! current items plus [`COMPACT_SLACK`], at amortised O(1) per push.
+//! An entry with a TTL has one *current* item `(at, key)` in one shard's min-heap, sharing the
+//! map's `Arc<str>` key, with `at` no later than the entry's expiry: the entry records `at` as
+//! its `indexed_at`. A write pushes a new item only when it brings the expiry before
+//! `indexed_at` (a new key, or a shorter TTL); the usual overwrite, which pushes the expiry
+//! later, pushes nothing. When a current item pops, its entry is removed if it has expired,
+//! and otherwise indexed again at its expiry time. Items whose entry is gone, replaced, or
+//! indexed at another time are *stale* and dropped when popped.
+//!
+//! Popping in expiry order makes the sweep's work proportional to what has expired, not to
+//! the cache's size, and lets a full cache evict expired entries before any live one. Stale
+//! items are bounded: a shard is compacted once it holds more than twice its current items
+//! plus [`COMPACT_SLACK`], at amortised O(1) per push.
 //!
 //! Lock order: a heap shard's mutex may be held while calling into the map (through
 //! [`Expiring`]), never the other way round.
@@ -19,17 +24,29 @@ use crate::shards::Shards;
 
 /// What the index needs from the map.
 pub(crate) trait Expiring {
-    /// Whether the map holds this very `key` at this `write` with this `expires_at`.
-    fn is_current(&self, key: &Arc<str>, expires_at: u64, write: u32) -> bool;
-    /// Removes the entry if [`is_current`](Self::is_current); true if it did.
-    fn remove_if_current(&self, key: &Arc<str>, expires_at: u64, write: u32) -> bool;
+    /// Whether the map holds this very `key`, indexed at `at`.
+    fn is_current(&self, key: &Arc<str>, at: u64) -> bool;
+    /// Handles a popped item of `key` indexed at `at`, at time `now`.
+    fn popped(&self, key: &Arc<str>, at: u64, now: u64) -> Popped;
+}
+
+/// What became of the entry of a popped item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Popped {
+    /// The item was stale, or its entry no longer expires: nothing to do.
+    Dropped,
+    /// The entry had expired and was removed.
+    Removed,
+    /// The entry expires later than the item said: it is now indexed at this time, and the
+    /// item must be pushed again.
+    Reindexed(u64),
 }
 
 /// Items a shard may hold beyond twice its current ones before it is compacted.
 const COMPACT_SLACK: usize = 1024;
 
-/// `(expires_at, write, key)`, smallest `expires_at` on top.
-type Item = Reverse<(u64, u32, Arc<str>)>;
+/// `(at, key)`, smallest `at` on top.
+type Item = Reverse<(u64, Arc<str>)>;
 
 #[derive(Debug)]
 struct ExpiryShard {
@@ -65,22 +82,15 @@ impl ExpiryIndex {
         self.shards.count()
     }
 
-    /// Records that write `write` of `key` expires at `expires_at`.
-    pub(crate) fn push(
-        &self,
-        shard: usize,
-        expires_at: u64,
-        write: u32,
-        key: Arc<str>,
-        map: &impl Expiring,
-    ) {
+    /// Records that `key` is indexed at `at`.
+    pub(crate) fn push(&self, shard: usize, at: u64, key: Arc<str>, map: &impl Expiring) {
         let mut guard = self.shards.lock(shard);
         let shard = &mut *guard;
-        shard.heap.push(Reverse((expires_at, write, key)));
+        shard.heap.push(Reverse((at, key)));
         if shard.heap.len() > shard.compact_above {
             shard
                 .heap
-                .retain(|Reverse((at, write, key))| map.is_current(key, *at, *write));
+                .retain(|Reverse((at, key))| map.is_current(key, *at));
             shard.compact_above = 2 * shard.heap.len() + COMPACT_SLACK;
             if shard.heap.capacity() > 4 * shard.heap.len() + COMPACT_SLACK {
                 shard.heap.shrink_to(2 * shard.heap.len());
@@ -88,9 +98,9 @@ impl ExpiryIndex {
         }
     }
 
-    /// Pops up to `budget` items of `shard` that expire at or before `now`, removing their
-    /// entries if still current. Stops early once `stop_after` entries were removed. Returns
-    /// (items popped, entries removed).
+    /// Pops up to `budget` items of `shard` that are due at or before `now`, removing their
+    /// entries if expired and indexing again those that expire later. Stops early once
+    /// `stop_after` entries were removed. Returns (items popped, entries removed).
     pub(crate) fn pop_expired(
         &self,
         shard: usize,
@@ -103,15 +113,19 @@ impl ExpiryIndex {
         let (mut popped, mut removed) = (0, 0);
         while popped < budget && removed < stop_after {
             match shard.heap.peek() {
-                Some(Reverse((at, _, _))) if *at <= now => {}
+                Some(Reverse((at, _))) if *at <= now => {}
                 _ => break,
             }
-            let Some(Reverse((at, write, key))) = shard.heap.pop() else {
+            let Some(Reverse((at, key))) = shard.heap.pop() else {
                 break;
             };
             popped += 1;
-            if map.remove_if_current(&key, at, write) {
-                removed += 1;
+            match map.popped(&key, at, now) {
+                Popped::Dropped => {}
+                Popped::Removed => removed += 1,
+                // Later than `now`, so not popped again in this loop; the same shard, as the
+                // shard follows the key.
+                Popped::Reindexed(later) => shard.heap.push(Reverse((later, key))),
             }
         }
         (popped, removed)

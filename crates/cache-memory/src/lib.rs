@@ -23,7 +23,7 @@ pub use cache_core::{
 #[cfg(feature = "serde")]
 pub use cache_core::{Codec, Json, TypedCache};
 
-use expiry::{Expiring, ExpiryIndex};
+use expiry::{Expiring, ExpiryIndex, Popped};
 use ring::{Entries, Ring, Slot};
 use sweeper::SweepControl;
 
@@ -80,11 +80,11 @@ struct Entry {
     value: Box<str>,
     /// Nanoseconds after the cache's epoch at which the entry expires, or [`NEVER`].
     expires_at: u64,
+    /// When the entry's current expiry index item is due (no later than `expires_at`), or
+    /// [`NEVER`] when it has none.
+    indexed_at: u64,
     /// Read since the clock hand last passed; only kept up when a capacity is set.
     accessed: AtomicBool,
-    /// Numbers the writes of this entry, so that the expiry index can tell the item of the
-    /// latest write from those of earlier ones, even when their expiry times are equal.
-    write: u32,
 }
 
 /// The state clones share.
@@ -273,22 +273,22 @@ impl Inner {
                     let entry = Entry {
                         value: value.into(),
                         expires_at,
+                        indexed_at: expires_at,
                         accessed: AtomicBool::new(false),
-                        write: 0,
                     };
                     drop(vacant.insert(entry));
                     if self.max_capacity.is_some() {
                         self.ring
                             .push(self.index_shard(&key), Arc::clone(&key), self);
                     }
-                    (expires_at != NEVER).then_some((key, 0))
+                    (expires_at != NEVER).then_some(key)
                 }
             }
         };
         // Map guards are dropped by now: the index locks are taken after, never under, them.
-        if let Some((key, write)) = indexed {
+        if let Some(key) = indexed {
             self.expiry
-                .push(self.index_shard(&key), expires_at, write, key, self);
+                .push(self.index_shard(&key), expires_at, key, self);
         }
     }
 
@@ -420,44 +420,56 @@ impl Entries for Inner {
     }
 }
 
-/// Overwrites an entry in place, as a new write. Returns its stored key and the write's
-/// number when the entry now expires and so needs an expiry index item.
+/// Overwrites an entry in place. Returns its stored key when the entry needs a new expiry
+/// index item: when it now expires before the item it has (if any) is due.
 fn overwrite(
     stored: &Arc<str>,
     entry: &mut Entry,
     value: &str,
     expires_at: u64,
-) -> Option<(Arc<str>, u32)> {
+) -> Option<Arc<str>> {
     entry.value = value.into();
     entry.expires_at = expires_at;
-    entry.write = entry.write.wrapping_add(1);
-    (expires_at != NEVER).then(|| (Arc::clone(stored), entry.write))
-}
-
-/// Whether `entry`, stored under `stored`, is the write of `key` that an index item names.
-fn is_write(stored: &Arc<str>, entry: &Entry, key: &Arc<str>, expires_at: u64, write: u32) -> bool {
-    Arc::ptr_eq(stored, key) && entry.write == write && entry.expires_at == expires_at
+    // `NEVER` is never below anything: an entry without expiry keeps its item, dropped when
+    // it pops.
+    (expires_at < entry.indexed_at).then(|| {
+        entry.indexed_at = expires_at;
+        Arc::clone(stored)
+    })
 }
 
 impl Expiring for Inner {
-    fn is_current(&self, key: &Arc<str>, expires_at: u64, write: u32) -> bool {
+    fn is_current(&self, key: &Arc<str>, at: u64) -> bool {
         self.map
             .get(&**key)
-            .is_some_and(|entry| is_write(entry.key(), &entry, key, expires_at, write))
+            .is_some_and(|entry| Arc::ptr_eq(entry.key(), key) && entry.indexed_at == at)
     }
 
-    fn remove_if_current(&self, key: &Arc<str>, expires_at: u64, write: u32) -> bool {
+    fn popped(&self, key: &Arc<str>, at: u64, now: u64) -> Popped {
+        let mut popped = Popped::Dropped;
         let removed = self
             .map
-            .remove_if(&**key, |stored, entry| {
-                is_write(stored, entry, key, expires_at, write)
+            .remove_if_mut(&**key, |stored, entry| {
+                if !Arc::ptr_eq(stored, key) || entry.indexed_at != at {
+                    return false;
+                }
+                if entry.expires_at <= now {
+                    return true;
+                }
+                // Written again since it was indexed, with a later expiry (or none).
+                entry.indexed_at = entry.expires_at;
+                if entry.expires_at != NEVER {
+                    popped = Popped::Reindexed(entry.expires_at);
+                }
+                false
             })
             .is_some();
         if removed {
             self.count.fetch_sub(1, Ordering::AcqRel);
             self.stats.add(Stat::Expiration, 1);
+            return Popped::Removed;
         }
-        removed
+        popped
     }
 }
 

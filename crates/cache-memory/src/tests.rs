@@ -146,13 +146,69 @@ fn overwriting_ttl_entries_keeps_the_expiry_index_bounded() {
                     .unwrap();
             }
         }
+        // Each overwrite pushes the expiry later: it keeps the entry's one item.
+        assert_eq!(cache.inner.expiry.len(), 100);
+        // Shorter TTLs bring expiries forward, each with a new item; compaction keeps at most
+        // 2 x live + slack per shard.
+        for round in 0..200u64 {
+            for i in 0..100 {
+                let ttl = Duration::from_secs(300 - round);
+                cache.set(&format!("k{i}"), "v", Some(ttl)).await.unwrap();
+            }
+        }
         let items = cache.inner.expiry.len();
-        // 20,000 pushes for 100 live entries: compaction keeps at most 2 x live + slack per shard.
         let bound = cache.inner.expiry.shard_count() * (2 * 100 + 1024 + 1);
         assert!(
             items <= bound,
             "{items} expiry items for 100 entries (bound {bound})"
         );
+    });
+}
+
+#[test]
+fn an_entry_written_again_with_a_later_expiry_is_swept_at_the_later_time() {
+    run(async {
+        let cache = MemoryCache::builder()
+            .sweep_interval(Duration::from_millis(100))
+            .build()
+            .unwrap();
+        cache
+            .set("later", "v1", Some(Duration::from_secs(1)))
+            .await
+            .unwrap();
+        cache
+            .set("later", "v2", Some(Duration::from_secs(5)))
+            .await
+            .unwrap();
+        cache
+            .set("forever", "v1", Some(Duration::from_secs(1)))
+            .await
+            .unwrap();
+        cache.set("forever", "v2", None).await.unwrap();
+        assert_eq!(
+            cache.inner.expiry.len(),
+            2,
+            "the later writes pushed nothing"
+        );
+
+        // The items fall due: both entries stay, "later" indexed again at its expiry.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(cache.entry_count(), 2);
+        assert_eq!(cache.inner.expiry.len(), 1);
+        assert_eq!(cache.get("later").await.unwrap().as_deref(), Some("v2"));
+
+        // "forever" lost its item; a TTL set on it now indexes it again.
+        cache
+            .set("forever", "v3", Some(Duration::from_secs(1)))
+            .await
+            .unwrap();
+        assert_eq!(cache.inner.expiry.len(), 2);
+
+        // Both swept without a read, at their own times.
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        assert_eq!(cache.inner.map.len(), 0, "the sweep left an expired entry");
+        assert_eq!(cache.inner.expiry.len(), 0);
+        assert_eq!(cache.stats().expirations, 2);
     });
 }
 
