@@ -4,6 +4,7 @@ use cache_memory::{AnyCache, MemoryCache};
 use cache_redis::RedisCache;
 use redis_test_server::RedisServer;
 
+use crate::batches::{CacheBatches, RawBatches};
 use crate::hit_ratio::{self, HitRatio};
 use crate::memory;
 use crate::options::Options;
@@ -20,6 +21,8 @@ pub(crate) mod names {
     pub(crate) const IN_PROCESS: &str = "in-process";
     /// The Redis group.
     pub(crate) const REDIS: &str = "redis";
+    /// The Redis batch group.
+    pub(crate) const REDIS_BATCHES: &str = "redis batches";
     /// The hit-ratio group.
     pub(crate) const HIT_RATIO: &str = "hit ratio";
     /// The memory-per-entry group.
@@ -43,6 +46,10 @@ pub(crate) mod names {
     pub(crate) const REDIS_BENCHMARK: &str = "redis-benchmark -c 64";
     /// redis-benchmark with 16 commands per pipeline.
     pub(crate) const REDIS_BENCHMARK_P16: &str = "redis-benchmark -c 64 -P 16";
+    /// `RedisCache::get_many`/`set_many` of 100 keys.
+    pub(crate) const CACHE_BATCHES: &str = "RedisCache get_many/set_many of 100";
+    /// `MGET`/pipelined `SET` of 100 keys on one raw connection.
+    pub(crate) const RAW_BATCHES: &str = "raw MGET/pipelined SET of 100";
 }
 
 use names::*;
@@ -100,9 +107,20 @@ fn redis_cases(opts: &Options) -> Vec<&'static str> {
         .collect()
 }
 
+/// The batch cases the options select, in the order they run.
+fn batch_cases(opts: &Options) -> Vec<&'static str> {
+    [RAW_BATCHES, CACHE_BATCHES, REDIS_BENCHMARK_P16]
+        .into_iter()
+        .filter(|name| opts.selects(REDIS_BATCHES, name))
+        .collect()
+}
+
 /// Fails before anything runs when a selected Redis case needs a program that is missing.
 pub(crate) fn check_redis_programs(opts: &Options) -> Result<()> {
-    let cases = redis_cases(opts);
+    let cases: Vec<_> = redis_cases(opts)
+        .into_iter()
+        .chain(batch_cases(opts))
+        .collect();
     if !cases.is_empty() {
         redis_benchmark::require("redis-server")?;
     }
@@ -110,6 +128,41 @@ pub(crate) fn check_redis_programs(opts: &Options) -> Result<()> {
         redis_benchmark::require("redis-benchmark")?;
     }
     Ok(())
+}
+
+/// Batches of 100 keys against a private redis-server of their own, in interleaved rounds;
+/// `None` when no batch case is selected.
+pub(crate) async fn redis_batches(opts: &Options, work: &Workload) -> Result<Option<Vec<Series>>> {
+    let selected = batch_cases(opts);
+    if selected.is_empty() {
+        return Ok(None);
+    }
+    let server = RedisServer::start();
+    let url = server.url();
+    let mut raw = redis::Client::open(url.as_str())?
+        .get_multiplexed_async_connection()
+        .await?;
+    populate_redis(&mut raw, work).await?;
+    let mut cases = Vec::new();
+    for name in selected {
+        let subject = match name {
+            RAW_BATCHES => Subject::RawBatches(RawBatches::new(raw.clone(), work.shared_keys())),
+            CACHE_BATCHES => Subject::Batches(CacheBatches::new(
+                RedisCache::from_url(url.as_str())?,
+                work.shared_keys(),
+            )),
+            _ => Subject::External(RedisBenchmark::new(
+                server.port(),
+                Some(16),
+                opts.set_percent,
+            )),
+        };
+        cases.push(Case::new(name, subject));
+    }
+    let series = run_group(REDIS_BATCHES, &cases, work, opts.rounds, opts.secs).await;
+    drop(cases);
+    drop(server);
+    series.map(Some)
 }
 
 /// Interleaved rounds against a private redis-server, started here when a Redis case is

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod batches;
 mod groups;
 mod histogram;
 mod hit_ratio;
@@ -63,6 +64,9 @@ fn run(opts: &Options) -> Result<()> {
     }
     if let Some(series) = runtime.block_on(groups::redis(opts, &work))? {
         results.redis = series;
+    }
+    if let Some(series) = runtime.block_on(groups::redis_batches(opts, &work))? {
+        results.batches = series;
     }
     results.hit_ratios = runtime.block_on(groups::hit_ratios(opts))?;
     results.memory = groups::memory_per_entry(opts)?;

@@ -1,5 +1,6 @@
 //! The tables printed at the end, and which of the issue's figures hold.
 
+use crate::batches::BATCH;
 use crate::groups::HitResult;
 use crate::groups::names::*;
 use crate::hit_ratio;
@@ -15,6 +16,8 @@ pub(crate) struct Results {
     pub(crate) in_process: Vec<Series>,
     /// The Redis throughput group.
     pub(crate) redis: Vec<Series>,
+    /// The Redis batch group, in keys per second.
+    pub(crate) batches: Vec<Series>,
     /// Hit ratios of the bounded caches.
     pub(crate) hit_ratios: Vec<HitResult>,
     /// Bytes per entry, by case.
@@ -71,6 +74,22 @@ pub(crate) fn print(results: &Results, opts: &Options) {
         );
         print!("{}", throughput_table(&results.redis, &a));
     }
+    if !results.batches.is_empty() {
+        println!(
+            "\n## Redis batches of 100 keys (issue 5)\n\nThe same tasks and mix, each get a \
+             `get_many` and each set a `set_many` of {BATCH} keys spread over the key space; \
+             the rate counts keys (ops/s x {BATCH}), latencies are per batch; redis-benchmark \
+             -P 16: keys/s of the same mix from its GET and SET runs\n"
+        );
+        let a = anchors(
+            &results.batches,
+            &[
+                (RAW_BATCHES, "raw batches"),
+                (REDIS_BENCHMARK_P16, "redis-benchmark -P 16"),
+            ],
+        );
+        print!("{}", throughput_table(&results.batches, &a));
+    }
     if !results.hit_ratios.is_empty() {
         println!(
             "\n## Hit ratio\n\nZipf({}) over {} keys, capacity {}, one task, get then set on a \
@@ -115,7 +134,7 @@ pub(crate) fn print(results: &Results, opts: &Options) {
         }
         print!("{table}");
     }
-    println!("\n## Targets (issue 4)\n");
+    println!("\n## Targets (issues 4 and 5)\n");
     if sets != SET_PERCENT {
         println!("(measured with {sets}% sets, not the issue's {SET_PERCENT}%)\n");
     }
@@ -147,6 +166,7 @@ fn targets(results: &Results) -> Vec<String> {
     ratio_figure(&results.in_process, MEMORY_CACHE, DASHMAP, 0.85);
     ratio_figure(&results.in_process, ANY_CACHE, DASHMAP, 0.75);
     ratio_figure(&results.redis, REDIS_CACHE, RAW_REDIS, 0.9);
+    ratio_figure(&results.batches, CACHE_BATCHES, REDIS_BENCHMARK_P16, 0.5);
     let hit = |name| results.hit_ratios.iter().find(|h| h.name == name);
     lines.push(match (hit(MEMORY_CACHE), hit(MOKA)) {
         (Some(m), Some(k)) => Figure {

@@ -5,6 +5,7 @@ use std::time::Duration;
 use cache_memory::{AnyCache, MemoryCache};
 use cache_redis::RedisCache;
 
+use crate::batches::{BATCH, CacheBatches, RawBatches};
 use crate::histogram::Histogram;
 use crate::redis_benchmark::RedisBenchmark;
 use crate::report::{Series, median};
@@ -35,6 +36,10 @@ pub(crate) enum Subject {
     RawRedis(RawRedis),
     /// deadpool-redis with a checkout per operation.
     Checkout(CheckoutPerOp),
+    /// `RedisCache` moving 100 keys per call; its rate counts keys.
+    Batches(CacheBatches),
+    /// The same batches on one raw connection; its rate counts keys.
+    RawBatches(RawBatches),
     /// The `redis-benchmark` tool.
     External(RedisBenchmark),
 }
@@ -77,14 +82,19 @@ impl Subject {
             Self::Moka(s) => workload::populate(s, work).await,
             Self::Dash(s) => workload::populate(s, work).await,
             Self::Mutex(s) => workload::populate(s, work).await,
-            Self::Redis(_) | Self::RawRedis(_) | Self::Checkout(_) | Self::External(_) => Ok(()),
+            Self::Redis(_)
+            | Self::RawRedis(_)
+            | Self::Checkout(_)
+            | Self::Batches(_)
+            | Self::RawBatches(_)
+            | Self::External(_) => Ok(()),
         }
     }
 
     /// One round of `secs` seconds: ops/s and latencies.
     async fn round(&self, work: &Workload, secs: f64, seed: u64) -> Result<(f64, Latency)> {
         let run_for = Duration::from_secs_f64(secs);
-        let round = match self {
+        let mut round = match self {
             Self::Memory(s) => workload::round(s, work, run_for, seed).await?,
             Self::Any(s) => workload::round(s, work, run_for, seed).await?,
             Self::Moka(s) => workload::round(s, work, run_for, seed).await?,
@@ -93,6 +103,8 @@ impl Subject {
             Self::Redis(s) => workload::round(s, work, run_for, seed).await?,
             Self::RawRedis(s) => workload::round(s, work, run_for, seed).await?,
             Self::Checkout(s) => workload::round(s, work, run_for, seed).await?,
+            Self::Batches(s) => workload::round(s, work, run_for, seed).await?,
+            Self::RawBatches(s) => workload::round(s, work, run_for, seed).await?,
             Self::External(tool) => {
                 let out = tool.round(secs)?;
                 let latency = Latency::Reported {
@@ -102,6 +114,10 @@ impl Subject {
                 return Ok((out.ops_per_sec, latency));
             }
         };
+        if matches!(self, Self::Batches(_) | Self::RawBatches(_)) {
+            // Keys moved, as redis-benchmark counts them.
+            round.ops *= BATCH as u64;
+        }
         Ok((round.ops_per_sec(), Latency::Sampled(round.latencies)))
     }
 }

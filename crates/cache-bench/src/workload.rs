@@ -67,6 +67,11 @@ impl Workload {
         &self.keys
     }
 
+    /// Every key, in order, shared.
+    pub(crate) fn shared_keys(&self) -> Arc<[String]> {
+        Arc::clone(&self.keys)
+    }
+
     /// The value every set writes.
     pub(crate) fn value(&self) -> &str {
         &self.value
