@@ -315,3 +315,58 @@ fn a_set_racing_close_leaves_nothing_in_the_closed_cache() {
         assert!(matches!(cache.get("k").await, Err(CacheError::Closed)));
     });
 }
+
+/// Runs the sweep's work on every expiry shard now, without waiting for its timer.
+fn sweep_now(cache: &MemoryCache) {
+    for shard in 0..cache.inner.expiry.shard_count() {
+        cache.inner.sweep_chunk(shard, usize::MAX);
+    }
+}
+
+#[test]
+fn a_stale_item_of_a_live_entry_is_dropped_not_indexed_again() {
+    run(async {
+        let cache = without_sweep();
+        let secs = |s| Some(Duration::from_secs(s));
+        cache.set("k", "v", secs(10)).await.unwrap(); // item at 10 s
+        cache.set("k", "v", secs(5)).await.unwrap(); // item at 5 s; the one at 10 s is stale
+        cache.set("k", "v", secs(20)).await.unwrap(); // nothing pushed
+        assert_eq!(cache.inner.expiry.len(), 2);
+        tokio::time::advance(Duration::from_secs(6)).await;
+        sweep_now(&cache); // the 5 s item pops: indexed again at 20 s
+        assert_eq!(cache.inner.expiry.len(), 2);
+        tokio::time::advance(Duration::from_secs(5)).await;
+        sweep_now(&cache); // the stale 10 s item pops: dropped
+        assert_eq!(
+            cache.inner.expiry.len(),
+            1,
+            "a stale item was indexed again"
+        );
+        tokio::time::advance(Duration::from_secs(10)).await;
+        sweep_now(&cache);
+        assert_eq!((cache.inner.map.len(), cache.inner.expiry.len()), (0, 0));
+    });
+}
+
+#[test]
+fn the_sweep_keeps_an_entry_rewritten_to_expire_just_after_its_item() {
+    run(async {
+        let cache = without_sweep();
+        cache
+            .set("k", "v1", Some(Duration::from_secs(1)))
+            .await
+            .unwrap();
+        tokio::time::advance(Duration::from_millis(500)).await;
+        // Expires 1 µs after the item of the first write: nothing pushed.
+        cache
+            .set("k", "v2", Some(Duration::from_micros(500_001)))
+            .await
+            .unwrap();
+        tokio::time::advance(Duration::from_millis(500)).await;
+        sweep_now(&cache);
+        assert_eq!(cache.inner.map.len(), 1, "the sweep removed a live entry");
+        tokio::time::advance(Duration::from_micros(1)).await;
+        sweep_now(&cache);
+        assert_eq!(cache.inner.map.len(), 0, "the expired entry was not swept");
+    });
+}
