@@ -218,7 +218,10 @@ impl RedisCache {
             match &result {
                 Ok(_) => tracing::debug!("done"),
                 Err(err) => {
-                    self.count(Stat::Error, 1);
+                    // A closed cache is the caller's doing, not a failure of the store.
+                    if !matches!(err, CacheError::Closed) {
+                        self.count(Stat::Error, 1);
+                    }
                     if matches!(err, CacheError::Timeout { .. }) {
                         self.count(Stat::Timeout, 1);
                     }
@@ -458,8 +461,9 @@ impl Cache for RedisCache {
         self.unlink_many(keys).await
     }
 
-    /// Hits, misses, sets and deletes per key, and failed operations (`errors`, of which
-    /// `timeouts`), counted by this process for this cache and its clones. Redis evicts and
+    /// Hits, misses, sets and deletes per key, and operations the store failed (`errors`, of
+    /// which `timeouts`; input refused before any I/O and calls on a closed cache are not
+    /// counted), counted by this process for this cache and its clones. Redis evicts and
     /// expires on the server, so `evictions` and `expirations` stay 0: see `INFO stats` for
     /// those.
     fn stats(&self) -> CacheStats {

@@ -25,6 +25,11 @@ async fn stats_count_errors_and_timeouts() {
     let err = cache.set("k", "v", None).await.unwrap_err();
     assert!(!matches!(err, CacheError::Timeout { .. }), "{err:?}");
 
+    // Refused before any I/O, or on a closed cache: not failures of the store.
+    assert!(cache.set("k", "v", Some(Duration::ZERO)).await.is_err());
+    cache.close().await.unwrap();
+    assert!(cache.get("k").await.is_err());
+
     let stats = cache.clone().stats();
     assert_eq!(
         (stats.hits, stats.misses, stats.sets),
