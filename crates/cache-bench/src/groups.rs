@@ -2,6 +2,7 @@
 
 use cache_memory::{AnyCache, MemoryCache};
 use cache_redis::RedisCache;
+use redis::aio::MultiplexedConnection;
 use redis_test_server::RedisServer;
 
 use crate::batches::{CacheBatches, RawBatches};
@@ -137,12 +138,8 @@ pub(crate) async fn redis_batches(opts: &Options, work: &Workload) -> Result<Opt
     if selected.is_empty() {
         return Ok(None);
     }
-    let server = RedisServer::start();
+    let (server, raw) = populated_server(work).await?;
     let url = server.url();
-    let mut raw = redis::Client::open(url.as_str())?
-        .get_multiplexed_async_connection()
-        .await?;
-    populate_redis(&mut raw, work).await?;
     let mut cases = Vec::new();
     for name in selected {
         let subject = match name {
@@ -172,12 +169,8 @@ pub(crate) async fn redis(opts: &Options, work: &Workload) -> Result<Option<Vec<
     if selected.is_empty() {
         return Ok(None);
     }
-    let server = RedisServer::start();
+    let (server, raw) = populated_server(work).await?;
     let url = server.url();
-    let mut raw = redis::Client::open(url.as_str())?
-        .get_multiplexed_async_connection()
-        .await?;
-    populate_redis(&mut raw, work).await?;
     let cache = |pool_size| {
         RedisCache::builder()
             .url(url.as_str())
@@ -211,6 +204,16 @@ pub(crate) async fn redis(opts: &Options, work: &Workload) -> Result<Option<Vec<
     drop(cases);
     drop(server);
     series.map(Some)
+}
+
+/// A private redis-server holding the harness's keys, and a raw connection to it.
+async fn populated_server(work: &Workload) -> Result<(RedisServer, MultiplexedConnection)> {
+    let server = RedisServer::start();
+    let mut raw = redis::Client::open(server.url())?
+        .get_multiplexed_async_connection()
+        .await?;
+    populate_redis(&mut raw, work).await?;
+    Ok((server, raw))
 }
 
 /// Writes the 100,000 keys `key:{n}` of the harness and the 100,000 keys `key:{n:012}` that

@@ -31,17 +31,23 @@ pub async fn get_or_set_with_returns_a_present_value<C: Cache>(cache: &C) {
     assert_eq!(value, "stored");
 }
 
-/// Rule: 1,000 tasks asking for the same missing key at once run the loader exactly once,
-/// all get its value, and the value is stored.
-pub async fn get_or_set_with_runs_the_loader_once<C: Cache + Clone + Debug + 'static>(cache: &C) {
-    let k = key("load_once", "k");
+/// Lines up `callers` tasks on a barrier, each calling `get_or_set_with` for `k` with a
+/// loader that counts itself, takes [`LOAD_TIME`] and returns `outcome(caller)`. Returns how
+/// many loaders ran and each caller's result, under the [`WATCHDOG`](super::WATCHDOG).
+async fn race_for_one_key<C: Cache + Clone + 'static>(
+    what: &str,
+    cache: &C,
+    k: &str,
+    callers: usize,
+    outcome: fn(usize) -> Result<String, &'static str>,
+) -> (usize, Vec<crate::Result<String>>) {
     let loads = Arc::new(AtomicUsize::new(0));
-    let barrier = Arc::new(Barrier::new(CALLERS));
-    let handles: Vec<_> = (0..CALLERS)
+    let barrier = Arc::new(Barrier::new(callers));
+    let handles: Vec<_> = (0..callers)
         .map(|caller| {
             let (cache, k, loads, barrier) = (
                 cache.clone(),
-                k.clone(),
+                k.to_owned(),
                 Arc::clone(&loads),
                 Arc::clone(&barrier),
             );
@@ -51,25 +57,43 @@ pub async fn get_or_set_with_runs_the_loader_once<C: Cache + Clone + Debug + 'st
                     .get_or_set_with(&k, TTL, || async move {
                         loads.fetch_add(1, Ordering::SeqCst);
                         sleep(LOAD_TIME).await;
-                        Ok::<_, CacheError>(format!("loaded by {caller}"))
+                        outcome(caller)
                     })
                     .await
             })
         })
         .collect();
-    let mut values = Vec::with_capacity(CALLERS);
-    watchdog("1,000 concurrent get_or_set_with", async {
+    let mut results = Vec::with_capacity(callers);
+    watchdog(what, async {
         for handle in handles {
             match handle.await {
-                Ok(result) => values.push(ok("get_or_set_with", async { result }).await),
+                Ok(result) => results.push(result),
                 Err(err) => std::panic::resume_unwind(err.into_panic()),
             }
         }
     })
     .await;
+    (loads.load(Ordering::SeqCst), results)
+}
+
+/// Rule: 1,000 tasks asking for the same missing key at once run the loader exactly once,
+/// all get its value, and the value is stored.
+pub async fn get_or_set_with_runs_the_loader_once<C: Cache + Clone + Debug + 'static>(cache: &C) {
+    let k = key("load_once", "k");
+    let (loads, results) = race_for_one_key(
+        "1,000 concurrent get_or_set_with",
+        cache,
+        &k,
+        CALLERS,
+        |caller| Ok(format!("loaded by {caller}")),
+    )
+    .await;
+    let mut values = Vec::with_capacity(CALLERS);
+    for result in results {
+        values.push(ok("get_or_set_with", async { result }).await);
+    }
     assert_eq!(
-        loads.load(Ordering::SeqCst),
-        1,
+        loads, 1,
         "{CALLERS} concurrent callers for one missing key must run the loader once"
     );
     let stored = ok("get", cache.get(&k)).await;
@@ -89,46 +113,24 @@ pub async fn get_or_set_with_shares_a_loader_error_and_does_not_cache_it<
 ) {
     const WAITERS: usize = 50;
     let k = key("load_error", "k");
-    let loads = Arc::new(AtomicUsize::new(0));
-    let barrier = Arc::new(Barrier::new(WAITERS));
-    let handles: Vec<_> = (0..WAITERS)
-        .map(|_| {
-            let (cache, k, loads, barrier) = (
-                cache.clone(),
-                k.clone(),
-                Arc::clone(&loads),
-                Arc::clone(&barrier),
-            );
-            tokio::spawn(async move {
-                barrier.wait().await;
-                cache
-                    .get_or_set_with(&k, TTL, || async move {
-                        loads.fetch_add(1, Ordering::SeqCst);
-                        sleep(LOAD_TIME).await;
-                        Err::<String, _>("the database is down")
-                    })
-                    .await
-            })
-        })
-        .collect();
-    watchdog("get_or_set_with with a failing loader", async {
-        for handle in handles {
-            let result = match handle.await {
-                Ok(result) => result,
-                Err(err) => std::panic::resume_unwind(err.into_panic()),
-            };
-            match result {
-                Err(CacheError::Load { source }) => {
-                    assert_eq!(source.to_string(), "the database is down");
-                }
-                other => panic!("a failing loader must give every waiter Load, got {other:?}"),
-            }
-        }
-    })
+    let (loads, results) = race_for_one_key(
+        "get_or_set_with with a failing loader",
+        cache,
+        &k,
+        WAITERS,
+        |_| Err("the database is down"),
+    )
     .await;
+    for result in results {
+        match result {
+            Err(CacheError::Load { source }) => {
+                assert_eq!(source.to_string(), "the database is down");
+            }
+            other => panic!("a failing loader must give every waiter Load, got {other:?}"),
+        }
+    }
     assert_eq!(
-        loads.load(Ordering::SeqCst),
-        1,
+        loads, 1,
         "waiters must share the failed load, not run their own"
     );
     assert_eq!(
