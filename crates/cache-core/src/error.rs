@@ -99,7 +99,9 @@ pub enum CacheError {
         source: Option<BoxError>,
     },
 
-    /// The cache's configuration is invalid; returned by builders, before any I/O.
+    /// The cache's configuration is invalid: returned by builders, before any I/O, and by
+    /// operations called where the backend cannot run (outside a tokio runtime, or on one
+    /// built without a driver the backend needs; see [`runtime`](crate::runtime)).
     #[error("invalid cache configuration: {reason}")]
     InvalidConfig {
         /// What is wrong and what to change.

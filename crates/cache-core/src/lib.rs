@@ -4,6 +4,7 @@ mod any;
 mod cache;
 mod error;
 mod load;
+pub mod runtime;
 mod stats;
 #[cfg(feature = "testkit")]
 pub mod testkit;

@@ -45,14 +45,18 @@ const EVICT_POP_BUDGET: usize = 1024;
 /// clock except in tests that pause tokio's time.
 ///
 /// # The background sweep
-/// The sweep is a tokio task, started by the constructor when it runs inside a tokio runtime,
-/// otherwise by the first `set` that does. Every
+/// The sweep is a tokio task, started by the constructor when it runs inside a tokio runtime
+/// with timers enabled, otherwise by the first `set` that does. Every
 /// [`sweep_interval`](MemoryCacheBuilder::sweep_interval) (default 1 s) it removes up to
 /// 65,536 expired entries, found in expiry order without scanning live ones, yielding between
 /// chunks of 1,024. It stops on
-/// [`close`](Cache::close) and when the last clone is dropped. A cache used only outside tokio
-/// (another executor, or blocking code) has no sweep: expired entries are then reclaimed when
-/// read, and by eviction when a capacity is set.
+/// [`close`](Cache::close) and when the last clone is dropped.
+///
+/// The cache works on any executor and in blocking code, and never panics for want of a
+/// runtime. Where no sweep can run (outside tokio, or on a tokio runtime built without
+/// `enable_time()`), expired entries are reclaimed when read, by eviction when a capacity is
+/// set, and by writes: each write removes up to four expired entries of its own shard, more
+/// than the one it adds, so memory stays bounded without background work.
 ///
 /// # Example
 /// ```
@@ -289,6 +293,10 @@ impl Inner {
         if let Some(key) = indexed {
             self.expiry
                 .push(self.index_shard(&key), expires_at, key, self);
+        }
+        if !self.sweep.is_running() {
+            // No sweep task (outside tokio, or no timers): the writes reclaim instead.
+            self.sweep_chunk(self.index_shard(key), sweeper::RECLAIM_PER_WRITE);
         }
     }
 

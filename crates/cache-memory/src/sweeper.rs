@@ -1,11 +1,13 @@
 //! The background sweep that reclaims expired entries nobody reads.
 //!
 //! One tokio task per cache, started by the first constructor or `set` that runs inside a
-//! tokio runtime. Every `interval` it pops up to [`TICK_BUDGET`] items whose time has come
+//! tokio runtime with timers enabled. Every `interval` it pops up to [`TICK_BUDGET`] items whose time has come
 //! from the expiry index, in chunks of [`CHUNK`] per lock, yielding to the runtime between
 //! chunks, and removes their entries. The task holds only a weak reference to the cache: it ends when the
 //! cache is closed, when its last clone is dropped, or when its runtime shuts down (a later
-//! `set` in another runtime starts a new one).
+//! `set` in another runtime starts a new one). While no task runs (outside tokio, or on a
+//! runtime without timers), each write reclaims up to [`RECLAIM_PER_WRITE`] expired entries
+//! of its own shard instead, so memory stays bounded without any background work.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
@@ -20,6 +22,9 @@ use crate::Inner;
 pub(crate) const TICK_BUDGET: usize = 64 * 1024;
 /// Items popped under one lock of an expiry shard before yielding.
 pub(crate) const CHUNK: usize = 1024;
+/// Expiry index items a write pops from its key's shard while no sweep task runs: more than
+/// the one entry a write adds, so expired entries cannot pile up.
+pub(crate) const RECLAIM_PER_WRITE: usize = 4;
 
 /// Shared between a cache and its sweep task.
 #[derive(Debug)]
@@ -53,9 +58,15 @@ impl SweepControl {
     }
 
     /// Starts the sweep task for `inner` if none runs and the caller is inside a tokio
-    /// runtime. Cheap when the task already runs.
+    /// runtime with timers. Cheap when the task already runs, and after the first call on a
+    /// thread of a runtime without timers (see `cache_core::runtime`).
     pub(crate) fn ensure_running(self: &Arc<Self>, inner: &Arc<Inner>) {
         if self.is_running() || inner.is_closed() {
+            return;
+        }
+        // Without tokio's timers the task could not wait between runs (tokio would panic):
+        // writes then reclaim expired entries instead (`Inner::insert`).
+        if !cache_core::runtime::tokio_drivers().is_some_and(|drivers| drivers.time) {
             return;
         }
         let Ok(handle) = tokio::runtime::Handle::try_current() else {

@@ -38,8 +38,15 @@ fn block_on<F: std::future::Future>(fut: F) -> F::Output {
 /// shard's write lock loses some of those fresh values.
 #[test]
 fn a_read_that_finds_an_expired_entry_never_removes_a_fresh_value() {
-    // No sweep: only the reads may remove the expired entries.
-    let cache = block_on(async {
+    // A sweep task that never runs in the test's time, kept alive on a runtime of its own:
+    // only the reads may remove the expired entries (while no sweep task exists, writes
+    // would reclaim them too).
+    let keeper = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_time()
+        .build()
+        .unwrap();
+    let cache = keeper.block_on(async {
         MemoryCache::builder()
             .sweep_interval(Duration::from_secs(24 * 3600))
             .build()

@@ -247,13 +247,9 @@ impl RedisCache {
         Fut: Future<Output = std::result::Result<T, RedisError>> + Send,
     {
         self.ensure_open()?;
-        if tokio::runtime::Handle::try_current().is_err() {
-            return Err(CacheError::Unavailable {
-                reason: "cache-redis must run inside a tokio runtime with io and time enabled"
-                    .into(),
-                source: None,
-            });
-        }
+        // Timers bound every call and sockets reach Redis: without either driver tokio would
+        // panic, so say what to change instead (remembered per thread and runtime).
+        cache_core::runtime::require_tokio("cache-redis", true)?;
         let inner = &*self.inner;
         let connections = &inner.connections;
         let started = connections.now_ms();
