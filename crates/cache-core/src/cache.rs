@@ -95,15 +95,22 @@ pub trait Cache: Send + Sync {
     /// in one request (Redis: `MGET`) overrides it.
     ///
     /// # Errors
-    /// The first error of a [`get`](Self::get); no partial result is returned.
+    /// The first error of a [`get`](Self::get); no partial result is returned. A value that
+    /// is not UTF-8 fails the whole call with [`CacheError::InvalidValue`], whose message
+    /// gives the position of its key in `keys` (never the key itself, which may be
+    /// sensitive): reading it as a miss would hide data another client wrote.
     fn get_many<K>(&self, keys: &[K]) -> impl Future<Output = Result<Vec<Option<String>>>> + Send
     where
         K: AsRef<str> + Sync,
     {
         async move {
             let mut values = Vec::with_capacity(keys.len());
-            for key in keys {
-                values.push(self.get(key.as_ref()).await?);
+            for (position, key) in keys.iter().enumerate() {
+                let value = self
+                    .get(key.as_ref())
+                    .await
+                    .map_err(|err| err.at_batch_position(position, keys.len()))?;
+                values.push(value);
             }
             Ok(values)
         }
@@ -207,6 +214,53 @@ pub fn normalize_ttl(ttl: Option<Duration>) -> Result<Option<Duration>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A backend whose store holds one value that is not UTF-8, under `"bad"`, to check the
+    /// provided `get_many` on a backend that does not override it.
+    struct OneBadValue;
+
+    impl Cache for OneBadValue {
+        async fn get(&self, key: &str) -> Result<Option<String>> {
+            match key {
+                "bad" => Err(CacheError::InvalidValue {
+                    reason: "the stored bytes are not utf-8".into(),
+                    source: None,
+                }),
+                "missing" => Ok(None),
+                _ => Ok(Some("v".into())),
+            }
+        }
+        async fn set(&self, _: &str, _: &str, _: Option<Duration>) -> Result<()> {
+            Ok(())
+        }
+        async fn delete(&self, _: &str) -> Result<()> {
+            Ok(())
+        }
+        async fn clear(&self) -> Result<()> {
+            Ok(())
+        }
+        async fn close(&self) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_provided_get_many_names_the_position_of_a_value_that_is_not_utf8() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let err = runtime
+            .block_on(OneBadValue.get_many(&["ok", "missing", "ok", "bad", "ok"]))
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, CacheError::InvalidValue { .. }), "{err:?}");
+        assert!(text.contains("position 3 of a batch of 5"), "{text}");
+        assert!(!text.contains("bad"), "the key is not named: {text}");
+        let values = runtime
+            .block_on(OneBadValue.get_many(&["ok", "missing"]))
+            .unwrap();
+        assert_eq!(values, [Some("v".to_owned()), None]);
+    }
 
     #[test]
     fn ttl_rules() {

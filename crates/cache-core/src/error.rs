@@ -186,6 +186,31 @@ impl CacheError {
         }
     }
 
+    /// For a batch read: an [`InvalidValue`](Self::InvalidValue) error about the value at
+    /// `position` (counting from 0) of a batch of `len` keys says so in its message; other
+    /// errors are returned as they are. The key itself is never named: keys may be
+    /// sensitive.
+    ///
+    /// ```
+    /// use cache_core::CacheError;
+    ///
+    /// let err = CacheError::InvalidValue { reason: "not utf-8".into(), source: None };
+    /// assert!(err.at_batch_position(3, 10).to_string().contains("position 3 of a batch of 10"));
+    /// ```
+    #[must_use]
+    pub fn at_batch_position(self, position: usize, len: usize) -> Self {
+        match self {
+            Self::InvalidValue { reason, source } => Self::InvalidValue {
+                reason: format!(
+                    "{reason} (the value at position {position} of a batch of {len} keys, \
+                     counting from 0)"
+                ),
+                source,
+            },
+            other => other,
+        }
+    }
+
     /// The store's error code, for [`Backend`](Self::Backend) errors that carry one.
     pub fn code(&self) -> Option<&str> {
         match self {

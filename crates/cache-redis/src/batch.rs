@@ -42,7 +42,12 @@ impl RedisCache {
                 });
             }
             for reply in replies {
-                values.push(reply.map(crate::utf8).transpose()?);
+                let position = values.len();
+                let value = reply
+                    .map(crate::utf8)
+                    .transpose()
+                    .map_err(|err| err.at_batch_position(position, keys.len()))?;
+                values.push(value);
             }
         }
         let hits = values.iter().filter(|v| v.is_some()).count();

@@ -193,3 +193,44 @@ async fn set_many_out_of_memory_is_a_backend_error_with_the_oom_code() {
     assert!(count > 0 && count < 64, "{count} of 64 stored");
     assert_eq!(cache.stats().errors, 1);
 }
+
+/// One value another client wrote as bytes that are not UTF-8 fails the whole `get_many`
+/// (reading it as a miss would hide foreign data) with an error that gives the key's position
+/// in the batch, never the key itself. `get` of that key fails the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_many_names_the_position_of_a_value_that_is_not_utf8() {
+    let server = RedisServer::start();
+    let cache = cache(&server);
+    cache
+        .set_many(&[("secret-a", "1"), ("secret-c", "3")], None)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("batch:secret-b")
+        .arg(&[0xff_u8, 0xfe, 0x00][..])
+        .query_async(&mut raw(&server).await)
+        .await
+        .unwrap();
+
+    let err = cache
+        .get_many(&["secret-a", "missing", "secret-b", "secret-c"])
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, CacheError::InvalidValue { .. }), "{err:?}");
+    assert!(
+        text.contains("position 2 of a batch of 4"),
+        "the position is named: {text}"
+    );
+    assert!(text.contains("utf-8"), "{text}");
+    assert!(
+        !text.contains("secret"),
+        "a key reached the message: {text}"
+    );
+    assert!(!err.is_retryable());
+
+    let err = cache.get("secret-b").await.unwrap_err();
+    assert!(matches!(err, CacheError::InvalidValue { .. }), "{err:?}");
+    // The other keys still read one by one.
+    assert_eq!(cache.get("secret-c").await.unwrap().as_deref(), Some("3"));
+}
