@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use cache_memory::{Cache, MemoryCache};
 
-const KEYS: usize = 20_000;
-const BATCHES: usize = 5;
+const KEYS: usize = 5_000;
+const BATCHES: usize = 4;
 
 /// Two threads meeting at every step, so that their next operations start within
-/// nanoseconds of each other (a tokio barrier or a condvar wakes too late to race).
+/// nanoseconds of each other (a tokio barrier or a condvar wakes too late to race); a thread
+/// that waits long yields its core.
 struct SpinBarrier {
     arrived: [AtomicUsize; 2],
 }
@@ -19,8 +20,16 @@ struct SpinBarrier {
 impl SpinBarrier {
     fn wait(&self, me: usize, step: usize) {
         self.arrived[me].store(step, Ordering::Release);
+        let mut spins = 0_u32;
         while self.arrived[1 - me].load(Ordering::Acquire) < step {
-            spin_loop();
+            spins += 1;
+            if spins < 1_000 {
+                spin_loop();
+            } else {
+                // The other thread is not running (a loaded machine, or one core for both):
+                // give it the core instead of spinning out the time slice.
+                std::thread::yield_now();
+            }
         }
     }
 }

@@ -13,7 +13,8 @@ use crate::{Cache, CacheError, CacheExt};
 
 /// Callers racing for one missing key.
 const CALLERS: usize = 1_000;
-/// How long a test loader takes: long enough for every racing caller to join its load.
+/// How long a test loader takes after every racing caller has called: time for the last of
+/// them to read the store and join the load.
 const LOAD_TIME: Duration = Duration::from_millis(300);
 const TTL: Option<Duration> = Some(Duration::from_secs(300));
 
@@ -32,8 +33,10 @@ pub async fn get_or_set_with_returns_a_present_value<C: Cache>(cache: &C) {
 }
 
 /// Lines up `callers` tasks on a barrier, each calling `get_or_set_with` for `k` with a
-/// loader that counts itself, takes [`LOAD_TIME`] and returns `outcome(caller)`. Returns how
-/// many loaders ran and each caller's result, under the [`WATCHDOG`](super::WATCHDOG).
+/// loader that counts itself, waits until every caller has made its call, then takes
+/// [`LOAD_TIME`] more (time for the last callers to join, however slow the scheduler) and
+/// returns `outcome(caller)`. Returns how many loaders ran and each caller's result, under
+/// the [`WATCHDOG`](super::WATCHDOG).
 async fn race_for_one_key<C: Cache + Clone + 'static>(
     what: &str,
     cache: &C,
@@ -42,20 +45,26 @@ async fn race_for_one_key<C: Cache + Clone + 'static>(
     outcome: fn(usize) -> Result<String, &'static str>,
 ) -> (usize, Vec<crate::Result<String>>) {
     let loads = Arc::new(AtomicUsize::new(0));
+    let called = Arc::new(AtomicUsize::new(0));
     let barrier = Arc::new(Barrier::new(callers));
     let handles: Vec<_> = (0..callers)
         .map(|caller| {
-            let (cache, k, loads, barrier) = (
+            let (cache, k, loads, called, barrier) = (
                 cache.clone(),
                 k.to_owned(),
                 Arc::clone(&loads),
+                Arc::clone(&called),
                 Arc::clone(&barrier),
             );
             tokio::spawn(async move {
                 barrier.wait().await;
+                called.fetch_add(1, Ordering::SeqCst);
                 cache
                     .get_or_set_with(&k, TTL, || async move {
                         loads.fetch_add(1, Ordering::SeqCst);
+                        while called.load(Ordering::SeqCst) < callers {
+                            sleep(Duration::from_millis(1)).await;
+                        }
                         sleep(LOAD_TIME).await;
                         outcome(caller)
                     })

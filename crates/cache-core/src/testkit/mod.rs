@@ -218,6 +218,27 @@ async fn ok<T>(what: &str, fut: impl Future<Output = crate::Result<T>>) -> T {
     }
 }
 
+/// Runs `attempt(n)` for n = 0, 1, ... until one finishes within `ttl` of its start, and
+/// returns that `n` and what the attempt returned. An attempt writes an entry with `ttl` and
+/// reads it back: on a loaded machine the read can come after the TTL has passed, which says
+/// nothing about the backend, so such an attempt is started over (with keys of its own)
+/// rather than judged.
+async fn in_time<T, Fut: Future<Output = T>>(
+    what: &str,
+    ttl: Duration,
+    mut attempt: impl FnMut(usize) -> Fut,
+) -> (usize, T) {
+    const ATTEMPTS: usize = 10;
+    for n in 0..ATTEMPTS {
+        let started = tokio::time::Instant::now();
+        let seen = attempt(n).await;
+        if started.elapsed() < ttl {
+            return (n, seen);
+        }
+    }
+    panic!("{what}: {ATTEMPTS} attempts in a row took longer than the ttl of {ttl:?}")
+}
+
 /// Awaits `fut` under the [`WATCHDOG`], panicking if it does not finish in time.
 async fn watchdog<T>(what: &str, fut: impl Future<Output = T>) -> T {
     match tokio::time::timeout(WATCHDOG, fut).await {

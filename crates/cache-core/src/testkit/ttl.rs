@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use tokio::time::sleep;
 
-use super::{key, ok};
+use super::{in_time, key, ok};
 use crate::{Cache, CacheError};
 
 /// A TTL short enough to wait for, long enough to read the entry before it passes.
@@ -63,14 +63,19 @@ pub async fn overflowing_ttl_is_rejected_and_changes_nothing<C: Cache>(cache: &C
 /// Rule: an entry is readable before its TTL passes and reads as `None` after, however often
 /// it is read; the key can be set again afterwards.
 pub async fn expired_entry_is_never_returned<C: Cache>(cache: &C) {
-    let k = key("expiry", "k");
-    ok(
-        "set with ttl",
-        cache.set(&k, "short-lived", Some(SHORT_TTL)),
-    )
+    let (n, before) = in_time("set, then get before expiry", SHORT_TTL, |n| async move {
+        let k = key("expiry", n);
+        ok(
+            "set with ttl",
+            cache.set(&k, "short-lived", Some(SHORT_TTL)),
+        )
+        .await;
+        ok("get before expiry", cache.get(&k)).await
+    })
     .await;
+    let k = key("expiry", n);
     assert_eq!(
-        ok("get before expiry", cache.get(&k)).await.as_deref(),
+        before.as_deref(),
         Some("short-lived"),
         "an entry must be readable before its ttl of {SHORT_TTL:?} passes"
     );
@@ -126,11 +131,16 @@ pub async fn plain_set_drops_an_earlier_ttl<C: Cache>(cache: &C) {
 
 /// Rule: `set` with a TTL on a key stored without one makes it expire.
 pub async fn ttl_set_on_existing_key_applies<C: Cache>(cache: &C) {
-    let k = key("add_ttl", "k");
-    ok("set without ttl", cache.set(&k, "permanent", None)).await;
-    ok("set with ttl", cache.set(&k, "temporary", Some(SHORT_TTL))).await;
+    let (n, before) = in_time("set, set with ttl, get", SHORT_TTL, |n| async move {
+        let k = key("add_ttl", n);
+        ok("set without ttl", cache.set(&k, "permanent", None)).await;
+        ok("set with ttl", cache.set(&k, "temporary", Some(SHORT_TTL))).await;
+        ok("get", cache.get(&k)).await
+    })
+    .await;
+    let k = key("add_ttl", n);
     assert_eq!(
-        ok("get", cache.get(&k)).await.as_deref(),
+        before.as_deref(),
         Some("temporary"),
         "set with a ttl must overwrite"
     );
