@@ -14,6 +14,7 @@ use deadpool_redis::{Manager, Pool, Runtime};
 
 use crate::RedisCache;
 use crate::connections::Connections;
+use crate::errors::RedisSource;
 use crate::keys::Keys;
 
 /// The URL used when none is given.
@@ -211,7 +212,7 @@ impl RedisCacheBuilder {
         )
         .map_err(|err| CacheError::InvalidConfig {
             reason: "redis refused the connection settings".into(),
-            source: Some(Box::new(err)),
+            source: Some(RedisSource::boxed(err)),
         })?;
         let pool = Pool::builder(manager)
             // One connection per lane, plus one spare so that a replacement can start while a
@@ -320,7 +321,7 @@ impl RedisCacheBuilder {
         let client = Client::build_with_tls(info, certificates).map_err(|err| {
             CacheError::InvalidConfig {
                 reason: "the ca certificate is not valid PEM".into(),
-                source: Some(Box::new(err)),
+                source: Some(RedisSource::boxed(err)),
             }
         })?;
         Ok(client.get_connection_info().clone())

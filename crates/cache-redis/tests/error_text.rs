@@ -1,0 +1,124 @@
+//! What each failure says: a source chain that never repeats itself, and never a password.
+
+use std::error::Error;
+use std::io;
+use std::time::Duration;
+
+use cache_redis::{Cache, CacheError, RedisCache};
+use redis_test_server::RedisServer;
+
+const SECRET: &str = "hunter2-not-for-logs";
+
+/// The text of `err` and of every error in its source chain, top first.
+fn levels(err: &CacheError) -> Vec<String> {
+    let mut levels = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(inner) = source {
+        levels.push(inner.to_string());
+        source = inner.source();
+    }
+    levels
+}
+
+/// Asserts that no level of `err`'s source chain prints what the next one prints: neither
+/// the same text nor a text that contains it (a reporter prints every level).
+fn assert_chain_does_not_repeat(err: &CacheError) {
+    let levels = levels(err);
+    for pair in levels.windows(2) {
+        let (outer, inner) = (pair[0].trim(), pair[1].trim());
+        assert!(
+            !inner.is_empty() && !outer.contains(inner),
+            "a level repeats the next one in {}",
+            levels.join(" <- ")
+        );
+    }
+}
+
+/// The first `io::Error` in `err`'s source chain.
+fn io_error(err: &CacheError) -> Option<&io::Error> {
+    let mut source = err.source();
+    while let Some(inner) = source {
+        if let Some(io) = inner.downcast_ref::<io::Error>() {
+            return Some(io);
+        }
+        source = inner.source();
+    }
+    None
+}
+
+/// Everything `err` prints, `Display` and `Debug`, source chain included.
+fn everything_printed(err: &CacheError) -> String {
+    let mut text = format!("{err} / {err:?}");
+    let mut source = err.source();
+    while let Some(inner) = source {
+        text.push_str(&format!(" / {inner} / {inner:?}"));
+        source = inner.source();
+    }
+    text
+}
+
+fn closed_port() -> u16 {
+    // Bind a port and close it again, so nothing listens there.
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn a_refused_connection_prints_each_cause_once_and_keeps_the_io_error() {
+    let cache = RedisCache::from_url(format!("redis://127.0.0.1:{}", closed_port())).unwrap();
+    let err = cache.ping().await.unwrap_err();
+    assert!(matches!(err, CacheError::Unavailable { .. }), "{err:?}");
+    assert!(err.to_string().contains("refused"), "{err}");
+    assert_chain_does_not_repeat(&err);
+    assert_eq!(
+        io_error(&err).map(io::Error::kind),
+        Some(io::ErrorKind::ConnectionRefused),
+        "the io::Error is reachable through source(): {}",
+        levels(&err).join(" <- ")
+    );
+}
+
+#[tokio::test]
+async fn noauth_and_wrongpass_chains_do_not_repeat_or_show_the_password() {
+    let server = RedisServer::builder().password(SECRET).start();
+
+    let no_password = RedisCache::from_url(server.url()).unwrap();
+    let err = no_password.get("k").await.unwrap_err();
+    assert_eq!(err.code(), Some("NOAUTH"), "{err:?}");
+    assert_chain_does_not_repeat(&err);
+
+    let wrong = "wrong-password-also-secret";
+    let wrong_password = RedisCache::builder()
+        .url(server.url())
+        .password(wrong)
+        .build()
+        .unwrap();
+    let err = wrong_password.get("k").await.unwrap_err();
+    assert_eq!(err.code(), Some("WRONGPASS"), "{err:?}");
+    assert!(err.to_string().contains("password"), "{err}");
+    assert_chain_does_not_repeat(&err);
+    let printed = everything_printed(&err);
+    assert!(
+        !printed.contains(wrong) && !printed.contains(SECRET),
+        "{printed}"
+    );
+}
+
+#[tokio::test]
+async fn a_timeout_chain_does_not_repeat() {
+    let server = RedisServer::start();
+    let cache = RedisCache::builder()
+        .url(server.url())
+        .timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    cache.ping().await.unwrap();
+    server.pause();
+    let err = cache.get("k").await.unwrap_err();
+    server.resume();
+    assert!(matches!(err, CacheError::Timeout { .. }), "{err:?}");
+    assert_chain_does_not_repeat(&err);
+}
