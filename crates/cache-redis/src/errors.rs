@@ -1,9 +1,9 @@
 //! How redis and pool errors become [`CacheError`]s, and which of them retire a connection.
 
 use std::error::Error;
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
+use std::{fmt, io};
 
 use cache_core::{BoxError, CacheError};
 use deadpool_redis::redis::{ErrorKind, RedisError, ServerErrorKind};
@@ -54,14 +54,7 @@ pub(crate) fn from_redis(err: RedisError, timeout: Duration) -> CacheError {
                 source: Some(RedisSource::boxed(err)),
             }
         }
-        ErrorKind::Io => unavailable(
-            if err.is_connection_refusal() {
-                "connection refused; check the address and that redis is running".into()
-            } else {
-                "the connection to redis failed".into()
-            },
-            err,
-        ),
+        ErrorKind::Io => unavailable(io_reason(&err).into(), err),
         // A host name that resolves to no address is reported as a configuration error, but it
         // happens when connecting, and DNS may answer differently later.
         ErrorKind::InvalidClientConfig if err.to_string().contains("No address found") => {
@@ -87,6 +80,36 @@ pub(crate) fn from_redis(err: RedisError, timeout: Duration) -> CacheError {
             source: Some(RedisSource::boxed(err)),
         },
     }
+}
+
+/// What an I/O error means for the caller, told by its [`io::ErrorKind`].
+fn io_reason(err: &RedisError) -> &'static str {
+    match io_error(err).map(io::Error::kind) {
+        Some(io::ErrorKind::ConnectionRefused) => {
+            "connection refused; check the address and that redis is running"
+        }
+        // Only a unix socket can be missing: a TCP connection has no file to find.
+        Some(io::ErrorKind::NotFound) => {
+            "the unix socket file does not exist; check the path in the url and that redis is running with `unixsocket` set to it"
+        }
+        Some(io::ErrorKind::PermissionDenied) => {
+            "permission denied; for a unix socket, check its owner and redis's `unixsocketperm`"
+        }
+        Some(
+            io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::UnexpectedEof,
+        ) => {
+            "redis closed the connection; check its log, and that the url says rediss:// if the port expects tls"
+        }
+        _ => "the connection to redis failed; check the address and the network",
+    }
+}
+
+/// The I/O error that `err` wraps, if any.
+fn io_error(err: &RedisError) -> Option<&io::Error> {
+    wrapped(err)?.downcast_ref()
 }
 
 /// The error that `err` wraps: an I/O error, the server's reply, a parse failure.
@@ -219,8 +242,6 @@ pub(crate) fn lost_connection(err: &RedisError) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::io;
-
     use super::*;
 
     const TIMEOUT: Duration = Duration::from_secs(1);
@@ -253,6 +274,23 @@ mod tests {
         assert_eq!(
             io.downcast_ref::<io::Error>().map(io::Error::kind),
             Some(io::ErrorKind::ConnectionRefused)
+        );
+    }
+
+    #[test]
+    fn an_io_error_is_told_by_its_kind() {
+        let reason = |kind| from_redis(io::Error::from(kind).into(), TIMEOUT).to_string();
+        assert!(reason(io::ErrorKind::ConnectionRefused).contains("refused"));
+        let missing = reason(io::ErrorKind::NotFound);
+        assert!(missing.contains("socket file does not exist"), "{missing}");
+        assert!(!missing.contains("refused"), "{missing}");
+        assert!(reason(io::ErrorKind::PermissionDenied).contains("permission"));
+        assert!(reason(io::ErrorKind::ConnectionReset).contains("closed the connection"));
+        // The kind tells, not the text.
+        let other = from_redis(io::Error::other("Connection refused").into(), TIMEOUT);
+        assert!(
+            other.to_string().contains("the connection to redis failed"),
+            "{other}"
         );
     }
 

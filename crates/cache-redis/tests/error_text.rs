@@ -1,4 +1,5 @@
-//! What each failure says: a source chain that never repeats itself, and never a password.
+//! What each failure says: a source chain that never repeats itself, a missing unix socket
+//! named as such, and never a password.
 
 use std::error::Error;
 use std::io;
@@ -104,6 +105,24 @@ async fn noauth_and_wrongpass_chains_do_not_repeat_or_show_the_password() {
     assert!(
         !printed.contains(wrong) && !printed.contains(SECRET),
         "{printed}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_unix_socket_says_the_file_does_not_exist() {
+    let dir = std::env::temp_dir().join(format!("cache-redis-missing-{}", std::process::id()));
+    let path = dir.join("does-not-exist.sock");
+    let cache = RedisCache::from_url(format!("redis+unix://{}", path.display())).unwrap();
+    let err = cache.ping().await.unwrap_err();
+    assert!(matches!(err, CacheError::Unavailable { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("does not exist"), "{text}");
+    assert!(text.contains("socket"), "{text}");
+    assert!(!text.contains("refused"), "{text}");
+    assert_chain_does_not_repeat(&err);
+    assert_eq!(
+        io_error(&err).map(io::Error::kind),
+        Some(io::ErrorKind::NotFound)
     );
 }
 
