@@ -57,12 +57,10 @@ pub(crate) fn from_redis(err: RedisError, timeout: Duration) -> CacheError {
         ErrorKind::Io => unavailable(io_reason(&err).into(), err),
         // A host name that resolves to no address is reported as a configuration error, but it
         // happens when connecting, and DNS may answer differently later.
-        ErrorKind::InvalidClientConfig if err.to_string().contains("No address found") => {
-            unavailable(
-                "the redis host name resolves to no address; check it and DNS".into(),
-                err,
-            )
-        }
+        ErrorKind::InvalidClientConfig if is_no_address(&err) => unavailable(
+            "the redis host name resolves to no address; check it and DNS".into(),
+            err,
+        ),
         ErrorKind::InvalidClientConfig | ErrorKind::RESP3NotSupported => {
             CacheError::InvalidConfig {
                 reason: format!("redis refused the connection settings ({})", err.category()),
@@ -123,6 +121,17 @@ fn wrapped(err: &RedisError) -> Option<&(dyn Error + 'static)> {
         Some(shared) => Some(&**shared),
         None => Some(source),
     }
+}
+
+/// Whether `err` is redis-rs's "No address found for host": the host name resolved, to no
+/// address at all.
+///
+/// redis-rs (`aio::get_socket_addrs`, as of 1.8.1) gives this error the kind
+/// `InvalidClientConfig`, the kind of real configuration errors, and no detail or code: only
+/// its text tells it apart, so this matches the text. The test
+/// `tests::no_address_for_a_host_is_unavailable` pins it.
+fn is_no_address(err: &RedisError) -> bool {
+    err.kind() == ErrorKind::InvalidClientConfig && err.to_string().starts_with("No address found")
 }
 
 /// A redis error kept as the source of a [`CacheError`], printed without repeating itself.
@@ -303,5 +312,21 @@ mod tests {
         let text = redis.to_string();
         let err = from_redis(redis, TIMEOUT);
         assert_eq!(levels(&err)[1..], [text]);
+    }
+
+    #[test]
+    fn no_address_for_a_host_is_unavailable() {
+        // The error redis-rs 1.8.1 returns when a host name resolves to an empty list
+        // (`aio::get_socket_addrs`); `is_no_address` matches its text.
+        let redis = RedisError::from((ErrorKind::InvalidClientConfig, "No address found for host"));
+        let err = from_redis(redis, TIMEOUT);
+        assert!(matches!(err, CacheError::Unavailable { .. }), "{err:?}");
+        assert!(err.to_string().contains("resolves to no address"), "{err}");
+
+        let other = RedisError::from((ErrorKind::InvalidClientConfig, "Missing hostname"));
+        assert!(matches!(
+            from_redis(other, TIMEOUT),
+            CacheError::InvalidConfig { .. }
+        ));
     }
 }
