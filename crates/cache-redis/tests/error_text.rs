@@ -1,5 +1,5 @@
 //! What each failure says: a source chain that never repeats itself, a missing unix socket
-//! named as such, and never a password.
+//! named as such, a bad URL that names its wrong part, and never a password.
 
 use std::error::Error;
 use std::io;
@@ -140,4 +140,76 @@ async fn a_timeout_chain_does_not_repeat() {
     server.resume();
     assert!(matches!(err, CacheError::Timeout { .. }), "{err:?}");
     assert_chain_does_not_repeat(&err);
+}
+
+#[test]
+fn a_bad_url_names_the_part_that_is_wrong() {
+    let cases = [
+        ("http://127.0.0.1:6379", "scheme"),
+        ("not a url", "scheme"),
+        ("localhost:6379", "scheme"),
+        ("redis://127.0.0.1:99999", "port"),
+        ("redis://127.0.0.1:notaport", "port"),
+        ("redis://127.0.0.1:0", "port"),
+        ("redis://:6379", "host"),
+        ("redis://", "host"),
+        ("redis://bad host:6379", "host"),
+        ("redis://[::1:6379", "host"),
+        ("redis://0.0.0.0:6379", "host"),
+        ("redis://127.0.0.1/notanumber", "database"),
+        ("redis://127.0.0.1/-1", "database"),
+        ("redis+unix:///tmp/redis.sock?db=x", "database"),
+        ("redis+unix://", "path"),
+        ("unix://tmp/redis.sock", "path"),
+        ("redis://127.0.0.1/?protocol=4", "protocol"),
+    ];
+    for (url, part) in cases {
+        let err = RedisCache::from_url(url).unwrap_err();
+        assert!(
+            matches!(err, CacheError::InvalidConfig { .. }),
+            "{url}: {err:?}"
+        );
+        let text = err.to_string();
+        assert!(text.contains(part), "{url}: expected {part:?} in {text}");
+    }
+}
+
+#[test]
+fn an_unknown_scheme_lists_every_accepted_form() {
+    let err = RedisCache::from_url("http://127.0.0.1:6379").unwrap_err();
+    let text = err.to_string();
+    for form in [
+        "redis://",
+        "rediss://",
+        "valkey://",
+        "valkeys://",
+        "redis+unix://",
+        "valkey+unix://",
+        "unix://",
+    ] {
+        assert!(text.contains(form), "{form} missing from {text}");
+    }
+}
+
+#[test]
+fn a_bad_url_never_shows_its_password() {
+    for url in [
+        format!("http://user:{SECRET}@127.0.0.1:6379"),
+        format!("redis://user:{SECRET}@127.0.0.1:99999"),
+        format!("redis://user:{SECRET}@127.0.0.1:notaport"),
+        format!("redis://user:{SECRET}@:6379"),
+        format!("redis://user:{SECRET}@bad host"),
+        format!("redis://user:{SECRET}@127.0.0.1/notanumber"),
+        format!("redis://user:{SECRET}%ff@127.0.0.1"),
+        format!("redis://user:{SECRET}@127.0.0.1/?protocol={SECRET}"),
+        format!("unix://tmp/redis.sock?pass={SECRET}"),
+        format!("redis+unix:///tmp/redis.sock?pass={SECRET}&db=x"),
+        format!("{SECRET}://127.0.0.1"),
+        SECRET.to_string(),
+    ] {
+        let err = RedisCache::from_url(&url).unwrap_err();
+        assert!(matches!(err, CacheError::InvalidConfig { .. }), "{err:?}");
+        let printed = everything_printed(&err);
+        assert!(!printed.contains(SECRET), "{printed}");
+    }
 }
