@@ -7,14 +7,14 @@ use std::time::Duration;
 use cache_core::{CacheError, Result};
 use deadpool_redis::redis::io::tcp::TcpSettings;
 use deadpool_redis::redis::io::tcp::socket2::TcpKeepalive;
-use deadpool_redis::redis::{
-    AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, IntoConnectionInfo,
-};
+use deadpool_redis::redis::{AsyncConnectionConfig, ConnectionAddr, ConnectionInfo};
 use deadpool_redis::{Manager, Pool, Runtime};
 
 use crate::RedisCache;
 use crate::connections::Connections;
+use crate::errors::RedisSource;
 use crate::keys::Keys;
+use crate::redis_url;
 
 /// The URL used when none is given.
 const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
@@ -211,7 +211,7 @@ impl RedisCacheBuilder {
         )
         .map_err(|err| CacheError::InvalidConfig {
             reason: "redis refused the connection settings".into(),
-            source: Some(Box::new(err)),
+            source: Some(RedisSource::boxed(err)),
         })?;
         let pool = Pool::builder(manager)
             // One connection per lane, plus one spare so that a replacement can start while a
@@ -236,22 +236,7 @@ impl RedisCacheBuilder {
 
     /// The URL with the one-by-one settings applied.
     fn connection_info(&self) -> Result<ConnectionInfo> {
-        let url = self.url.as_deref().unwrap_or(DEFAULT_URL);
-        let scheme = url.split_once("://").map(|(scheme, _)| scheme);
-        if matches!(scheme, Some("rediss" | "valkeys")) && !cfg!(feature = "tls") {
-            return Err(invalid(
-                "a rediss:// url needs the `tls` feature of cache-redis",
-            ));
-        }
-        let info = url
-            .into_connection_info()
-            .map_err(|err| CacheError::InvalidConfig {
-                // Redis's parse errors do not repeat the URL, which may hold a password.
-                reason: format!(
-                    "the redis url does not parse ({err}); expected redis://, rediss:// or redis+unix://"
-                ),
-                source: None,
-            })?;
+        let info = redis_url::connection_info(self.url.as_deref().unwrap_or(DEFAULT_URL))?;
         let addr = match info.addr().clone() {
             ConnectionAddr::Tcp(host, port) => {
                 ConnectionAddr::Tcp(self.host.clone().unwrap_or(host), self.port.unwrap_or(port))
@@ -320,7 +305,7 @@ impl RedisCacheBuilder {
         let client = Client::build_with_tls(info, certificates).map_err(|err| {
             CacheError::InvalidConfig {
                 reason: "the ca certificate is not valid PEM".into(),
-                source: Some(Box::new(err)),
+                source: Some(RedisSource::boxed(err)),
             }
         })?;
         Ok(client.get_connection_info().clone())

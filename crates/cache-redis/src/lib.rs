@@ -5,6 +5,7 @@ mod builder;
 mod connections;
 mod errors;
 mod keys;
+mod redis_url;
 #[cfg(feature = "tls")]
 mod tls;
 
