@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use crate::{BoxError, Cache, CacheError, CacheExt, Result};
 
 /// Turns values of type `T` into the strings a [`Cache`] stores, and back.
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 pub trait Codec<T>: Send + Sync {
     /// A short name for messages, such as `"json"`.
     fn name(&self) -> &'static str;
@@ -32,6 +33,7 @@ pub trait Codec<T>: Send + Sync {
 
 /// The default codec: JSON through `serde_json`.
 #[derive(Debug, Clone, Copy, Default)]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 pub struct Json;
 
 impl<T: Serialize + DeserializeOwned> Codec<T> for Json {
@@ -83,6 +85,7 @@ impl<T: Serialize + DeserializeOwned> Codec<T> for Json {
 /// assert!(matches!(spans.get("span:2").await, Err(CacheError::InvalidValue { .. })));
 /// # Ok::<(), CacheError>(()) }).unwrap();
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 pub struct TypedCache<C, T, K = Json> {
     cache: C,
     codec: K,

@@ -154,6 +154,7 @@ pub use ttl::{
     ttl_set_on_existing_key_applies, zero_ttl_is_rejected_and_changes_nothing,
 };
 #[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 pub use typed::{typed_value_that_does_not_decode_is_invalid_value, typed_values_round_trip};
 
 use crate::Cache;
