@@ -19,6 +19,9 @@ pub type Result<T, E = CacheError> = std::result::Result<T, E>;
 /// password or a connection URL with credentials, and do not repeat their
 /// [`source`](std::error::Error::source): print the chain to see it.
 ///
+/// Also `cache_memory::CacheError` and `cache_redis::CacheError`: a crate that depends on one
+/// backend imports it from there.
+///
 /// ```
 /// use std::time::Duration;
 /// use cache_core::CacheError;

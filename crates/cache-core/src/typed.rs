@@ -58,23 +58,20 @@ impl<T: Serialize + DeserializeOwned> Codec<T> for Json {
 /// `T` (written by an older version of the program, or by another client) is
 /// [`CacheError::InvalidValue`], never a panic.
 ///
+/// Also `cache_memory::TypedCache` and `cache_redis::TypedCache`, with those crates' `serde`
+/// feature: a crate that depends on one backend imports it from there.
+///
 /// ```
-/// # #[derive(Debug, Clone, Default)] struct MemoryCache(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>);
-/// # impl cache_core::Cache for MemoryCache {
-/// #     async fn get(&self, k: &str) -> cache_core::Result<Option<String>> { Ok(self.0.lock().unwrap().get(k).cloned()) }
-/// #     async fn set(&self, k: &str, v: &str, _: Option<std::time::Duration>) -> cache_core::Result<()> { self.0.lock().unwrap().insert(k.into(), v.into()); Ok(()) }
-/// #     async fn delete(&self, _: &str) -> cache_core::Result<()> { Ok(()) }
-/// #     async fn clear(&self) -> cache_core::Result<()> { Ok(()) }
-/// #     async fn close(&self) -> cache_core::Result<()> { Ok(()) }
-/// # }
 /// use serde::{Deserialize, Serialize};
 /// use cache_core::{Cache, CacheError, TypedCache};
+/// use cache_memory::MemoryCache;
 ///
 /// #[derive(Debug, PartialEq, Serialize, Deserialize)]
 /// struct Span { trace: String, millis: u32 }
 ///
-/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-/// let cache = MemoryCache::default(); // any backend
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cache_core::Result<()> {
+/// let cache = MemoryCache::new(); // any backend
 /// let spans: TypedCache<_, Span> = TypedCache::new(cache.clone());
 ///
 /// let span = Span { trace: "abc".into(), millis: 12 };
@@ -83,7 +80,8 @@ impl<T: Serialize + DeserializeOwned> Codec<T> for Json {
 ///
 /// cache.set("span:2", "not a span", None).await?;
 /// assert!(matches!(spans.get("span:2").await, Err(CacheError::InvalidValue { .. })));
-/// # Ok::<(), CacheError>(()) }).unwrap();
+/// # Ok(())
+/// # }
 /// ```
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 pub struct TypedCache<C, T, K = Json> {
