@@ -482,7 +482,7 @@ impl Cache for RedisCache {
 /// A stored value as a `String`, or [`CacheError::InvalidValue`] when it is not UTF-8.
 fn utf8(bytes: Vec<u8>) -> Result<String> {
     String::from_utf8(bytes).map_err(|err| CacheError::InvalidValue {
-        reason: "the stored bytes are not utf-8; another client wrote them".into(),
+        reason: "the stored value is not valid utf-8; another client wrote it".into(),
         source: Some(Box::new(err)),
     })
 }
