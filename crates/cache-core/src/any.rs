@@ -93,23 +93,25 @@ impl<C: Cache + fmt::Debug> DynCache for C {
 /// boxed future more than calling the backend directly. Clones share the backend, so
 /// [`close`](Cache::close) on one closes all of them.
 ///
-/// ```
-/// # #[derive(Debug, Clone)] struct MemoryCache;
-/// # impl cache_core::Cache for MemoryCache {
-/// #     async fn get(&self, _: &str) -> cache_core::Result<Option<String>> { Ok(Some("Ada".into())) }
-/// #     async fn set(&self, _: &str, _: &str, _: Option<std::time::Duration>) -> cache_core::Result<()> { Ok(()) }
-/// #     async fn delete(&self, _: &str) -> cache_core::Result<()> { Ok(()) }
-/// #     async fn clear(&self) -> cache_core::Result<()> { Ok(()) }
-/// #     async fn close(&self) -> cache_core::Result<()> { Ok(()) }
-/// # }
-/// use cache_core::{AnyCache, Cache};
+/// Also `cache_memory::AnyCache` and `cache_redis::AnyCache`: a crate that depends on one
+/// backend imports it from there.
 ///
-/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-/// // Any backend type: cache_memory::MemoryCache, cache_redis::RedisCache, your own.
-/// let cache = AnyCache::new(MemoryCache);
+/// ```
+/// use cache_core::{AnyCache, Cache};
+/// use cache_memory::MemoryCache;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cache_core::Result<()> {
+/// // Any backend: cache_memory::MemoryCache, cache_redis::RedisCache, your own.
+/// let cache = AnyCache::new(MemoryCache::new());
 /// cache.set("user:1", "Ada", None).await?;
 /// assert_eq!(cache.get("user:1").await?.as_deref(), Some("Ada"));
-/// # Ok::<(), cache_core::CacheError>(()) }).unwrap();
+///
+/// // Clones share the backend.
+/// let clone = cache.clone();
+/// assert_eq!(clone.get("user:1").await?.as_deref(), Some("Ada"));
+/// # Ok(())
+/// # }
 /// ```
 #[derive(Clone)]
 pub struct AnyCache(Arc<dyn DynCache>);

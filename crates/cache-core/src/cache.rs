@@ -34,14 +34,26 @@ pub const MIN_TTL: Duration = Duration::from_millis(1);
 /// - Dropping an operation's future at any point never corrupts the cache.
 ///
 /// # Example
+/// Also `cache_memory::Cache` and `cache_redis::Cache`: a crate that depends on one backend
+/// imports it from there.
+///
 /// ```
 /// use std::time::Duration;
 /// use cache_core::{Cache, Result};
+/// use cache_memory::MemoryCache;
 ///
 /// /// Works with any backend, with static dispatch.
 /// async fn remember_user<C: Cache>(cache: &C, id: u64, name: &str) -> Result<()> {
 ///     cache.set(&format!("user:{id}"), name, Some(Duration::from_secs(300))).await
 /// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<()> {
+/// let cache = MemoryCache::new();
+/// remember_user(&cache, 1, "Ada").await?;
+/// assert_eq!(cache.get("user:1").await?.as_deref(), Some("Ada"));
+/// # Ok(())
+/// # }
 /// ```
 pub trait Cache: Send + Sync {
     /// Returns the value stored under `key`, or `None` when it is missing or expired.

@@ -19,6 +19,9 @@ pub type Result<T, E = CacheError> = std::result::Result<T, E>;
 /// password or a connection URL with credentials, and do not repeat their
 /// [`source`](std::error::Error::source): print the chain to see it.
 ///
+/// Also `cache_memory::CacheError` and `cache_redis::CacheError`: a crate that depends on one
+/// backend imports it from there.
+///
 /// ```
 /// use std::time::Duration;
 /// use cache_core::CacheError;
@@ -40,13 +43,14 @@ pub enum CacheError {
     },
 
     /// A value that cannot be stored or read back as it is: bytes in the store that are not
-    /// UTF-8, or, through `TypedCache` (feature `serde`), a value that does not encode or
-    /// stored text that does not decode as the expected type.
-    #[error("the stored value is not valid: {reason}")]
+    /// UTF-8, or, through `TypedCache` (feature `serde`), a value that does not encode
+    /// (nothing is stored) or stored text that does not decode as the expected type.
+    #[error("{reason}")]
     InvalidValue {
-        /// What is wrong with the value.
+        /// What is wrong with the value, and whether it was being written or read: the whole
+        /// message, so a lowercase sentence without a trailing period.
         reason: String,
-        /// The decoding error, when there is one.
+        /// The encoding or decoding error, when there is one.
         #[source]
         source: Option<BoxError>,
     },
@@ -327,7 +331,7 @@ mod tests {
                 reason: "a ttl must be greater than zero",
             },
             CacheError::InvalidValue {
-                reason: "not utf-8".into(),
+                reason: "the stored value is not valid utf-8; another client wrote it".into(),
                 source: None,
             },
             CacheError::TooLarge {

@@ -1,4 +1,7 @@
 #![doc = include_str!("../README.md")]
+// Feature badges on docs.rs, which builds with nightly and `--cfg docsrs`; `doc(cfg)` is not
+// stable yet (Rust 1.95), so local and CI doc builds leave `docsrs` unset.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod any;
 mod cache;
@@ -7,6 +10,7 @@ mod load;
 pub mod runtime;
 mod stats;
 #[cfg(feature = "testkit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod testkit;
 #[cfg(feature = "serde")]
 mod typed;

@@ -131,6 +131,9 @@ impl Drop for Ticket<'_> {
 }
 
 /// Operations every [`Cache`] gets for free, through a blanket implementation.
+///
+/// Also `cache_memory::CacheExt` and `cache_redis::CacheExt`: a crate that depends on one
+/// backend imports it from there.
 pub trait CacheExt: Cache {
     /// Returns the value of `key`, loading and storing it (with `ttl`) when it is missing.
     ///
@@ -158,17 +161,9 @@ pub trait CacheExt: Cache {
     ///
     /// # Example
     /// ```
-    /// # #[derive(Debug, Clone, Default)] struct MyCache(std::sync::Arc<cache_core::SingleFlight>);
-    /// # impl cache_core::Cache for MyCache {
-    /// #     async fn get(&self, _: &str) -> cache_core::Result<Option<String>> { Ok(None) }
-    /// #     async fn set(&self, _: &str, _: &str, _: Option<std::time::Duration>) -> cache_core::Result<()> { Ok(()) }
-    /// #     async fn delete(&self, _: &str) -> cache_core::Result<()> { Ok(()) }
-    /// #     async fn clear(&self) -> cache_core::Result<()> { Ok(()) }
-    /// #     async fn close(&self) -> cache_core::Result<()> { Ok(()) }
-    /// #     fn single_flight(&self) -> Option<&cache_core::SingleFlight> { Some(&self.0) }
-    /// # }
     /// use std::time::Duration;
-    /// use cache_core::{CacheExt, Result};
+    /// use cache_core::{Cache, CacheExt, Result};
+    /// use cache_memory::MemoryCache;
     ///
     /// async fn user_name(cache: &impl CacheExt, id: u64) -> Result<String> {
     ///     cache
@@ -178,9 +173,14 @@ pub trait CacheExt: Cache {
     ///         })
     ///         .await
     /// }
-    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-    /// assert_eq!(user_name(&MyCache::default(), 7).await?, "user number 7");
-    /// # Ok::<(), cache_core::CacheError>(()) }).unwrap();
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<()> {
+    /// let cache = MemoryCache::new();
+    /// assert_eq!(user_name(&cache, 7).await?, "user number 7");
+    /// assert_eq!(cache.get("user:7").await?.as_deref(), Some("user number 7"));
+    /// # Ok(())
+    /// # }
     /// ```
     fn get_or_set_with<F, Fut, E>(
         &self,

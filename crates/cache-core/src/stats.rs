@@ -10,6 +10,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 /// (the memory backend never times out; Redis evicts and expires on the server, out of
 /// sight).
 ///
+/// Also `cache_memory::CacheStats` and `cache_redis::CacheStats`: a crate that depends on one
+/// backend imports it from there.
+///
 /// ```
 /// use cache_core::CacheStats;
 ///

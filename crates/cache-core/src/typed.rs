@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use crate::{BoxError, Cache, CacheError, CacheExt, Result};
 
 /// Turns values of type `T` into the strings a [`Cache`] stores, and back.
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 pub trait Codec<T>: Send + Sync {
     /// A short name for messages, such as `"json"`.
     fn name(&self) -> &'static str;
@@ -32,6 +33,7 @@ pub trait Codec<T>: Send + Sync {
 
 /// The default codec: JSON through `serde_json`.
 #[derive(Debug, Clone, Copy, Default)]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 pub struct Json;
 
 impl<T: Serialize + DeserializeOwned> Codec<T> for Json {
@@ -56,23 +58,20 @@ impl<T: Serialize + DeserializeOwned> Codec<T> for Json {
 /// `T` (written by an older version of the program, or by another client) is
 /// [`CacheError::InvalidValue`], never a panic.
 ///
+/// Also `cache_memory::TypedCache` and `cache_redis::TypedCache`, with those crates' `serde`
+/// feature: a crate that depends on one backend imports it from there.
+///
 /// ```
-/// # #[derive(Debug, Clone, Default)] struct MemoryCache(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>);
-/// # impl cache_core::Cache for MemoryCache {
-/// #     async fn get(&self, k: &str) -> cache_core::Result<Option<String>> { Ok(self.0.lock().unwrap().get(k).cloned()) }
-/// #     async fn set(&self, k: &str, v: &str, _: Option<std::time::Duration>) -> cache_core::Result<()> { self.0.lock().unwrap().insert(k.into(), v.into()); Ok(()) }
-/// #     async fn delete(&self, _: &str) -> cache_core::Result<()> { Ok(()) }
-/// #     async fn clear(&self) -> cache_core::Result<()> { Ok(()) }
-/// #     async fn close(&self) -> cache_core::Result<()> { Ok(()) }
-/// # }
 /// use serde::{Deserialize, Serialize};
 /// use cache_core::{Cache, CacheError, TypedCache};
+/// use cache_memory::MemoryCache;
 ///
 /// #[derive(Debug, PartialEq, Serialize, Deserialize)]
 /// struct Span { trace: String, millis: u32 }
 ///
-/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-/// let cache = MemoryCache::default(); // any backend
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cache_core::Result<()> {
+/// let cache = MemoryCache::new(); // any backend
 /// let spans: TypedCache<_, Span> = TypedCache::new(cache.clone());
 ///
 /// let span = Span { trace: "abc".into(), millis: 12 };
@@ -81,8 +80,10 @@ impl<T: Serialize + DeserializeOwned> Codec<T> for Json {
 ///
 /// cache.set("span:2", "not a span", None).await?;
 /// assert!(matches!(spans.get("span:2").await, Err(CacheError::InvalidValue { .. })));
-/// # Ok::<(), CacheError>(()) }).unwrap();
+/// # Ok(())
+/// # }
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 pub struct TypedCache<C, T, K = Json> {
     cache: C,
     codec: K,
@@ -186,7 +187,7 @@ impl<C: Cache, T, K: Codec<T>> TypedCache<C, T, K> {
             .encode(value)
             .map_err(|err| CacheError::InvalidValue {
                 reason: format!(
-                    "a {} does not encode as {}",
+                    "a value of type {} could not be encoded with the {} codec; nothing was stored",
                     type_name::<T>(),
                     self.codec.name()
                 ),
@@ -199,7 +200,7 @@ impl<C: Cache, T, K: Codec<T>> TypedCache<C, T, K> {
             .decode(text)
             .map_err(|err| CacheError::InvalidValue {
                 reason: format!(
-                    "the stored text does not decode as a {} with the {} codec; it was written by another type or program",
+                    "the stored value does not decode as {} with the {} codec; it was written by another type or program",
                     type_name::<T>(),
                     self.codec.name()
                 ),
@@ -225,5 +226,96 @@ impl<C: fmt::Debug, T, K: fmt::Debug> fmt::Debug for TypedCache<C, T, K> {
             .field("type", &type_name::<T>())
             .field("codec", &self.codec)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::error::Error as _;
+    use std::sync::{Arc, Mutex};
+
+    use serde::{Deserialize, Serialize, Serializer};
+
+    use super::*;
+
+    /// A string cache in a map, enough to drive a `TypedCache`.
+    #[derive(Debug, Clone, Default)]
+    struct Map(Arc<Mutex<HashMap<String, String>>>);
+
+    impl Cache for Map {
+        async fn get(&self, key: &str) -> Result<Option<String>> {
+            Ok(self.0.lock().unwrap().get(key).cloned())
+        }
+        async fn set(&self, key: &str, value: &str, _: Option<Duration>) -> Result<()> {
+            self.0.lock().unwrap().insert(key.into(), value.into());
+            Ok(())
+        }
+        async fn delete(&self, key: &str) -> Result<()> {
+            self.0.lock().unwrap().remove(key);
+            Ok(())
+        }
+        async fn clear(&self) -> Result<()> {
+            self.0.lock().unwrap().clear();
+            Ok(())
+        }
+        async fn close(&self) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A value whose serialization always fails.
+    #[derive(Debug, Deserialize)]
+    struct Unencodable;
+
+    impl Serialize for Unencodable {
+        fn serialize<S: Serializer>(&self, _: S) -> std::result::Result<S::Ok, S::Error> {
+            Err(serde::ser::Error::custom("refused on purpose"))
+        }
+    }
+
+    /// The rules every message follows, and the article: no "a" before a vowel or before
+    /// the type's name (`a app::User`).
+    fn assert_reads_well(message: &str, type_name: &str) {
+        assert!(message.starts_with(|c: char| c.is_lowercase()), "{message}");
+        assert!(!message.ends_with('.'), "{message}");
+        let text = format!(" {message}");
+        assert!(!text.contains(&format!(" a {type_name}")), "{message}");
+        for vowel in ['a', 'e', 'i', 'o', 'u'] {
+            assert!(!text.contains(&format!(" a {vowel}")), "{message}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_value_that_does_not_encode_says_encode_and_names_its_type() {
+        let cache = Map::default();
+        let typed: TypedCache<_, Unencodable> = TypedCache::new(cache.clone());
+        let err = typed.set("k", &Unencodable, None).await.unwrap_err();
+        assert!(matches!(err, CacheError::InvalidValue { .. }), "{err:?}");
+        let message = err.to_string();
+        let type_name = type_name::<Unencodable>();
+        assert!(message.contains("could not be encoded"), "{message}");
+        assert!(message.contains(type_name), "{message}");
+        assert!(message.contains("json"), "{message}");
+        assert!(!message.contains("decode"), "{message}");
+        assert!(!message.contains("stored value"), "{message}");
+        assert_reads_well(&message, type_name);
+        assert_eq!(err.source().unwrap().to_string(), "refused on purpose");
+        assert_eq!(cache.get("k").await.unwrap(), None, "nothing is stored");
+    }
+
+    #[tokio::test]
+    async fn a_stored_value_that_does_not_decode_says_decode_and_names_the_type() {
+        let cache = Map::default();
+        cache.set("k", "not json", None).await.unwrap();
+        let typed: TypedCache<_, u32> = TypedCache::new(cache);
+        let err = typed.get("k").await.unwrap_err();
+        assert!(matches!(err, CacheError::InvalidValue { .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(message.contains("does not decode as u32"), "{message}");
+        assert!(message.contains("json"), "{message}");
+        assert!(!message.contains("encode"), "{message}");
+        assert_reads_well(&message, "u32");
+        assert!(err.source().is_some());
     }
 }

@@ -1,4 +1,7 @@
 #![doc = include_str!("../README.md")]
+// Feature badges on docs.rs, which builds with nightly and `--cfg docsrs`; `doc(cfg)` is not
+// stable yet (Rust 1.95), so local and CI doc builds leave `docsrs` unset.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod builder;
 mod expiry;
@@ -21,6 +24,7 @@ pub use cache_core::{
     Stat, StatsCounters, normalize_ttl,
 };
 #[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 pub use cache_core::{Codec, Json, TypedCache};
 
 use expiry::{Expiring, ExpiryIndex, Popped};

@@ -176,6 +176,7 @@ impl RedisCacheBuilder {
     /// Trusts the certificate authority in `pem` (PEM, one or more certificates) instead of
     /// the system's roots, for `rediss://` URLs.
     #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub fn ca_certificate(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.ca_certificate = Some(pem.into());
         self

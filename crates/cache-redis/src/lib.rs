@@ -1,4 +1,7 @@
 #![doc = include_str!("../README.md")]
+// Feature badges on docs.rs, which builds with nightly and `--cfg docsrs`; `doc(cfg)` is not
+// stable yet (Rust 1.95), so local and CI doc builds leave `docsrs` unset.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod batch;
 mod builder;
@@ -26,6 +29,7 @@ pub use cache_core::{
     Stat, StatsCounters, normalize_ttl,
 };
 #[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 pub use cache_core::{Codec, Json, TypedCache};
 
 use crate::builder::Described;
@@ -475,7 +479,7 @@ impl Cache for RedisCache {
 /// A stored value as a `String`, or [`CacheError::InvalidValue`] when it is not UTF-8.
 fn utf8(bytes: Vec<u8>) -> Result<String> {
     String::from_utf8(bytes).map_err(|err| CacheError::InvalidValue {
-        reason: "the stored bytes are not utf-8; another client wrote them".into(),
+        reason: "the stored value is not valid utf-8; another client wrote it".into(),
         source: Some(Box::new(err)),
     })
 }
