@@ -5,6 +5,7 @@
 
 mod any;
 mod cache;
+mod codec;
 mod error;
 mod load;
 pub mod runtime;
@@ -12,13 +13,18 @@ mod stats;
 #[cfg(feature = "testkit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod testkit;
-#[cfg(feature = "serde")]
 mod typed;
 
 pub use any::AnyCache;
 pub use cache::{Cache, MIN_TTL, normalize_ttl};
+pub use codec::Codec;
+#[cfg(feature = "lz4")]
+pub use codec::Compressed;
+#[cfg(feature = "serde")]
+pub use codec::Json;
+#[cfg(feature = "msgpack")]
+pub use codec::MsgPack;
 pub use error::{BoxError, CacheError, Result};
 pub use load::{CacheExt, SingleFlight};
 pub use stats::{CacheStats, Stat, StatsCounters};
-#[cfg(feature = "serde")]
-pub use typed::{Codec, Json, TypedCache};
+pub use typed::TypedCache;

@@ -1,65 +1,25 @@
-//! `TypedCache`: any serde type in any cache, through a codec.
+//! `TypedCache`: values of any type in any cache, through a [`Codec`].
 
 use std::any::type_name;
 use std::fmt;
 use std::marker::PhantomData;
 use std::time::Duration;
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+#[cfg(feature = "serde")]
+use crate::Json;
+use crate::{BoxError, Cache, CacheError, CacheExt, Codec, Result};
 
-use crate::{BoxError, Cache, CacheError, CacheExt, Result};
-
-/// Turns values of type `T` into the strings a [`Cache`] stores, and back.
-#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
-pub trait Codec<T>: Send + Sync {
-    /// A short name for messages, such as `"json"`.
-    fn name(&self) -> &'static str;
-
-    /// The text to store for `value`.
-    ///
-    /// # Errors
-    /// When `value` cannot be encoded; [`TypedCache`] reports it as
-    /// [`CacheError::InvalidValue`].
-    fn encode(&self, value: &T) -> std::result::Result<String, BoxError>;
-
-    /// The value that `text` encodes.
-    ///
-    /// # Errors
-    /// When `text` is not an encoding of a `T`; [`TypedCache`] reports it as
-    /// [`CacheError::InvalidValue`].
-    fn decode(&self, text: &str) -> std::result::Result<T, BoxError>;
-}
-
-/// The default codec: JSON through `serde_json`.
-#[derive(Debug, Clone, Copy, Default)]
-#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
-pub struct Json;
-
-impl<T: Serialize + DeserializeOwned> Codec<T> for Json {
-    fn name(&self) -> &'static str {
-        "json"
-    }
-
-    fn encode(&self, value: &T) -> std::result::Result<String, BoxError> {
-        Ok(serde_json::to_string(value)?)
-    }
-
-    fn decode(&self, text: &str) -> std::result::Result<T, BoxError> {
-        Ok(serde_json::from_str(text)?)
-    }
-}
-
-/// A view of a string cache that stores values of type `T`, encoded by a [`Codec`] (JSON by
-/// default).
+/// A view of a cache that stores values of type `T`, encoded by a [`Codec`] (`Json` by
+/// default, with the `serde` feature).
 ///
 /// Cheap to build over a clone of any cache (`MemoryCache`, `RedisCache`, `AnyCache`); it
 /// adds one encode per write and one decode per hit. A stored value that does not decode as
 /// `T` (written by an older version of the program, or by another client) is
 /// [`CacheError::InvalidValue`], never a panic.
 ///
-/// Also `cache_memory::TypedCache` and `cache_redis::TypedCache`, with those crates' `serde`
-/// feature: a crate that depends on one backend imports it from there.
+/// Also `cache_memory::TypedCache` and `cache_redis::TypedCache`: a crate that depends on one
+/// backend imports it from there, and the codecs with it (features `serde`, `msgpack`, `lz4`
+/// of that crate).
 ///
 /// ```
 /// use serde::{Deserialize, Serialize};
@@ -83,18 +43,30 @@ impl<T: Serialize + DeserializeOwned> Codec<T> for Json {
 /// # Ok(())
 /// # }
 /// ```
-#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+#[cfg(feature = "serde")]
 pub struct TypedCache<C, T, K = Json> {
     cache: C,
     codec: K,
     value: PhantomData<fn() -> T>,
 }
 
+/// A view of a cache that stores values of type `T`, encoded by the [`Codec`] `K`.
+///
+/// With the `serde` feature, `K` defaults to `Json`.
+#[cfg(not(feature = "serde"))]
+pub struct TypedCache<C, T, K> {
+    cache: C,
+    codec: K,
+    value: PhantomData<fn() -> T>,
+}
+
+#[cfg(feature = "serde")]
 impl<C: Cache, T> TypedCache<C, T, Json>
 where
     Json: Codec<T>,
 {
     /// Stores `T` in `cache` as JSON.
+    #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
     pub fn new(cache: C) -> Self {
         Self::with_codec(cache, Json)
     }
@@ -110,7 +82,7 @@ impl<C: Cache, T, K: Codec<T>> TypedCache<C, T, K> {
         }
     }
 
-    /// The string cache underneath, for operations that do not depend on the type
+    /// The cache underneath, for operations that do not depend on the type
     /// (`clear`, `close`, `stats`).
     pub fn cache(&self) -> &C {
         &self.cache
@@ -119,11 +91,11 @@ impl<C: Cache, T, K: Codec<T>> TypedCache<C, T, K> {
     /// The value under `key`, decoded; `None` when missing or expired.
     ///
     /// # Errors
-    /// [`CacheError::InvalidValue`] when the stored text does not decode as `T`; otherwise
+    /// [`CacheError::InvalidValue`] when the stored value does not decode as `T`; otherwise
     /// those of [`Cache::get`].
     pub async fn get(&self, key: &str) -> Result<Option<T>> {
         match self.cache.get(key).await? {
-            Some(text) => self.decode(&text).map(Some),
+            Some(text) => self.decode(text.as_bytes()).map(Some),
             None => Ok(None),
         }
     }
@@ -140,7 +112,7 @@ impl<C: Cache, T, K: Codec<T>> TypedCache<C, T, K> {
         ttl: Option<Duration>,
     ) -> impl Future<Output = Result<()>> + Send + 'a {
         // Encoded before the future, so that `T` need not be `Sync`.
-        let text = self.encode(value);
+        let text = self.encode(value).and_then(|bytes| self.text(bytes));
         async move { self.cache.set(key, &text?, ttl).await }
     }
 
@@ -157,7 +129,7 @@ impl<C: Cache, T, K: Codec<T>> TypedCache<C, T, K> {
     ///
     /// # Errors
     /// [`CacheError::Load`] when the loader fails, or when its value does not encode;
-    /// [`CacheError::InvalidValue`] when the stored text does not decode as `T`; otherwise
+    /// [`CacheError::InvalidValue`] when the stored value does not decode as `T`; otherwise
     /// those of [`CacheExt::get_or_set_with`].
     pub async fn get_or_set_with<F, Fut, E>(
         &self,
@@ -176,13 +148,24 @@ impl<C: Cache, T, K: Codec<T>> TypedCache<C, T, K> {
             .cache
             .get_or_set_with(key, ttl, || async move {
                 let value = loader().await.map_err(Into::into)?;
-                codec.encode(&value)
+                Ok::<_, BoxError>(String::from_utf8(codec.encode(&value)?)?)
             })
             .await?;
-        self.decode(&text)
+        self.decode(text.as_bytes())
     }
 
-    fn encode(&self, value: &T) -> Result<String> {
+    fn text(&self, bytes: Vec<u8>) -> Result<String> {
+        String::from_utf8(bytes).map_err(|err| CacheError::InvalidValue {
+            reason: format!(
+                "a value of type {} encoded with the {} codec is not text, which this cache needs; nothing was stored",
+                type_name::<T>(),
+                self.codec.name()
+            ),
+            source: Some(Box::new(err)),
+        })
+    }
+
+    fn encode(&self, value: &T) -> Result<Vec<u8>> {
         self.codec
             .encode(value)
             .map_err(|err| CacheError::InvalidValue {
@@ -195,9 +178,9 @@ impl<C: Cache, T, K: Codec<T>> TypedCache<C, T, K> {
             })
     }
 
-    fn decode(&self, text: &str) -> Result<T> {
+    fn decode(&self, bytes: &[u8]) -> Result<T> {
         self.codec
-            .decode(text)
+            .decode(bytes)
             .map_err(|err| CacheError::InvalidValue {
                 reason: format!(
                     "the stored value does not decode as {} with the {} codec; it was written by another type or program",
@@ -229,7 +212,7 @@ impl<C: fmt::Debug, T, K: fmt::Debug> fmt::Debug for TypedCache<C, T, K> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "serde"))]
 mod tests {
     use std::collections::HashMap;
     use std::error::Error as _;

@@ -19,13 +19,20 @@ use dashmap::mapref::entry::Entry as MapEntry;
 use tokio::time::Instant;
 
 pub use builder::MemoryCacheBuilder;
+#[cfg(feature = "lz4")]
+#[cfg_attr(docsrs, doc(cfg(feature = "lz4")))]
+pub use cache_core::Compressed;
+#[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+pub use cache_core::Json;
+#[cfg(feature = "msgpack")]
+#[cfg_attr(docsrs, doc(cfg(feature = "msgpack")))]
+pub use cache_core::MsgPack;
 pub use cache_core::{
     AnyCache, BoxError, Cache, CacheError, CacheExt, CacheStats, MIN_TTL, Result, SingleFlight,
     Stat, StatsCounters, normalize_ttl,
 };
-#[cfg(feature = "serde")]
-#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
-pub use cache_core::{Codec, Json, TypedCache};
+pub use cache_core::{Codec, TypedCache};
 
 use expiry::{Expiring, ExpiryIndex, Popped};
 use ring::{Entries, Ring, Slot};

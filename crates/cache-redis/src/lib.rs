@@ -24,13 +24,20 @@ use tracing::Instrument;
 
 pub use crate::builder::{DEFAULT_MAX_SIZE, DEFAULT_POOL_SIZE, DEFAULT_TIMEOUT, RedisCacheBuilder};
 pub use crate::keys::MAX_TTL_MS;
+#[cfg(feature = "lz4")]
+#[cfg_attr(docsrs, doc(cfg(feature = "lz4")))]
+pub use cache_core::Compressed;
+#[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+pub use cache_core::Json;
+#[cfg(feature = "msgpack")]
+#[cfg_attr(docsrs, doc(cfg(feature = "msgpack")))]
+pub use cache_core::MsgPack;
 pub use cache_core::{
     AnyCache, BoxError, Cache, CacheError, CacheExt, CacheStats, MIN_TTL, Result, SingleFlight,
     Stat, StatsCounters, normalize_ttl,
 };
-#[cfg(feature = "serde")]
-#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
-pub use cache_core::{Codec, Json, TypedCache};
+pub use cache_core::{Codec, TypedCache};
 
 use crate::builder::Described;
 use crate::connections::{Connections, LeaseId, Retire};

@@ -1,0 +1,119 @@
+//! `MsgPack`: MessagePack through `rmp-serde`.
+
+use std::io::Cursor;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::Codec;
+use crate::BoxError;
+
+/// The deepest nesting `decode` follows, as `serde_json` does; deeper input is an error
+/// rather than a stack overflow.
+const MAX_DEPTH: usize = 128;
+
+/// A codec for MessagePack through `rmp-serde`: values of any serde type, smaller than JSON
+/// and faster to decode, but not text.
+///
+/// Structs are stored as maps keyed by field name (`rmp_serde::to_vec_named`), as JSON stores
+/// them: adding a field with `#[serde(default)]` keeps older entries readable, and other
+/// MessagePack clients see field names. Decoding reads length prefixes without trusting them
+/// (it allocates in proportion to the input's size), stops at a nesting depth of 128, and
+/// refuses bytes left over after the value.
+///
+/// ```
+/// use serde::{Deserialize, Serialize};
+/// use cache_core::{Codec, MsgPack};
+///
+/// #[derive(Debug, PartialEq, Serialize, Deserialize)]
+/// struct Span { trace: String, millis: u32 }
+///
+/// let span = Span { trace: "abc".into(), millis: 12 };
+/// let bytes = MsgPack.encode(&span)?;
+/// assert_eq!(bytes.len(), 19); // `{"trace":"abc","millis":12}` is 27 bytes of JSON
+/// let back: Span = MsgPack.decode(&bytes)?;
+/// assert_eq!(back, span);
+/// # Ok::<(), cache_core::BoxError>(())
+/// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "msgpack")))]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MsgPack;
+
+impl<T: Serialize + DeserializeOwned> Codec<T> for MsgPack {
+    fn name(&self) -> &'static str {
+        "msgpack"
+    }
+
+    fn encode(&self, value: &T) -> Result<Vec<u8>, BoxError> {
+        Ok(rmp_serde::to_vec_named(value)?)
+    }
+
+    fn decode(&self, bytes: &[u8]) -> Result<T, BoxError> {
+        // Through a reader rather than `from_slice`, whose deserializer does not say where
+        // the value ended. A reader copies each string once; its buffer grows only as far as
+        // the bytes actually read.
+        let mut de = rmp_serde::Deserializer::new(Cursor::new(bytes));
+        de.set_max_depth(MAX_DEPTH);
+        let value = T::deserialize(&mut de)?;
+        let end = usize::try_from(de.position()).unwrap_or(usize::MAX);
+        if end != bytes.len() {
+            let left = bytes.len().saturating_sub(end);
+            return Err(format!("{left} bytes left over after the messagepack value").into());
+        }
+        Ok(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    /// A value of any shape, for input whose type is unknown.
+    type Any = serde_json::Value;
+
+    #[test]
+    fn a_struct_is_stored_with_its_field_names() {
+        #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+        struct Span {
+            name: String,
+        }
+        let bytes = MsgPack.encode(&Span { name: "db".into() }).unwrap();
+        // fixmap of 1, fixstr "name", fixstr "db"
+        assert_eq!(bytes, b"\x81\xa4name\xa2db");
+        let map: BTreeMap<String, String> = MsgPack.decode(&bytes).unwrap();
+        assert_eq!(map["name"], "db");
+    }
+
+    #[test]
+    fn bytes_after_the_value_are_refused() {
+        let mut bytes = Codec::<u32>::encode(&MsgPack, &7).unwrap();
+        assert_eq!(Codec::<u32>::decode(&MsgPack, &bytes).unwrap(), 7);
+        bytes.push(0);
+        let err = Codec::<u32>::decode(&MsgPack, &bytes).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "1 bytes left over after the messagepack value"
+        );
+    }
+
+    #[test]
+    fn a_length_prefix_larger_than_the_input_is_an_error_not_an_allocation() {
+        // bin32 and str32 claiming 4 GiB, array32 claiming 4 billion elements.
+        for bytes in [
+            &b"\xc6\xff\xff\xff\xff"[..],
+            b"\xdb\xff\xff\xff\xffabc",
+            b"\xdd\xff\xff\xff\xff\x01",
+        ] {
+            assert!(Codec::<Any>::decode(&MsgPack, bytes).is_err());
+        }
+    }
+
+    #[test]
+    fn nesting_deeper_than_the_limit_is_an_error_not_a_stack_overflow() {
+        // 100 000 nested one-element arrays.
+        let bytes = vec![0x91; 100_000];
+        assert!(Codec::<Any>::decode(&MsgPack, &bytes).is_err());
+    }
+}
