@@ -1,5 +1,7 @@
 //! Codecs: how a [`TypedCache`](crate::TypedCache) turns values into the bytes a cache stores.
 
+use std::sync::Arc;
+
 use crate::BoxError;
 
 #[cfg(feature = "lz4")]
@@ -45,6 +47,9 @@ pub use msgpack::MsgPack;
 ///
 /// `decode` is given whatever the store holds, including bytes another program wrote: it
 /// returns an error for bytes that are not an encoding of a `T`, and never panics.
+///
+/// `&C`, `Box<C>` and `Arc<C>` are codecs when `C` is, so one codec can be chosen at run
+/// time as a `Box<dyn Codec<T>>`.
 pub trait Codec<T>: Send + Sync {
     /// A short name for messages, such as `"json"`.
     fn name(&self) -> &'static str;
@@ -62,6 +67,48 @@ pub trait Codec<T>: Send + Sync {
     /// When `bytes` is not an encoding of a `T`; [`TypedCache`](crate::TypedCache) reports it
     /// as [`CacheError::InvalidValue`](crate::CacheError::InvalidValue).
     fn decode(&self, bytes: &[u8]) -> Result<T, BoxError>;
+}
+
+impl<T, C: Codec<T> + ?Sized> Codec<T> for &C {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+
+    fn encode(&self, value: &T) -> Result<Vec<u8>, BoxError> {
+        (**self).encode(value)
+    }
+
+    fn decode(&self, bytes: &[u8]) -> Result<T, BoxError> {
+        (**self).decode(bytes)
+    }
+}
+
+impl<T, C: Codec<T> + ?Sized> Codec<T> for Box<C> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+
+    fn encode(&self, value: &T) -> Result<Vec<u8>, BoxError> {
+        (**self).encode(value)
+    }
+
+    fn decode(&self, bytes: &[u8]) -> Result<T, BoxError> {
+        (**self).decode(bytes)
+    }
+}
+
+impl<T, C: Codec<T> + ?Sized> Codec<T> for Arc<C> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+
+    fn encode(&self, value: &T) -> Result<Vec<u8>, BoxError> {
+        (**self).encode(value)
+    }
+
+    fn decode(&self, bytes: &[u8]) -> Result<T, BoxError> {
+        (**self).decode(bytes)
+    }
 }
 
 /// The default codec: JSON text through `serde_json`.
