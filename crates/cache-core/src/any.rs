@@ -6,6 +6,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use crate::{Cache, CacheStats, Result, SingleFlight};
 
 /// A boxed, `Send` future, as the object-safe [`DynCache`] returns.
@@ -15,6 +17,22 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 ///
 /// Blanket-implemented for every `Cache + Debug`, so it never needs implementing by hand.
 trait DynCache: Send + Sync + fmt::Debug {
+    fn get_bytes<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Bytes>>>;
+    fn set_bytes<'a>(
+        &'a self,
+        key: &'a str,
+        value: Bytes,
+        ttl: Option<Duration>,
+    ) -> BoxFuture<'a, Result<()>>;
+    fn get_many_bytes<'a>(
+        &'a self,
+        keys: &'a [&'a str],
+    ) -> BoxFuture<'a, Result<Vec<Option<Bytes>>>>;
+    fn set_many_bytes<'a>(
+        &'a self,
+        entries: &'a [(&'a str, Bytes)],
+        ttl: Option<Duration>,
+    ) -> BoxFuture<'a, Result<()>>;
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<String>>>;
     fn set<'a>(
         &'a self,
@@ -37,6 +55,34 @@ trait DynCache: Send + Sync + fmt::Debug {
 }
 
 impl<C: Cache + fmt::Debug> DynCache for C {
+    fn get_bytes<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Bytes>>> {
+        Box::pin(Cache::get_bytes(self, key))
+    }
+
+    fn set_bytes<'a>(
+        &'a self,
+        key: &'a str,
+        value: Bytes,
+        ttl: Option<Duration>,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(Cache::set_bytes(self, key, value, ttl))
+    }
+
+    fn get_many_bytes<'a>(
+        &'a self,
+        keys: &'a [&'a str],
+    ) -> BoxFuture<'a, Result<Vec<Option<Bytes>>>> {
+        Box::pin(Cache::get_many_bytes(self, keys))
+    }
+
+    fn set_many_bytes<'a>(
+        &'a self,
+        entries: &'a [(&'a str, Bytes)],
+        ttl: Option<Duration>,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(Cache::set_many_bytes(self, entries, ttl))
+    }
+
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<String>>> {
         Box::pin(Cache::get(self, key))
     }
@@ -131,6 +177,37 @@ impl fmt::Debug for AnyCache {
 
 #[deny(clippy::missing_trait_methods)]
 impl Cache for AnyCache {
+    async fn get_bytes(&self, key: &str) -> Result<Option<Bytes>> {
+        self.0.get_bytes(key).await
+    }
+
+    async fn set_bytes(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<()> {
+        self.0.set_bytes(key, value, ttl).await
+    }
+
+    /// Forwards to the backend's `get_many_bytes` (one extra allocation, for the list of
+    /// keys).
+    async fn get_many_bytes<K>(&self, keys: &[K]) -> Result<Vec<Option<Bytes>>>
+    where
+        K: AsRef<str> + Sync,
+    {
+        let keys: Vec<&str> = keys.iter().map(AsRef::as_ref).collect();
+        self.0.get_many_bytes(&keys).await
+    }
+
+    /// Forwards to the backend's `set_many_bytes` (one extra allocation, for the list of
+    /// entries; the values are shared, not copied).
+    async fn set_many_bytes<K>(&self, entries: &[(K, Bytes)], ttl: Option<Duration>) -> Result<()>
+    where
+        K: AsRef<str> + Sync,
+    {
+        let entries: Vec<(&str, Bytes)> = entries
+            .iter()
+            .map(|(key, value)| (key.as_ref(), value.clone()))
+            .collect();
+        self.0.set_many_bytes(&entries, ttl).await
+    }
+
     async fn get(&self, key: &str) -> Result<Option<String>> {
         self.0.get(key).await
     }

@@ -3,12 +3,15 @@
 use std::future::Future;
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use crate::{CacheError, CacheStats, Result, SingleFlight};
 
 /// The smallest TTL a backend stores; shorter non-zero TTLs are rounded up to it.
 pub const MIN_TTL: Duration = Duration::from_millis(1);
 
-/// An async key-value cache of UTF-8 strings with optional per-entry expiry.
+/// An async key-value cache with optional per-entry expiry: values are bytes underneath,
+/// read and written as UTF-8 strings or as [`Bytes`].
 ///
 /// Every backend (in-process, Redis) implements this trait with the same semantics, which
 /// [`testkit`](crate#conformance-suite) checks. Generic code calls it with static dispatch
@@ -18,19 +21,31 @@ pub const MIN_TTL: Duration = Duration::from_millis(1);
 /// The methods are declared as `fn ... -> impl Future + Send` so that generic callers can
 /// spawn the futures; implementors write them as `async fn`.
 ///
+/// # Implementing it
+/// A backend writes each operation once, on bytes: [`get_bytes`](Self::get_bytes),
+/// [`set_bytes`](Self::set_bytes), [`delete`](Self::delete), [`clear`](Self::clear) and
+/// [`close`](Self::close). Everything else is provided on top of them: the string forms
+/// [`get`](Self::get) and [`set`](Self::set), and the batches, which call the single-key
+/// operations once per key. A backend overrides a provided method only where it can do
+/// better (Redis sends one `MGET` for a batch; the memory backend's `get` copies out of its
+/// store without touching the value's reference count).
+///
 /// # Semantics
-/// - [`get`](Self::get) returns `Ok(None)` for a missing or expired key; an expired entry is
-///   never returned.
-/// - [`set`](Self::set) stores or overwrites. `ttl: None` means no expiry and removes any
-///   earlier TTL of the key; `Some(Duration::ZERO)` and TTLs too large for the backend are
-///   [`CacheError::InvalidTtl`]; non-zero TTLs below 1 ms are rounded up to 1 ms. A rejected
-///   `set` changes nothing.
+/// - [`get`](Self::get) and [`get_bytes`](Self::get_bytes) return `Ok(None)` for a missing or
+///   expired key; an expired entry is never returned.
+/// - [`set`](Self::set) and [`set_bytes`](Self::set_bytes) store or overwrite. `ttl: None`
+///   means no expiry and removes any earlier TTL of the key; `Some(Duration::ZERO)` and TTLs
+///   too large for the backend are [`CacheError::InvalidTtl`]; non-zero TTLs below 1 ms are
+///   rounded up to 1 ms. A rejected `set` changes nothing.
+/// - The string and byte forms read and write the same entries: `get_bytes` of a value
+///   written by `set` returns its UTF-8 bytes, and `get` of bytes that are not UTF-8 is
+///   [`CacheError::InvalidValue`], never a lossy conversion.
 /// - [`delete`](Self::delete) succeeds whether or not the key existed.
 /// - [`clear`](Self::clear) removes every entry this cache owns and nothing else.
 /// - [`close`](Self::close) is idempotent; afterwards every operation on the cache and its
 ///   clones returns [`CacheError::Closed`].
-/// - Keys and values are any UTF-8 strings: empty, with NUL bytes, glob characters, or
-///   several megabytes long.
+/// - Keys are any UTF-8 strings and values any bytes: empty, with NUL bytes, glob
+///   characters, or several megabytes long.
 /// - Dropping an operation's future at any point never corrupts the cache.
 ///
 /// # Example
@@ -39,7 +54,7 @@ pub const MIN_TTL: Duration = Duration::from_millis(1);
 ///
 /// ```
 /// use std::time::Duration;
-/// use cache_core::{Cache, Result};
+/// use cache_core::{Bytes, Cache, Result};
 /// use cache_memory::MemoryCache;
 ///
 /// /// Works with any backend, with static dispatch.
@@ -52,16 +67,20 @@ pub const MIN_TTL: Duration = Duration::from_millis(1);
 /// let cache = MemoryCache::new();
 /// remember_user(&cache, 1, "Ada").await?;
 /// assert_eq!(cache.get("user:1").await?.as_deref(), Some("Ada"));
+///
+/// // Any bytes, shared rather than copied where the backend can.
+/// cache.set_bytes("thumbnail:1", Bytes::from_static(&[0x89, b'P', b'N', b'G', 0]), None).await?;
+/// assert_eq!(cache.get_bytes("thumbnail:1").await?.as_deref(), Some(&[0x89, b'P', b'N', b'G', 0][..]));
+/// assert_eq!(cache.get_bytes("user:1").await?.as_deref(), Some(&b"Ada"[..]));
 /// # Ok(())
 /// # }
 /// ```
 pub trait Cache: Send + Sync {
-    /// Returns the value stored under `key`, or `None` when it is missing or expired.
+    /// Returns the bytes stored under `key`, or `None` when it is missing or expired.
     ///
     /// # Errors
-    /// [`CacheError::Closed`] after [`close`](Self::close); [`CacheError::InvalidValue`] when
-    /// the store holds bytes that are not UTF-8; the backend's I/O errors.
-    fn get(&self, key: &str) -> impl Future<Output = Result<Option<String>>> + Send;
+    /// [`CacheError::Closed`] after [`close`](Self::close); the backend's I/O errors.
+    fn get_bytes(&self, key: &str) -> impl Future<Output = Result<Option<Bytes>>> + Send;
 
     /// Stores `value` under `key`, replacing any earlier value and TTL.
     ///
@@ -72,10 +91,10 @@ pub trait Cache: Send + Sync {
     /// [`CacheError::InvalidTtl`] for a zero TTL or one too large for the backend, in which
     /// case nothing changes; [`CacheError::TooLarge`] for a key or value over the backend's
     /// limit; [`CacheError::Closed`] after [`close`](Self::close); the backend's I/O errors.
-    fn set(
+    fn set_bytes(
         &self,
         key: &str,
-        value: &str,
+        value: Bytes,
         ttl: Option<Duration>,
     ) -> impl Future<Output = Result<()>> + Send;
 
@@ -100,29 +119,54 @@ pub trait Cache: Send + Sync {
     /// Only the backend's errors while releasing resources; closing twice is `Ok(())`.
     fn close(&self) -> impl Future<Output = Result<()>> + Send;
 
-    /// Returns the values of `keys`, in the order of `keys`: `None` for each missing or
-    /// expired one.
+    /// Returns the value stored under `key` as a string, or `None` when it is missing or
+    /// expired.
     ///
-    /// The default calls [`get`](Self::get) once per key; a backend that can fetch many keys
-    /// in one request (Redis: `MGET`) overrides it.
+    /// The default reads [`get_bytes`](Self::get_bytes) and checks that the bytes are UTF-8.
     ///
     /// # Errors
-    /// The first error of a [`get`](Self::get); no partial result is returned. A value that
-    /// is not UTF-8 fails the whole call with [`CacheError::InvalidValue`], whose message
-    /// gives the position of its key in `keys` (never the key itself, which may be
-    /// sensitive): reading it as a miss would hide data another client wrote.
-    fn get_many<K>(&self, keys: &[K]) -> impl Future<Output = Result<Vec<Option<String>>>> + Send
+    /// [`CacheError::InvalidValue`] when the stored bytes are not UTF-8 (another client, or
+    /// [`set_bytes`](Self::set_bytes), wrote them); otherwise those of
+    /// [`get_bytes`](Self::get_bytes).
+    fn get(&self, key: &str) -> impl Future<Output = Result<Option<String>>> + Send {
+        async move { self.get_bytes(key).await?.map(utf8).transpose() }
+    }
+
+    /// Stores the UTF-8 bytes of `value` under `key`, as [`set_bytes`](Self::set_bytes)
+    /// does.
+    ///
+    /// The default copies `value` into a [`Bytes`] and calls [`set_bytes`](Self::set_bytes).
+    ///
+    /// # Errors
+    /// Those of [`set_bytes`](Self::set_bytes).
+    fn set(
+        &self,
+        key: &str,
+        value: &str,
+        ttl: Option<Duration>,
+    ) -> impl Future<Output = Result<()>> + Send {
+        self.set_bytes(key, Bytes::copy_from_slice(value.as_bytes()), ttl)
+    }
+
+    /// Returns the bytes of `keys`, in the order of `keys`: `None` for each missing or
+    /// expired one.
+    ///
+    /// The default calls [`get_bytes`](Self::get_bytes) once per key; a backend that can
+    /// fetch many keys in one request (Redis: `MGET`) overrides it.
+    ///
+    /// # Errors
+    /// The first error of a [`get_bytes`](Self::get_bytes); no partial result is returned.
+    fn get_many_bytes<K>(
+        &self,
+        keys: &[K],
+    ) -> impl Future<Output = Result<Vec<Option<Bytes>>>> + Send
     where
         K: AsRef<str> + Sync,
     {
         async move {
             let mut values = Vec::with_capacity(keys.len());
-            for (position, key) in keys.iter().enumerate() {
-                let value = self
-                    .get(key.as_ref())
-                    .await
-                    .map_err(|err| err.at_batch_position(position, keys.len()))?;
-                values.push(value);
+            for key in keys {
+                values.push(self.get_bytes(key.as_ref()).await?);
             }
             Ok(values)
         }
@@ -130,14 +174,69 @@ pub trait Cache: Send + Sync {
 
     /// Stores every `(key, value)` of `entries`, all with the same `ttl`.
     ///
-    /// When a key appears twice, the later entry wins. The default calls [`set`](Self::set)
-    /// once per entry; a backend that can send many writes at once (Redis: one pipeline)
-    /// overrides it.
+    /// When a key appears twice, the later entry wins. The default calls
+    /// [`set_bytes`](Self::set_bytes) once per entry (the values are shared, not copied); a
+    /// backend that can send many writes at once (Redis: one pipeline) overrides it.
     ///
     /// # Errors
-    /// As [`set`](Self::set). An invalid TTL, or (on backends that check before sending) an
-    /// entry over the size limit, fails the whole batch before anything is stored. Another
-    /// error can leave part of the batch stored.
+    /// As [`set_bytes`](Self::set_bytes). An invalid TTL, or (on backends that check before
+    /// sending) an entry over the size limit, fails the whole batch before anything is
+    /// stored. Another error can leave part of the batch stored.
+    fn set_many_bytes<K>(
+        &self,
+        entries: &[(K, Bytes)],
+        ttl: Option<Duration>,
+    ) -> impl Future<Output = Result<()>> + Send
+    where
+        K: AsRef<str> + Sync,
+    {
+        async move {
+            normalize_ttl(ttl)?;
+            for (key, value) in entries {
+                self.set_bytes(key.as_ref(), value.clone(), ttl).await?;
+            }
+            Ok(())
+        }
+    }
+
+    /// Returns the values of `keys` as strings, in the order of `keys`: `None` for each
+    /// missing or expired one.
+    ///
+    /// The default reads [`get_many_bytes`](Self::get_many_bytes) and checks each value.
+    ///
+    /// # Errors
+    /// Those of [`get_many_bytes`](Self::get_many_bytes); no partial result is returned. A
+    /// value that is not UTF-8 fails the whole call with [`CacheError::InvalidValue`], whose
+    /// message gives the position of its key in `keys` (never the key itself, which may be
+    /// sensitive): reading it as a miss would hide data another client wrote. Read such
+    /// batches with [`get_many_bytes`](Self::get_many_bytes), which cannot fail that way.
+    fn get_many<K>(&self, keys: &[K]) -> impl Future<Output = Result<Vec<Option<String>>>> + Send
+    where
+        K: AsRef<str> + Sync,
+    {
+        async move {
+            let values = self.get_many_bytes(keys).await?;
+            let len = values.len();
+            values
+                .into_iter()
+                .enumerate()
+                .map(|(position, value)| {
+                    value
+                        .map(utf8)
+                        .transpose()
+                        .map_err(|err| err.at_batch_position(position, len))
+                })
+                .collect()
+        }
+    }
+
+    /// Stores every `(key, value)` of `entries` as UTF-8 bytes, all with the same `ttl`.
+    ///
+    /// The default copies each value into a [`Bytes`] and calls
+    /// [`set_many_bytes`](Self::set_many_bytes).
+    ///
+    /// # Errors
+    /// Those of [`set_many_bytes`](Self::set_many_bytes).
     fn set_many<K, V>(
         &self,
         entries: &[(K, V)],
@@ -149,10 +248,16 @@ pub trait Cache: Send + Sync {
     {
         async move {
             normalize_ttl(ttl)?;
-            for (key, value) in entries {
-                self.set(key.as_ref(), value.as_ref(), ttl).await?;
-            }
-            Ok(())
+            let entries: Vec<(&str, Bytes)> = entries
+                .iter()
+                .map(|(key, value)| {
+                    (
+                        key.as_ref(),
+                        Bytes::copy_from_slice(value.as_ref().as_bytes()),
+                    )
+                })
+                .collect();
+            self.set_many_bytes(&entries, ttl).await
         }
     }
 
@@ -195,6 +300,26 @@ pub trait Cache: Send + Sync {
     }
 }
 
+/// A stored value as a `String`, without copying when the bytes are not shared, or
+/// [`CacheError::InvalidValue`] when they are not UTF-8.
+///
+/// # Errors
+/// [`CacheError::InvalidValue`], with the UTF-8 error as its source.
+///
+/// ```
+/// use cache_core::{Bytes, utf8};
+///
+/// assert_eq!(utf8(Bytes::from_static(b"caf\xc3\xa9")).unwrap(), "café");
+/// assert!(utf8(Bytes::from_static(b"\xff")).is_err());
+/// ```
+pub fn utf8(bytes: Bytes) -> Result<String> {
+    String::from_utf8(Vec::from(bytes)).map_err(|err| CacheError::InvalidValue {
+        reason: "the stored value is not valid utf-8; another client, or set_bytes, wrote it"
+            .into(),
+        source: Some(Box::new(err.utf8_error())),
+    })
+}
+
 /// Applies the TTL rules every backend shares, before any backend-specific limit.
 ///
 /// Returns `Ok(None)` for no expiry, `Ok(Some(d))` with `d >= 1 ms` otherwise; non-zero TTLs
@@ -228,21 +353,18 @@ mod tests {
     use super::*;
 
     /// A backend whose store holds one value that is not UTF-8, under `"bad"`, to check the
-    /// provided `get_many` on a backend that does not override it.
+    /// provided string methods on a backend that implements only the required ones.
     struct OneBadValue;
 
     impl Cache for OneBadValue {
-        async fn get(&self, key: &str) -> Result<Option<String>> {
-            match key {
-                "bad" => Err(CacheError::InvalidValue {
-                    reason: "the stored bytes are not utf-8".into(),
-                    source: None,
-                }),
-                "missing" => Ok(None),
-                _ => Ok(Some("v".into())),
-            }
+        async fn get_bytes(&self, key: &str) -> Result<Option<Bytes>> {
+            Ok(match key {
+                "bad" => Some(Bytes::from_static(b"\xff\xfe")),
+                "missing" => None,
+                _ => Some(Bytes::from_static(b"v")),
+            })
         }
-        async fn set(&self, _: &str, _: &str, _: Option<Duration>) -> Result<()> {
+        async fn set_bytes(&self, _: &str, _: Bytes, _: Option<Duration>) -> Result<()> {
             Ok(())
         }
         async fn delete(&self, _: &str) -> Result<()> {
@@ -272,6 +394,12 @@ mod tests {
             .block_on(OneBadValue.get_many(&["ok", "missing"]))
             .unwrap();
         assert_eq!(values, [Some("v".to_owned()), None]);
+        let err = runtime.block_on(OneBadValue.get("bad")).unwrap_err();
+        assert!(matches!(err, CacheError::InvalidValue { .. }), "{err:?}");
+        let bytes = runtime
+            .block_on(OneBadValue.get_many_bytes(&["bad", "missing"]))
+            .unwrap();
+        assert_eq!(bytes, [Some(Bytes::from_static(b"\xff\xfe")), None]);
     }
 
     #[test]

@@ -16,7 +16,8 @@ pub mod testkit;
 mod typed;
 
 pub use any::AnyCache;
-pub use cache::{Cache, MIN_TTL, normalize_ttl};
+pub use bytes::Bytes;
+pub use cache::{Cache, MIN_TTL, normalize_ttl, utf8};
 pub use codec::Codec;
 #[cfg(feature = "lz4")]
 pub use codec::Compressed;

@@ -254,6 +254,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Bytes;
 
     #[test]
     fn the_last_ticket_out_removes_an_abandoned_flight() {
@@ -270,18 +271,18 @@ mod tests {
     /// A cache whose `get` reads at once but answers 50 ms later, as a network store does.
     #[derive(Debug, Clone, Default)]
     struct SlowMap {
-        map: Arc<Mutex<HashMap<String, String>>>,
+        map: Arc<Mutex<HashMap<String, Bytes>>>,
         flights: Arc<SingleFlight>,
     }
 
     impl Cache for SlowMap {
-        async fn get(&self, key: &str) -> Result<Option<String>> {
+        async fn get_bytes(&self, key: &str) -> Result<Option<Bytes>> {
             let value = self.map.lock().unwrap().get(key).cloned();
             tokio::time::sleep(Duration::from_millis(50)).await;
             Ok(value)
         }
-        async fn set(&self, key: &str, value: &str, _: Option<Duration>) -> Result<()> {
-            self.map.lock().unwrap().insert(key.into(), value.into());
+        async fn set_bytes(&self, key: &str, value: Bytes, _: Option<Duration>) -> Result<()> {
+            self.map.lock().unwrap().insert(key.into(), value);
             Ok(())
         }
         async fn delete(&self, key: &str) -> Result<()> {

@@ -221,17 +221,18 @@ mod tests {
     use serde::{Deserialize, Serialize, Serializer};
 
     use super::*;
+    use crate::Bytes;
 
     /// A string cache in a map, enough to drive a `TypedCache`.
     #[derive(Debug, Clone, Default)]
-    struct Map(Arc<Mutex<HashMap<String, String>>>);
+    struct Map(Arc<Mutex<HashMap<String, Bytes>>>);
 
     impl Cache for Map {
-        async fn get(&self, key: &str) -> Result<Option<String>> {
+        async fn get_bytes(&self, key: &str) -> Result<Option<Bytes>> {
             Ok(self.0.lock().unwrap().get(key).cloned())
         }
-        async fn set(&self, key: &str, value: &str, _: Option<Duration>) -> Result<()> {
-            self.0.lock().unwrap().insert(key.into(), value.into());
+        async fn set_bytes(&self, key: &str, value: Bytes, _: Option<Duration>) -> Result<()> {
+            self.0.lock().unwrap().insert(key.into(), value);
             Ok(())
         }
         async fn delete(&self, key: &str) -> Result<()> {

@@ -29,8 +29,8 @@ pub use cache_core::Json;
 #[cfg_attr(docsrs, doc(cfg(feature = "msgpack")))]
 pub use cache_core::MsgPack;
 pub use cache_core::{
-    AnyCache, BoxError, Cache, CacheError, CacheExt, CacheStats, MIN_TTL, Result, SingleFlight,
-    Stat, StatsCounters, normalize_ttl,
+    AnyCache, BoxError, Bytes, Cache, CacheError, CacheExt, CacheStats, MIN_TTL, Result,
+    SingleFlight, Stat, StatsCounters, normalize_ttl, utf8,
 };
 pub use cache_core::{Codec, TypedCache};
 
@@ -92,7 +92,8 @@ pub struct MemoryCache {
 /// One cached value.
 #[derive(Debug)]
 struct Entry {
-    value: Box<str>,
+    /// Always in `Bytes`' shared form (see [`shared`]): a read clones it without allocating.
+    value: Bytes,
     /// Nanoseconds after the cache's epoch at which the entry expires, or [`NEVER`].
     expires_at: u64,
     /// When the entry's current expiry index item is due (no later than `expires_at`), or
@@ -163,6 +164,27 @@ impl MemoryCache {
     /// The capacity set with [`MemoryCacheBuilder::max_capacity`], if any.
     pub fn max_capacity(&self) -> Option<usize> {
         self.inner.max_capacity
+    }
+
+    /// The batch writes: every entry with one expiry time, checked before anything is stored.
+    fn insert_many<'a>(
+        &self,
+        entries: impl ExactSizeIterator<Item = (&'a str, Bytes)>,
+        ttl: Option<Duration>,
+    ) -> Result<()> {
+        self.inner.check_open()?;
+        let expires_at = self.inner.expires_at(ttl)?;
+        self.inner.sweep.ensure_running(&self.inner);
+        let count = entries.len();
+        for (key, value) in entries {
+            self.inner.insert(key, value, expires_at);
+        }
+        if self.inner.is_closed() {
+            // As in `set_bytes`: `close` may have cleared the map before these entries landed.
+            self.inner.clear();
+        }
+        self.inner.stats.add(Stat::Set, count as u64);
+        Ok(())
     }
 }
 
@@ -235,7 +257,9 @@ impl Inner {
             })
     }
 
-    fn get(&self, key: &str) -> Option<String> {
+    /// Applies `read` to the live value of `key`, under its shard's read lock; `None` when
+    /// the key is missing or expired (an expired entry is removed).
+    fn read<T>(&self, key: &str, read: impl FnOnce(&Bytes) -> T) -> Option<T> {
         let entry = self.map.get(key)?;
         if entry.expires_at != NEVER {
             let now = self.now();
@@ -260,10 +284,38 @@ impl Inner {
         if self.max_capacity.is_some() && !entry.accessed.load(Ordering::Relaxed) {
             entry.accessed.store(true, Ordering::Relaxed);
         }
-        Some(String::from(&*entry.value))
+        Some(read(&entry.value))
     }
 
-    fn insert(&self, key: &str, value: &str, expires_at: u64) {
+    /// The value of `key` as a `String`: one allocation, for the `String` itself.
+    fn get(&self, key: &str) -> Result<Option<String>> {
+        self.read(key, |value| std::str::from_utf8(value).map(String::from))
+            .transpose()
+            .map_err(|err| CacheError::InvalidValue {
+                reason: "the stored value is not valid utf-8; set_bytes wrote it".into(),
+                source: Some(Box::new(err)),
+            })
+    }
+
+    /// The value of `key`, shared with the store: no allocation.
+    fn get_bytes(&self, key: &str) -> Option<Bytes> {
+        self.read(key, Bytes::clone)
+    }
+
+    /// Counts a read's hit or miss.
+    fn count_read<T>(&self, value: &Option<T>) {
+        self.stats.add(
+            if value.is_some() {
+                Stat::Hit
+            } else {
+                Stat::Miss
+            },
+            1,
+        );
+    }
+
+    fn insert(&self, key: &str, value: Bytes, expires_at: u64) {
+        let value = shared(value);
         let indexed = if let Some(mut entry) = self.map.get_mut(key) {
             let (stored, entry) = entry.pair_mut();
             overwrite(stored, entry, value, expires_at)
@@ -286,7 +338,7 @@ impl Inner {
                     // New entries start unread: one never read again is evicted at the hand's
                     // next pass, before entries that were read.
                     let entry = Entry {
-                        value: value.into(),
+                        value,
                         expires_at,
                         indexed_at: expires_at,
                         accessed: AtomicBool::new(false),
@@ -444,10 +496,10 @@ impl Entries for Inner {
 fn overwrite(
     stored: &Arc<str>,
     entry: &mut Entry,
-    value: &str,
+    value: Bytes,
     expires_at: u64,
 ) -> Option<Arc<str>> {
-    entry.value = value.into();
+    entry.value = value;
     entry.expires_at = expires_at;
     // `NEVER` is never below anything: an entry without expiry keeps its item, dropped when
     // it pops.
@@ -455,6 +507,14 @@ fn overwrite(
         entry.indexed_at = expires_at;
         Arc::clone(stored)
     })
+}
+
+/// `value` in `Bytes`' shared, reference-counted form. A `Bytes` made from a `Vec` or a
+/// `Box<[u8]>` allocates its reference count on its first clone; cloning it here, on the
+/// write, keeps that allocation off every read.
+fn shared(value: Bytes) -> Bytes {
+    drop(value.clone());
+    value
 }
 
 impl Expiring for Inner {
@@ -499,22 +559,21 @@ impl Drop for Inner {
 }
 
 impl Cache for MemoryCache {
-    /// One hash lookup under a shard's read lock; allocates only the returned `String`.
-    async fn get(&self, key: &str) -> Result<Option<String>> {
+    /// One hash lookup under a shard's read lock; allocates nothing: the value is shared
+    /// with the store.
+    async fn get_bytes(&self, key: &str) -> Result<Option<Bytes>> {
         self.inner.check_open()?;
-        let value = self.inner.get(key);
-        let stat = if value.is_some() {
-            Stat::Hit
-        } else {
-            Stat::Miss
-        };
-        self.inner.stats.add(stat, 1);
+        let value = self.inner.get_bytes(key);
+        self.inner.count_read(&value);
         Ok(value)
     }
 
+    /// Stores `value` itself, without copying it; a `Bytes` that is not shared yet (made from
+    /// a `Vec`) gets its reference count here, so that reads allocate nothing.
+    ///
     /// # Errors
     /// [`CacheError::InvalidTtl`] for a zero TTL or one of more than about 580 years.
-    async fn set(&self, key: &str, value: &str, ttl: Option<Duration>) -> Result<()> {
+    async fn set_bytes(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<()> {
         self.inner.check_open()?;
         let expires_at = self.inner.expires_at(ttl)?;
         self.inner.sweep.ensure_running(&self.inner);
@@ -526,6 +585,26 @@ impl Cache for MemoryCache {
         }
         self.inner.stats.add(Stat::Set, 1);
         Ok(())
+    }
+
+    /// One hash lookup under a shard's read lock; allocates only the returned `String`
+    /// (the stored bytes are copied out, without touching their reference count).
+    ///
+    /// # Errors
+    /// [`CacheError::InvalidValue`] when the value was stored with
+    /// [`set_bytes`](Cache::set_bytes) and is not UTF-8.
+    async fn get(&self, key: &str) -> Result<Option<String>> {
+        self.inner.check_open()?;
+        let value = self.inner.get(key)?;
+        self.inner.count_read(&value);
+        Ok(value)
+    }
+
+    /// # Errors
+    /// [`CacheError::InvalidTtl`] for a zero TTL or one of more than about 580 years.
+    async fn set(&self, key: &str, value: &str, ttl: Option<Duration>) -> Result<()> {
+        self.set_bytes(key, Bytes::copy_from_slice(value.as_bytes()), ttl)
+            .await
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
@@ -551,17 +630,60 @@ impl Cache for MemoryCache {
         Ok(())
     }
 
-    /// One lookup per key.
+    /// One lookup per key; the values are shared with the store.
+    async fn get_many_bytes<K>(&self, keys: &[K]) -> Result<Vec<Option<Bytes>>>
+    where
+        K: AsRef<str> + Sync,
+    {
+        self.inner.check_open()?;
+        Ok(keys
+            .iter()
+            .map(|key| {
+                let value = self.inner.get_bytes(key.as_ref());
+                self.inner.count_read(&value);
+                value
+            })
+            .collect())
+    }
+
+    /// One insert per entry, all with the same expiry time; the values are shared, not
+    /// copied.
+    ///
+    /// # Errors
+    /// [`CacheError::InvalidTtl`] as for [`set`](Cache::set), before anything is stored.
+    async fn set_many_bytes<K>(&self, entries: &[(K, Bytes)], ttl: Option<Duration>) -> Result<()>
+    where
+        K: AsRef<str> + Sync,
+    {
+        self.insert_many(
+            entries
+                .iter()
+                .map(|(key, value)| (key.as_ref(), value.clone())),
+            ttl,
+        )
+    }
+
+    /// One lookup per key, each copied out as a `String`.
+    ///
+    /// # Errors
+    /// [`CacheError::InvalidValue`] for a value stored with [`set_bytes`](Cache::set_bytes)
+    /// that is not UTF-8, naming its position in `keys`.
     async fn get_many<K>(&self, keys: &[K]) -> Result<Vec<Option<String>>>
     where
         K: AsRef<str> + Sync,
     {
         self.inner.check_open()?;
-        let mut values = Vec::with_capacity(keys.len());
-        for key in keys {
-            values.push(self.get(key.as_ref()).await?);
-        }
-        Ok(values)
+        keys.iter()
+            .enumerate()
+            .map(|(position, key)| {
+                let value = self
+                    .inner
+                    .get(key.as_ref())
+                    .map_err(|err| err.at_batch_position(position, keys.len()))?;
+                self.inner.count_read(&value);
+                Ok(value)
+            })
+            .collect()
     }
 
     /// One insert per entry, all with the same expiry time.
@@ -573,18 +695,15 @@ impl Cache for MemoryCache {
         K: AsRef<str> + Sync,
         V: AsRef<str> + Sync,
     {
-        self.inner.check_open()?;
-        let expires_at = self.inner.expires_at(ttl)?;
-        self.inner.sweep.ensure_running(&self.inner);
-        for (key, value) in entries {
-            self.inner.insert(key.as_ref(), value.as_ref(), expires_at);
-        }
-        if self.inner.is_closed() {
-            // As in `set`: `close` may have cleared the map before these entries landed.
-            self.inner.clear();
-        }
-        self.inner.stats.add(Stat::Set, entries.len() as u64);
-        Ok(())
+        self.insert_many(
+            entries.iter().map(|(key, value)| {
+                (
+                    key.as_ref(),
+                    Bytes::copy_from_slice(value.as_ref().as_bytes()),
+                )
+            }),
+            ttl,
+        )
     }
 
     /// One removal per key.

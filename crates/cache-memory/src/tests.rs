@@ -76,7 +76,9 @@ fn a_set_landing_between_the_expired_read_and_its_removal_survives() {
             let writer = cache.clone();
             set_hook(Point::ExpiredReadBeforeRemoval, move || {
                 let expires_at = writer.inner.expires_at(fresh_ttl).unwrap();
-                writer.inner.insert("k", "fresh", expires_at);
+                writer
+                    .inner
+                    .insert("k", Bytes::from_static(b"fresh"), expires_at);
             });
             assert_eq!(
                 cache.get("k").await.unwrap(),
@@ -108,7 +110,9 @@ fn an_insert_that_loses_the_race_for_a_new_key_keeps_its_ttl_indexed() {
                 .inner
                 .expires_at(Some(Duration::from_secs(3600)))
                 .unwrap();
-            other.inner.insert("k", "first", expires_at);
+            other
+                .inner
+                .insert("k", Bytes::from_static(b"first"), expires_at);
         });
         cache
             .set("k", "second", Some(Duration::from_millis(50)))

@@ -1,12 +1,12 @@
 //! The contract's cost promise: on the static path, `get` allocates nothing beyond the
-//! returned `String`. Counted per thread by `allocation-counter`'s global allocator.
+//! returned `String`, and `get_bytes` allocates nothing at all. Counted per thread by `allocation-counter`'s global allocator.
 
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use cache_memory::{AnyCache, Cache, MemoryCache, Result};
+use cache_memory::{AnyCache, Bytes, Cache, MemoryCache, Result};
 
 /// Polls `fut` once, inline; the memory backend's operations finish on their first poll.
 fn poll_ready<F: Future>(fut: F) -> F::Output {
@@ -76,4 +76,39 @@ fn any_cache_get_adds_one_boxed_future() {
         count, 2,
         "AnyCache's get: the boxed future and the returned String"
     );
+}
+
+/// Allocations made by one `get_bytes` of `key`, and what it returned.
+fn count_get_bytes<C: Cache>(cache: &C, key: &str) -> (u64, Option<Bytes>) {
+    let mut got = None;
+    let info = allocation_counter::measure(|| got = poll_ready(cache.get_bytes(key)).unwrap());
+    (info.count_total, got)
+}
+
+#[test]
+fn static_get_bytes_allocates_nothing() {
+    let unbounded = filled(MemoryCache::new());
+    let bounded = filled(MemoryCache::builder().max_capacity(100).build().unwrap());
+    // Also values written as bytes: from a `Vec` (not shared yet when stored), and static.
+    for cache in [&unbounded, &bounded] {
+        poll_ready(cache.set_bytes("vec", Bytes::from(vec![7_u8; 24]), None)).unwrap();
+        poll_ready(cache.set_bytes("static", Bytes::from_static(b"\xff\x00"), None)).unwrap();
+    }
+    for (name, cache) in [("unbounded", &unbounded), ("bounded", &bounded)] {
+        for key in ["plain", "with-ttl", "vec", "static", "empty", "missing"] {
+            // Twice: the first read of an entry must not allocate either.
+            for read in 0..2 {
+                let (count, got) = count_get_bytes(cache, key);
+                assert_eq!(
+                    count, 0,
+                    "{name} cache, get_bytes of {key:?} (read {read}): {count} allocations"
+                );
+                assert_eq!(got.is_some(), key != "missing", "{name}: {key:?}");
+            }
+        }
+        assert_eq!(
+            count_get_bytes(cache, "plain").1.as_deref(),
+            Some(&b"a value of 24 bytes....."[..])
+        );
+    }
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use cache_core::{CacheError, Result, Stat};
+use cache_core::{Bytes, CacheError, Result, Stat};
 use deadpool_redis::redis;
 
 use crate::RedisCache;
@@ -20,7 +20,7 @@ impl RedisCache {
     pub(crate) async fn mget<K: AsRef<str> + Sync>(
         &self,
         keys: &[K],
-    ) -> Result<Vec<Option<String>>> {
+    ) -> Result<Vec<Option<Bytes>>> {
         self.ensure_open()?;
         let stored = self.stored_keys(keys)?;
         let mut values = Vec::with_capacity(keys.len());
@@ -41,14 +41,7 @@ impl RedisCache {
                     source: None,
                 });
             }
-            for reply in replies {
-                let position = values.len();
-                let value = reply
-                    .map(crate::utf8)
-                    .transpose()
-                    .map_err(|err| err.at_batch_position(position, keys.len()))?;
-                values.push(value);
-            }
+            values.extend(replies.into_iter().map(|reply| reply.map(Bytes::from)));
         }
         let hits = values.iter().filter(|v| v.is_some()).count();
         self.count(Stat::Hit, hits);
@@ -57,21 +50,16 @@ impl RedisCache {
     }
 
     /// Checks every entry, then pipelines `SET key value [PX ms]` per chunk.
-    pub(crate) async fn pipelined_set<K, V>(
+    pub(crate) async fn pipelined_set<'a>(
         &self,
-        entries: &[(K, V)],
+        entries: impl Iterator<Item = (&'a str, &'a [u8])>,
         ttl: Option<Duration>,
-    ) -> Result<()>
-    where
-        K: AsRef<str> + Sync,
-        V: AsRef<str> + Sync,
-    {
+    ) -> Result<()> {
         self.ensure_open()?;
         let ttl = ttl_millis(ttl)?;
         let keys = &self.inner.keys;
         let checked = entries
-            .iter()
-            .map(|(key, value)| Ok((keys.key(key.as_ref())?, keys.value(value.as_ref())?)))
+            .map(|(key, value)| Ok((keys.key(key)?, keys.value(value)?)))
             .collect::<Result<Vec<_>>>()?;
         let mut rest = &checked[..];
         while !rest.is_empty() {

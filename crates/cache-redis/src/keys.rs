@@ -65,7 +65,7 @@ impl Keys {
     ///
     /// # Errors
     /// [`CacheError::TooLarge`] when it is over the limit.
-    pub(crate) fn value<'a>(&self, value: &'a str) -> Result<&'a str> {
+    pub(crate) fn value<'a>(&self, value: &'a [u8]) -> Result<&'a [u8]> {
         if value.len() > self.max_size {
             return Err(CacheError::TooLarge {
                 what: "value",
@@ -155,9 +155,9 @@ mod tests {
                 limit: 5
             })
         ));
-        assert!(keys.value("12345").is_ok());
+        assert!(keys.value(b"12345").is_ok());
         assert!(matches!(
-            keys.value("123456"),
+            keys.value(b"123456"),
             Err(CacheError::TooLarge { what: "value", .. })
         ));
     }

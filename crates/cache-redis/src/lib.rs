@@ -34,8 +34,8 @@ pub use cache_core::Json;
 #[cfg_attr(docsrs, doc(cfg(feature = "msgpack")))]
 pub use cache_core::MsgPack;
 pub use cache_core::{
-    AnyCache, BoxError, Cache, CacheError, CacheExt, CacheStats, MIN_TTL, Result, SingleFlight,
-    Stat, StatsCounters, normalize_ttl,
+    AnyCache, BoxError, Bytes, Cache, CacheError, CacheExt, CacheStats, MIN_TTL, Result,
+    SingleFlight, Stat, StatsCounters, normalize_ttl, utf8,
 };
 pub use cache_core::{Codec, TypedCache};
 
@@ -319,6 +319,21 @@ impl RedisCache {
         }
     }
 
+    /// `SET key value [PX ms]` of a value's bytes, checked before any I/O.
+    async fn set_slice(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<()> {
+        let ttl = ttl_millis(ttl)?;
+        let key = self.inner.keys.key(key)?;
+        let value = self.inner.keys.value(value)?;
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(key).arg(value);
+        if let Some(ms) = ttl {
+            cmd.arg("PX").arg(ms);
+        }
+        self.query::<()>("set", 1, &cmd).await?;
+        self.count(Stat::Set, 1);
+        Ok(())
+    }
+
     /// One `SCAN` step over the namespace: the next cursor and the keys found.
     async fn scan_step(&self, cursor: u64, pattern: &str) -> Result<(u64, Vec<Vec<u8>>)> {
         let mut cmd = redis::cmd("SCAN");
@@ -335,15 +350,13 @@ impl Cache for RedisCache {
     /// `GET`, one round trip.
     ///
     /// # Errors
-    /// [`CacheError::InvalidValue`] when the stored bytes are not UTF-8 (written by another
-    /// client), [`CacheError::Backend`] when the key holds another type (`WRONGTYPE`), and the
+    /// [`CacheError::Backend`] when the key holds another type (`WRONGTYPE`), and the
     /// connection errors of [`RedisCache::ping`].
-    async fn get(&self, key: &str) -> Result<Option<String>> {
+    async fn get_bytes(&self, key: &str) -> Result<Option<Bytes>> {
         let key = self.inner.keys.key(key)?;
         let mut cmd = redis::cmd("GET");
         cmd.arg(key);
-        let bytes: Option<Vec<u8>> = self.read("get", 1, &cmd).await?;
-        let value = bytes.map(utf8).transpose()?;
+        let value: Option<Vec<u8>> = self.read("get", 1, &cmd).await?;
         self.count(
             if value.is_some() {
                 Stat::Hit
@@ -352,7 +365,7 @@ impl Cache for RedisCache {
             },
             1,
         );
-        Ok(value)
+        Ok(value.map(Bytes::from))
     }
 
     /// `SET key value [PX ms]`, one round trip; the TTL is rounded up to whole milliseconds.
@@ -362,21 +375,26 @@ impl Cache for RedisCache {
     /// passed or the connection broke. It is never retried behind the caller's back.
     ///
     /// # Errors
-    /// [`CacheError::InvalidTtl`] and [`CacheError::TooLarge`] before any I/O;
-    /// [`CacheError::Backend`] with code `OOM` when Redis is out of memory under `noeviction`;
-    /// the connection errors of [`RedisCache::ping`].
+    /// [`CacheError::InvalidTtl`] and [`CacheError::TooLarge`] (over `max_size` bytes) before
+    /// any I/O; [`CacheError::Backend`] with code `OOM` when Redis is out of memory under
+    /// `noeviction`; the connection errors of [`RedisCache::ping`].
+    async fn set_bytes(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<()> {
+        self.set_slice(key, &value, ttl).await
+    }
+
+    /// `GET`, one round trip; the reply becomes the `String` without a copy.
+    ///
+    /// # Errors
+    /// [`CacheError::InvalidValue`] when the stored bytes are not UTF-8 (written by another
+    /// client, or by [`set_bytes`](Cache::set_bytes)); otherwise those of
+    /// [`get_bytes`](Cache::get_bytes).
+    async fn get(&self, key: &str) -> Result<Option<String>> {
+        self.get_bytes(key).await?.map(utf8).transpose()
+    }
+
+    /// As [`set_bytes`](Cache::set_bytes), sending the string's bytes as they are.
     async fn set(&self, key: &str, value: &str, ttl: Option<Duration>) -> Result<()> {
-        let ttl = ttl_millis(ttl)?;
-        let key = self.inner.keys.key(key)?;
-        let value = self.inner.keys.value(value)?;
-        let mut cmd = redis::cmd("SET");
-        cmd.arg(key).arg(value);
-        if let Some(ms) = ttl {
-            cmd.arg("PX").arg(ms);
-        }
-        self.query::<()>("set", 1, &cmd).await?;
-        self.count(Stat::Set, 1);
-        Ok(())
+        self.set_slice(key, value.as_bytes(), ttl).await
     }
 
     /// `UNLINK`, one round trip; the value's memory is freed in the background.
@@ -434,8 +452,8 @@ impl Cache for RedisCache {
     ///
     /// # Errors
     /// [`CacheError::TooLarge`] for a key over the limit, before any I/O; otherwise those of
-    /// [`get`](Cache::get), for the whole batch.
-    async fn get_many<K>(&self, keys: &[K]) -> Result<Vec<Option<String>>>
+    /// [`get_bytes`](Cache::get_bytes), for the whole batch.
+    async fn get_many_bytes<K>(&self, keys: &[K]) -> Result<Vec<Option<Bytes>>>
     where
         K: AsRef<str> + Sync,
     {
@@ -451,14 +469,58 @@ impl Cache for RedisCache {
     /// batch is never resent behind the caller's back.
     ///
     /// # Errors
-    /// Those of [`set`](Cache::set); a [`CacheError::Backend`] carries the code of the first
-    /// entry Redis refused.
+    /// Those of [`set_bytes`](Cache::set_bytes); a [`CacheError::Backend`] carries the code
+    /// of the first entry Redis refused.
+    async fn set_many_bytes<K>(&self, entries: &[(K, Bytes)], ttl: Option<Duration>) -> Result<()>
+    where
+        K: AsRef<str> + Sync,
+    {
+        self.pipelined_set(
+            entries
+                .iter()
+                .map(|(key, value)| (key.as_ref(), &value[..])),
+            ttl,
+        )
+        .await
+    }
+
+    /// `MGET`, as [`get_many_bytes`](Cache::get_many_bytes), each reply becoming its
+    /// `String` without a copy.
+    ///
+    /// # Errors
+    /// [`CacheError::InvalidValue`] for a value that is not UTF-8, naming its position in
+    /// `keys`; otherwise those of [`get_many_bytes`](Cache::get_many_bytes).
+    async fn get_many<K>(&self, keys: &[K]) -> Result<Vec<Option<String>>>
+    where
+        K: AsRef<str> + Sync,
+    {
+        let values = self.mget(keys).await?;
+        let len = values.len();
+        values
+            .into_iter()
+            .enumerate()
+            .map(|(position, value)| {
+                value
+                    .map(utf8)
+                    .transpose()
+                    .map_err(|err| err.at_batch_position(position, len))
+            })
+            .collect()
+    }
+
+    /// As [`set_many_bytes`](Cache::set_many_bytes), sending the strings' bytes as they are.
     async fn set_many<K, V>(&self, entries: &[(K, V)], ttl: Option<Duration>) -> Result<()>
     where
         K: AsRef<str> + Sync,
         V: AsRef<str> + Sync,
     {
-        self.pipelined_set(entries, ttl).await
+        self.pipelined_set(
+            entries
+                .iter()
+                .map(|(key, value)| (key.as_ref(), value.as_ref().as_bytes())),
+            ttl,
+        )
+        .await
     }
 
     /// Multi-key `UNLINK`: one round trip per 1,000 keys, each bounded by the timeout.
@@ -481,14 +543,6 @@ impl Cache for RedisCache {
     fn single_flight(&self) -> Option<&SingleFlight> {
         Some(&self.inner.flights)
     }
-}
-
-/// A stored value as a `String`, or [`CacheError::InvalidValue`] when it is not UTF-8.
-fn utf8(bytes: Vec<u8>) -> Result<String> {
-    String::from_utf8(bytes).map_err(|err| CacheError::InvalidValue {
-        reason: "the stored value is not valid utf-8; another client wrote it".into(),
-        source: Some(Box::new(err)),
-    })
 }
 
 impl fmt::Debug for RedisCache {

@@ -24,11 +24,12 @@
 //! use std::time::Duration;
 //!
 //! use cache_core::{
-//!     Cache, CacheError, CacheStats, Result, SingleFlight, Stat, StatsCounters, normalize_ttl,
+//!     Bytes, Cache, CacheError, CacheStats, Result, SingleFlight, Stat, StatsCounters,
+//!     normalize_ttl,
 //! };
 //! use tokio::time::Instant;
 //!
-//! type Map = HashMap<String, (String, Option<Instant>)>;
+//! type Map = HashMap<String, (Bytes, Option<Instant>)>;
 //!
 //! #[derive(Debug, Clone, Default)]
 //! struct LockedMap {
@@ -50,7 +51,7 @@
 //! }
 //!
 //! impl Cache for LockedMap {
-//!     async fn get(&self, key: &str) -> Result<Option<String>> {
+//!     async fn get_bytes(&self, key: &str) -> Result<Option<Bytes>> {
 //!         let mut map = self.open()?;
 //!         let value = match map.get(key) {
 //!             Some((value, None)) => Some(value.clone()),
@@ -66,7 +67,7 @@
 //!         Ok(value)
 //!     }
 //!
-//!     async fn set(&self, key: &str, value: &str, ttl: Option<Duration>) -> Result<()> {
+//!     async fn set_bytes(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<()> {
 //!         let expires_at = match normalize_ttl(ttl)? {
 //!             None => None,
 //!             Some(ttl) => Some(Instant::now().checked_add(ttl).ok_or(CacheError::InvalidTtl {
@@ -74,7 +75,7 @@
 //!                 reason: "too large for this clock",
 //!             })?),
 //!         };
-//!         self.open()?.insert(key.to_owned(), (value.to_owned(), expires_at));
+//!         self.open()?.insert(key.to_owned(), (value, expires_at));
 //!         self.stats.add(Stat::Set, 1);
 //!         Ok(())
 //!     }
@@ -96,7 +97,8 @@
 //!         Ok(())
 //!     }
 //!
-//!     // The batch operations keep their default bodies (one call per key).
+//!     // The string forms and the batches keep their default bodies: on top of the bytes,
+//!     // one call per key.
 //!
 //!     fn stats(&self) -> CacheStats {
 //!         self.stats.snapshot()
@@ -115,6 +117,7 @@
 
 mod basic;
 mod batch;
+mod bytes;
 mod concurrency;
 mod keys;
 mod lifecycle;
@@ -136,6 +139,11 @@ pub use batch::{
     delete_many_removes_only_the_given_keys, empty_batches_are_fine,
     get_many_keeps_key_order_and_reports_missing_keys, large_batches_round_trip,
     set_many_stores_every_entry_with_one_ttl, set_many_with_invalid_ttl_changes_nothing,
+};
+pub use bytes::{
+    byte_batches_round_trip_in_key_order, byte_values_round_trip,
+    get_many_of_bytes_that_are_not_utf8_names_the_position, set_bytes_follows_the_ttl_rules,
+    string_and_byte_forms_share_entries,
 };
 pub use concurrency::{
     concurrent_writers_on_disjoint_keys_lose_nothing,
@@ -184,6 +192,11 @@ pub async fn run_all<C: Cache + Clone + Debug + 'static>(cache: C) {
     sub_millisecond_ttl_rounds_up_and_expires(&cache).await;
     plain_set_drops_an_earlier_ttl(&cache).await;
     ttl_set_on_existing_key_applies(&cache).await;
+    byte_values_round_trip(&cache).await;
+    string_and_byte_forms_share_entries(&cache).await;
+    byte_batches_round_trip_in_key_order(&cache).await;
+    get_many_of_bytes_that_are_not_utf8_names_the_position(&cache).await;
+    set_bytes_follows_the_ttl_rules(&cache).await;
     concurrent_writers_on_disjoint_keys_lose_nothing(&cache).await;
     concurrent_writers_on_shared_keys_keep_a_written_value(&cache).await;
     dropped_operations_never_corrupt(&cache).await;
