@@ -16,7 +16,7 @@ pub use msgpack::MsgPack;
 
 /// Turns values of type `T` into the bytes a [`Cache`](crate::Cache) stores, and back.
 ///
-/// [`Json`] (feature `serde`) is the default; `MsgPack` (feature `msgpack`) is more compact,
+/// `Json` (feature `serde`) is the default; `MsgPack` (feature `msgpack`) is more compact,
 /// and `Compressed` (feature `lz4`) wraps any codec in LZ4 compression. A codec of your own
 /// implements these three methods:
 ///

@@ -43,7 +43,7 @@ pub enum CacheError {
     },
 
     /// A value that cannot be stored or read back as it is: bytes in the store that are not
-    /// UTF-8, or, through `TypedCache` (feature `serde`), a value that does not encode
+    /// UTF-8, or, through `TypedCache`, a value that does not encode
     /// (nothing is stored) or stored text that does not decode as the expected type.
     #[error("{reason}")]
     InvalidValue {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 #[cfg(feature = "serde")]
 use crate::Json;
-use crate::{BoxError, Cache, CacheError, CacheExt, Codec, Result};
+use crate::{BoxError, Bytes, Cache, CacheError, CacheExt, Codec, Result};
 
 /// A view of a cache that stores values of type `T`, encoded by a [`Codec`] (`Json` by
 /// default, with the `serde` feature).
@@ -92,19 +92,19 @@ impl<C: Cache, T, K: Codec<T>> TypedCache<C, T, K> {
     ///
     /// # Errors
     /// [`CacheError::InvalidValue`] when the stored value does not decode as `T`; otherwise
-    /// those of [`Cache::get`].
+    /// those of [`Cache::get_bytes`].
     pub async fn get(&self, key: &str) -> Result<Option<T>> {
-        match self.cache.get(key).await? {
-            Some(text) => self.decode(text.as_bytes()).map(Some),
+        match self.cache.get_bytes(key).await? {
+            Some(bytes) => self.decode(&bytes).map(Some),
             None => Ok(None),
         }
     }
 
-    /// Encodes `value` and stores it under `key`, as [`Cache::set`] does.
+    /// Encodes `value` and stores it under `key`, as [`Cache::set_bytes`] does.
     ///
     /// # Errors
     /// [`CacheError::InvalidValue`] when `value` does not encode (nothing is stored);
-    /// otherwise those of [`Cache::set`].
+    /// otherwise those of [`Cache::set_bytes`].
     pub fn set<'a>(
         &'a self,
         key: &'a str,
@@ -112,8 +112,8 @@ impl<C: Cache, T, K: Codec<T>> TypedCache<C, T, K> {
         ttl: Option<Duration>,
     ) -> impl Future<Output = Result<()>> + Send + 'a {
         // Encoded before the future, so that `T` need not be `Sync`.
-        let text = self.encode(value).and_then(|bytes| self.text(bytes));
-        async move { self.cache.set(key, &text?, ttl).await }
+        let bytes = self.encode(value);
+        async move { self.cache.set_bytes(key, Bytes::from(bytes?), ttl).await }
     }
 
     /// Removes `key`, as [`Cache::delete`] does.
@@ -127,10 +127,15 @@ impl<C: Cache, T, K: Codec<T>> TypedCache<C, T, K> {
     /// The value under `key`, or the loader's, stored with `ttl`; one load per missing key
     /// however many tasks ask at once, as [`CacheExt::get_or_set_with`] does.
     ///
+    /// Values go through [`CacheExt::get_or_set_with`], which stores text: this needs a codec
+    /// whose output is UTF-8, such as `Json`. With a binary codec (`MsgPack`, `Compressed`)
+    /// every load fails with [`CacheError::Load`], and a stored value that is not UTF-8 is
+    /// [`CacheError::InvalidValue`]; use [`get`](Self::get) and [`set`](Self::set) there.
+    ///
     /// # Errors
-    /// [`CacheError::Load`] when the loader fails, or when its value does not encode;
-    /// [`CacheError::InvalidValue`] when the stored value does not decode as `T`; otherwise
-    /// those of [`CacheExt::get_or_set_with`].
+    /// [`CacheError::Load`] when the loader fails, or when its value does not encode or is
+    /// not UTF-8; [`CacheError::InvalidValue`] when the stored value does not decode as `T`;
+    /// otherwise those of [`CacheExt::get_or_set_with`].
     pub async fn get_or_set_with<F, Fut, E>(
         &self,
         key: &str,
@@ -148,21 +153,15 @@ impl<C: Cache, T, K: Codec<T>> TypedCache<C, T, K> {
             .cache
             .get_or_set_with(key, ttl, || async move {
                 let value = loader().await.map_err(Into::into)?;
-                Ok::<_, BoxError>(String::from_utf8(codec.encode(&value)?)?)
+                String::from_utf8(codec.encode(&value)?).map_err(|err| {
+                    BoxError::from(NotText {
+                        codec: codec.name(),
+                        source: err,
+                    })
+                })
             })
             .await?;
         self.decode(text.as_bytes())
-    }
-
-    fn text(&self, bytes: Vec<u8>) -> Result<String> {
-        String::from_utf8(bytes).map_err(|err| CacheError::InvalidValue {
-            reason: format!(
-                "a value of type {} encoded with the {} codec is not text, which this cache needs; nothing was stored",
-                type_name::<T>(),
-                self.codec.name()
-            ),
-            source: Some(Box::new(err)),
-        })
     }
 
     fn encode(&self, value: &T) -> Result<Vec<u8>> {
@@ -190,6 +189,17 @@ impl<C: Cache, T, K: Codec<T>> TypedCache<C, T, K> {
                 source: Some(err),
             })
     }
+}
+
+/// The source of the [`CacheError::Load`] that [`TypedCache::get_or_set_with`] returns for a
+/// binary codec.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the {codec} codec's output is not utf-8, and get_or_set_with stores text; use get and set with this codec"
+)]
+struct NotText {
+    codec: &'static str,
+    source: std::string::FromUtf8Error,
 }
 
 impl<C: Clone, T, K: Clone> Clone for TypedCache<C, T, K> {
@@ -221,7 +231,6 @@ mod tests {
     use serde::{Deserialize, Serialize, Serializer};
 
     use super::*;
-    use crate::Bytes;
 
     /// A string cache in a map, enough to drive a `TypedCache`.
     #[derive(Debug, Clone, Default)]
@@ -301,5 +310,22 @@ mod tests {
         assert!(!message.contains("encode"), "{message}");
         assert_reads_well(&message, "u32");
         assert!(err.source().is_some());
+    }
+
+    #[tokio::test]
+    async fn stored_bytes_reach_the_codec_as_they_are() {
+        let cache = Map::default();
+        cache
+            .set_bytes("k", Bytes::from_static(b"\xff"), None)
+            .await
+            .unwrap();
+        let typed: TypedCache<_, u32> = TypedCache::new(cache.clone());
+        let err = typed.get("k").await.unwrap_err();
+        assert!(matches!(err, CacheError::InvalidValue { .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(message.contains("does not decode as u32"), "{message}");
+
+        typed.set("k", &7, None).await.unwrap();
+        assert_eq!(cache.get_bytes("k").await.unwrap().unwrap(), &b"7"[..]);
     }
 }

@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use cache_core::{Cache, CacheError, Codec, Compressed, Json, MsgPack, TypedCache};
+use cache_core::{
+    BoxError, Bytes, Cache, CacheError, Codec, Compressed, Json, MsgPack, TypedCache,
+};
 use cache_memory::MemoryCache;
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
@@ -227,6 +229,80 @@ fn a_claimed_length_is_allocated_only_up_to_what_the_block_can_expand_to() {
     assert!(info.bytes_max < 1024, "{info:?}");
 }
 
+proptest! {
+    #[test]
+    fn any_stored_bytes_read_through_typed_cache_are_a_value_or_invalid_value(
+        bytes in prop_oneof![vec(any::<u8>(), 0..512), lz4_shaped()],
+    ) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let cache = MemoryCache::new();
+            cache.set_bytes("k", Bytes::from(bytes), None).await.unwrap();
+            for codec in codecs(0) {
+                let traces = TypedCache::with_codec(cache.clone(), codec);
+                match traces.get("k").await {
+                    Ok(_) | Err(CacheError::InvalidValue { .. }) => {}
+                    Err(other) => panic!("{other:?}"),
+                }
+            }
+        });
+    }
+}
+
+#[tokio::test]
+async fn every_codec_stores_and_reads_through_typed_cache() {
+    let trace = Trace {
+        trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
+        service: "checkout".into(),
+        spans: vec![
+            Span {
+                span_id: 1,
+                parent_id: None,
+                name: "GET /cart".into(),
+                start_unix_nanos: 1_700_000_000_000_000_000,
+                duration_nanos: 1_500_000,
+                status: Status::Ok,
+                attributes: BTreeMap::from([("http.status_code".into(), "200".into())]),
+            };
+            64
+        ],
+    };
+    let cache = MemoryCache::new();
+    for codec in codecs(1024) {
+        let name = codec.name();
+        let traces = TypedCache::with_codec(cache.clone(), codec);
+        traces.set(name, &trace, None).await.unwrap();
+        assert_eq!(
+            traces.get(name).await.unwrap().as_ref(),
+            Some(&trace),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn get_or_set_with_stores_text_codecs_and_refuses_binary_ones_with_load() {
+    let cache = MemoryCache::new();
+    let numbers = TypedCache::with_codec(cache.clone(), Json);
+    let seven = numbers
+        .get_or_set_with("json", None, || async { Ok::<u32, BoxError>(7) })
+        .await
+        .unwrap();
+    assert_eq!(seven, 7);
+    assert_eq!(cache.get("json").await.unwrap().as_deref(), Some("7"));
+
+    // 200 is `cc c8` in MessagePack: not UTF-8.
+    let numbers = TypedCache::with_codec(cache.clone(), MsgPack);
+    let err = numbers
+        .get_or_set_with("msgpack", None, || async { Ok::<u32, BoxError>(200) })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CacheError::Load { .. }), "{err:?}");
+    let source = std::error::Error::source(&err).unwrap().to_string();
+    assert!(source.contains("not utf-8"), "{source}");
+    assert_eq!(cache.get_bytes("msgpack").await.unwrap(), None);
+}
+
 #[tokio::test]
 async fn a_stored_value_that_does_not_decode_is_invalid_value_with_every_codec() {
     let cache = MemoryCache::new();
@@ -236,10 +312,14 @@ async fn a_stored_value_that_does_not_decode_is_invalid_value_with_every_codec()
         .set("other type", "{\"trace_id\":7}", None)
         .await
         .unwrap();
+    cache
+        .set_bytes("not utf-8", Bytes::from_static(b"\x01\xff\xfe"), None)
+        .await
+        .unwrap();
     for codec in codecs(0) {
         let name = codec.name();
         let traces = TypedCache::with_codec(cache.clone(), codec);
-        for key in ["garbage", "empty", "other type"] {
+        for key in ["garbage", "empty", "other type", "not utf-8"] {
             let err = traces.get(key).await.unwrap_err();
             assert!(
                 matches!(err, CacheError::InvalidValue { .. }),

@@ -29,24 +29,33 @@ const MAX_EXPANSION: usize = 255;
 /// encoded value on write, and decompression one more on read.
 ///
 /// ```
+/// # #[cfg(feature = "serde")]
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cache_core::Result<()> {
 /// use serde::{Deserialize, Serialize};
-/// use cache_core::{Codec, Compressed, Json};
+/// use cache_core::{Cache, Codec, Compressed, Json, TypedCache};
+/// use cache_memory::MemoryCache;
 ///
 /// #[derive(Debug, PartialEq, Serialize, Deserialize)]
 /// struct Trace { id: String, spans: Vec<String> }
 ///
 /// let codec = Compressed::new(Json).min_size(1024);
+/// let traces = TypedCache::with_codec(MemoryCache::new(), codec);
 ///
 /// let trace = Trace { id: "abc".into(), spans: vec!["GET /users".into(); 1000] };
-/// let bytes = codec.encode(&trace)?;
-/// assert!(bytes.len() < 1024); // from 13 KiB of JSON
-/// let back: Trace = codec.decode(&bytes)?;
-/// assert_eq!(back, trace);
+/// traces.set("trace:abc", &trace, None).await?;
+/// assert_eq!(traces.get("trace:abc").await?, Some(trace));
+/// // 13 KiB of JSON, stored in well under 1 KiB.
+/// assert!(traces.cache().get_bytes("trace:abc").await?.unwrap().len() < 1024);
 ///
 /// // Under `min_size`, the JSON is kept as it is, after a 0 header byte.
 /// let small = Trace { id: "def".into(), spans: vec![] };
-/// assert_eq!(codec.encode(&small)?, b"\0{\"id\":\"def\",\"spans\":[]}");
-/// # Ok::<(), cache_core::BoxError>(())
+/// assert_eq!(codec.encode(&small).unwrap(), b"\0{\"id\":\"def\",\"spans\":[]}");
+/// # Ok(())
+/// # }
+/// # // `Json` needs the `serde` feature.
+/// # #[cfg(not(feature = "serde"))]
+/// # fn main() {}
 /// ```
 #[cfg_attr(docsrs, doc(cfg(feature = "lz4")))]
 #[derive(Debug, Clone, Copy)]

@@ -23,17 +23,25 @@ const MAX_DEPTH: usize = 128;
 ///
 /// ```
 /// use serde::{Deserialize, Serialize};
-/// use cache_core::{Codec, MsgPack};
+/// use cache_core::{Cache, MsgPack, TypedCache};
+/// use cache_memory::MemoryCache;
 ///
 /// #[derive(Debug, PartialEq, Serialize, Deserialize)]
 /// struct Span { trace: String, millis: u32 }
 ///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cache_core::Result<()> {
+/// let spans = TypedCache::with_codec(MemoryCache::new(), MsgPack);
+///
 /// let span = Span { trace: "abc".into(), millis: 12 };
-/// let bytes = MsgPack.encode(&span)?;
-/// assert_eq!(bytes.len(), 19); // `{"trace":"abc","millis":12}` is 27 bytes of JSON
-/// let back: Span = MsgPack.decode(&bytes)?;
-/// assert_eq!(back, span);
-/// # Ok::<(), cache_core::BoxError>(())
+/// spans.set("span:1", &span, None).await?;
+/// assert_eq!(spans.get("span:1").await?, Some(span));
+///
+/// // 19 bytes, where `{"trace":"abc","millis":12}` is 27 bytes of JSON.
+/// let stored = spans.cache().get_bytes("span:1").await?.unwrap();
+/// assert_eq!(stored.len(), 19);
+/// # Ok(())
+/// # }
 /// ```
 #[cfg_attr(docsrs, doc(cfg(feature = "msgpack")))]
 #[derive(Debug, Clone, Copy, Default)]
