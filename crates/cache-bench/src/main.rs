@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod batches;
+mod codecs;
 mod groups;
 mod histogram;
 mod hit_ratio;
@@ -70,6 +71,7 @@ fn run(opts: &Options) -> Result<()> {
     }
     results.hit_ratios = runtime.block_on(groups::hit_ratios(opts))?;
     results.memory = groups::memory_per_entry(opts)?;
+    results.codecs = runtime.block_on(codecs::run(opts))?;
     summary::print(&results, opts);
     eprintln!(
         "cache-bench: done in {:.0} s",

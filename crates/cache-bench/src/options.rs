@@ -27,8 +27,8 @@ Options:
   --rounds N     interleaved rounds per throughput group (default 15)
   --secs S       seconds per case and round (default 0.4)
   --only TEXT    keep the cases whose \"group: name\" contains TEXT, ignoring case;
-                 groups: in-process, redis, redis batches, hit ratio, memory
-                 (e.g. --only in-process, --only MemoryCache)
+                 groups: in-process, redis, redis batches, hit ratio, memory,
+                 codecs (e.g. --only in-process, --only MemoryCache, --only codecs)
   --extended     also run RedisCache with pool_size 2 and 4, and deadpool-redis
                  with a checkout per operation
   --sets PCT     percentage of sets in the throughput groups (default 10, as the

@@ -1,6 +1,7 @@
 //! The tables printed at the end, and which of the issue's figures hold.
 
 use crate::batches::BATCH;
+use crate::codecs::{self, CodecRow};
 use crate::groups::HitResult;
 use crate::groups::names::*;
 use crate::hit_ratio;
@@ -22,6 +23,8 @@ pub(crate) struct Results {
     pub(crate) hit_ratios: Vec<HitResult>,
     /// Bytes per entry, by case.
     pub(crate) memory: Vec<(&'static str, f64)>,
+    /// Speed and size of each codec.
+    pub(crate) codecs: Vec<CodecRow>,
 }
 
 /// The index of the series named `name`.
@@ -133,6 +136,9 @@ pub(crate) fn print(results: &Results, opts: &Options) {
             ]);
         }
         print!("{table}");
+    }
+    if !results.codecs.is_empty() {
+        codecs::print(&results.codecs, opts);
     }
     println!("\n## Targets (issues 4 and 5)\n");
     if sets != SET_PERCENT {
