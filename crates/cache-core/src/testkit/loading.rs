@@ -224,3 +224,65 @@ pub async fn get_or_set_with_checks_the_ttl_before_loading<C: Cache>(cache: &C) 
 fn must_not_load(why: &str) -> Result<String, CacheError> {
     panic!("{why}")
 }
+
+/// Rule: `get_or_set_bytes_with` shares one load of bytes (not UTF-8 ones included) among
+/// concurrent callers of a missing key and stores it, as `get_or_set_with` does for strings.
+pub async fn get_or_set_bytes_with_runs_the_loader_once<C: Cache + Clone + Debug + 'static>(
+    cache: &C,
+) {
+    const BYTE_CALLERS: usize = 50;
+    const LOADED: &[u8] = &[0xff, 0x00, 0xfe];
+    let k = key("load_bytes_once", "k");
+    let loads = Arc::new(AtomicUsize::new(0));
+    let called = Arc::new(AtomicUsize::new(0));
+    let barrier = Arc::new(Barrier::new(BYTE_CALLERS));
+    let handles: Vec<_> = (0..BYTE_CALLERS)
+        .map(|_| {
+            let (cache, k, loads, called, barrier) = (
+                cache.clone(),
+                k.clone(),
+                Arc::clone(&loads),
+                Arc::clone(&called),
+                Arc::clone(&barrier),
+            );
+            tokio::spawn(async move {
+                barrier.wait().await;
+                called.fetch_add(1, Ordering::SeqCst);
+                cache
+                    .get_or_set_bytes_with(&k, TTL, || async move {
+                        loads.fetch_add(1, Ordering::SeqCst);
+                        while called.load(Ordering::SeqCst) < BYTE_CALLERS {
+                            sleep(Duration::from_millis(1)).await;
+                        }
+                        sleep(LOAD_TIME).await;
+                        Ok::<_, CacheError>(crate::Bytes::from_static(LOADED))
+                    })
+                    .await
+            })
+        })
+        .collect();
+    let mut values = Vec::with_capacity(BYTE_CALLERS);
+    watchdog("concurrent get_or_set_bytes_with", async {
+        for handle in handles {
+            match handle.await {
+                Ok(result) => values.push(result),
+                Err(err) => std::panic::resume_unwind(err.into_panic()),
+            }
+        }
+    })
+    .await;
+    for value in values {
+        let value = ok("get_or_set_bytes_with", async { value }).await;
+        assert_eq!(&value[..], LOADED, "every caller must get the loaded bytes");
+    }
+    assert_eq!(
+        loads.load(Ordering::SeqCst),
+        1,
+        "{BYTE_CALLERS} concurrent callers for one missing key must run the loader once"
+    );
+    assert_eq!(
+        ok("get_bytes", cache.get_bytes(&k)).await.as_deref(),
+        Some(LOADED),
+        "the loaded bytes must be stored"
+    );
+}
