@@ -41,6 +41,8 @@ impl CacheBatches {
 }
 
 impl Store for CacheBatches {
+    type Value = String;
+
     async fn get(&mut self, key: &str) -> Result<Option<String>> {
         let values = self.cache.get_many(&batch(&self.keys, key)).await?;
         Ok(values.into_iter().next().flatten())
@@ -77,6 +79,8 @@ impl std::fmt::Debug for RawBatches {
 }
 
 impl Store for RawBatches {
+    type Value = String;
+
     async fn get(&mut self, key: &str) -> Result<Option<String>> {
         let values: Vec<Option<String>> = redis::cmd("MGET")
             .arg(batch(&self.keys, key))

@@ -11,7 +11,9 @@ use crate::memory;
 use crate::options::Options;
 use crate::redis_benchmark::{self, RedisBenchmark};
 use crate::report::Series;
-use crate::stores::{CacheStore, CheckoutPerOp, MokaStore, MutexMap, RawDashMap, RawRedis};
+use crate::stores::{
+    BytesStore, CacheStore, CheckoutPerOp, MokaStore, MutexMap, RawDashMap, RawRedis,
+};
 use crate::throughput::{Case, Subject, run_group};
 use crate::workload::{KEYS, Result, Workload};
 use crate::zipf::Zipf;
@@ -31,6 +33,8 @@ pub(crate) mod names {
 
     /// `MemoryCache`, static dispatch.
     pub(crate) const MEMORY_CACHE: &str = "MemoryCache";
+    /// `MemoryCache` read with `get_bytes`.
+    pub(crate) const MEMORY_BYTES: &str = "MemoryCache get_bytes";
     /// `AnyCache` over `MemoryCache`.
     pub(crate) const ANY_CACHE: &str = "AnyCache over MemoryCache";
     /// moka, the in-process anchor for speed and hit ratio.
@@ -60,9 +64,12 @@ type MakeSubject = fn() -> Subject;
 
 /// Interleaved rounds of the in-process caches; `None` when none is selected.
 pub(crate) async fn in_process(opts: &Options, work: &Workload) -> Result<Option<Vec<Series>>> {
-    let candidates: [(&str, MakeSubject); 5] = [
+    let candidates: [(&str, MakeSubject); 6] = [
         (MEMORY_CACHE, || {
             Subject::Memory(CacheStore(MemoryCache::new()))
+        }),
+        (MEMORY_BYTES, || {
+            Subject::MemoryBytes(BytesStore(MemoryCache::new()))
         }),
         (ANY_CACHE, || {
             Subject::Any(CacheStore(AnyCache::new(MemoryCache::new())))

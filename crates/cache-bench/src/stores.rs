@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cache_memory::Cache;
+use cache_memory::{Bytes, Cache};
 use dashmap::DashMap;
 use moka::Expiry;
 use redis::aio::MultiplexedConnection;
@@ -16,12 +16,32 @@ use crate::workload::{Result, Store, TTL};
 pub(crate) struct CacheStore<C>(pub(crate) C);
 
 impl<C: Cache + Clone + Send + Sync + 'static> Store for CacheStore<C> {
+    type Value = String;
+
     async fn get(&mut self, key: &str) -> Result<Option<String>> {
         Ok(self.0.get(key).await?)
     }
 
     async fn set(&mut self, key: &str, value: &str) -> Result<()> {
         Ok(self.0.set(key, value, Some(TTL)).await?)
+    }
+}
+
+/// Any `Cache` through its byte methods: `get_bytes` shares the stored value, `set_bytes`
+/// stores a copy of the workload's value.
+#[derive(Debug, Clone)]
+pub(crate) struct BytesStore<C>(pub(crate) C);
+
+impl<C: Cache + Clone + Send + Sync + 'static> Store for BytesStore<C> {
+    type Value = Bytes;
+
+    async fn get(&mut self, key: &str) -> Result<Option<Bytes>> {
+        Ok(self.0.get_bytes(key).await?)
+    }
+
+    async fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        let value = Bytes::copy_from_slice(value.as_bytes());
+        Ok(self.0.set_bytes(key, value, Some(TTL)).await?)
     }
 }
 
@@ -77,6 +97,8 @@ pub(crate) fn moka_cache(capacity: Option<u64>) -> moka::future::Cache<String, T
 pub(crate) struct MokaStore(pub(crate) moka::future::Cache<String, Timed>);
 
 impl Store for MokaStore {
+    type Value = String;
+
     async fn get(&mut self, key: &str) -> Result<Option<String>> {
         Ok(self.0.get(key).await.map(|timed| timed.value))
     }
@@ -98,6 +120,8 @@ pub(crate) type RawEntry = (String, Option<Instant>);
 pub(crate) struct RawDashMap(pub(crate) Arc<DashMap<String, RawEntry>>);
 
 impl Store for RawDashMap {
+    type Value = String;
+
     async fn get(&mut self, key: &str) -> Result<Option<String>> {
         match self.0.get(key) {
             None => return Ok(None),
@@ -127,6 +151,8 @@ impl Store for RawDashMap {
 pub(crate) struct MutexMap(pub(crate) Arc<tokio::sync::Mutex<HashMap<String, RawEntry>>>);
 
 impl Store for MutexMap {
+    type Value = String;
+
     async fn get(&mut self, key: &str) -> Result<Option<String>> {
         let mut map = self.0.lock().await;
         match map.get(key) {
@@ -169,6 +195,8 @@ impl std::fmt::Debug for RawRedis {
 }
 
 impl Store for RawRedis {
+    type Value = String;
+
     async fn get(&mut self, key: &str) -> Result<Option<String>> {
         Ok(redis::cmd("GET").arg(key).query_async(&mut self.0).await?)
     }
@@ -189,6 +217,8 @@ impl std::fmt::Debug for CheckoutPerOp {
 }
 
 impl Store for CheckoutPerOp {
+    type Value = String;
+
     async fn get(&mut self, key: &str) -> Result<Option<String>> {
         let mut conn = self.0.get().await?;
         Ok(redis::cmd("GET").arg(key).query_async(&mut conn).await?)

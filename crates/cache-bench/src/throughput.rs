@@ -9,7 +9,9 @@ use crate::batches::{BATCH, CacheBatches, RawBatches};
 use crate::histogram::Histogram;
 use crate::redis_benchmark::RedisBenchmark;
 use crate::report::{Series, median};
-use crate::stores::{CacheStore, CheckoutPerOp, MokaStore, MutexMap, RawDashMap, RawRedis};
+use crate::stores::{
+    BytesStore, CacheStore, CheckoutPerOp, MokaStore, MutexMap, RawDashMap, RawRedis,
+};
 use crate::workload::{self, Result, Workload};
 
 /// How long each case runs, untimed, before the first round: connections open, maps grow.
@@ -22,6 +24,8 @@ const SEED: u64 = 42;
 pub(crate) enum Subject {
     /// `MemoryCache` through `Cache` with static dispatch.
     Memory(CacheStore<MemoryCache>),
+    /// `MemoryCache` through `get_bytes`/`set_bytes`, static dispatch.
+    MemoryBytes(BytesStore<MemoryCache>),
     /// `AnyCache` (boxed futures) over a `MemoryCache`.
     Any(CacheStore<AnyCache>),
     /// moka `future::Cache` with per-entry expiry.
@@ -78,6 +82,7 @@ impl Subject {
     pub(crate) async fn populate(&self, work: &Workload) -> Result<()> {
         match self {
             Self::Memory(s) => workload::populate(s, work).await,
+            Self::MemoryBytes(s) => workload::populate(s, work).await,
             Self::Any(s) => workload::populate(s, work).await,
             Self::Moka(s) => workload::populate(s, work).await,
             Self::Dash(s) => workload::populate(s, work).await,
@@ -96,6 +101,7 @@ impl Subject {
         let run_for = Duration::from_secs_f64(secs);
         let mut round = match self {
             Self::Memory(s) => workload::round(s, work, run_for, seed).await?,
+            Self::MemoryBytes(s) => workload::round(s, work, run_for, seed).await?,
             Self::Any(s) => workload::round(s, work, run_for, seed).await?,
             Self::Moka(s) => workload::round(s, work, run_for, seed).await?,
             Self::Dash(s) => workload::round(s, work, run_for, seed).await?,

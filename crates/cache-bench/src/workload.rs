@@ -33,8 +33,10 @@ const YIELD_EVERY: u64 = 32;
 /// What the workload needs of a case: get and set with the TTL. Each task works on its own
 /// clone.
 pub(crate) trait Store: Clone + Send + Sync + 'static {
+    /// What a read returns.
+    type Value: Send;
     /// Reads `key`.
-    fn get(&mut self, key: &str) -> impl Future<Output = Result<Option<String>>> + Send;
+    fn get(&mut self, key: &str) -> impl Future<Output = Result<Option<Self::Value>>> + Send;
     /// Writes `key` with [`TTL`].
     fn set(&mut self, key: &str, value: &str) -> impl Future<Output = Result<()>> + Send;
 }

@@ -6,10 +6,11 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::{BoxError, Cache, CacheError, Result, normalize_ttl};
+use crate::{BoxError, Bytes, Cache, CacheError, Result, normalize_ttl, utf8};
 
-/// What a load ended with, kept for the callers that waited on it.
-type Outcome = Result<String>;
+/// What a load ended with, kept for the callers that waited on it: bytes, so that string
+/// and byte loads of one key share a flight.
+type Outcome = Result<Bytes>;
 
 /// One load in flight: the lock its leader holds while loading, and what it ended with.
 ///
@@ -193,61 +194,191 @@ pub trait CacheExt: Cache {
         Fut: Future<Output = std::result::Result<String, E>> + Send,
         E: Into<BoxError>,
     {
-        async move {
-            if let Some(value) = self.get(key).await? {
-                return Ok(value);
-            }
-            normalize_ttl(ttl)?;
-            let Some(flights) = self.single_flight() else {
-                return load_and_store(self, key, ttl, loader).await;
-            };
-            let ticket = flights.join(key);
-            let mut outcome = ticket.flight().lock().await;
-            if let Some(done) = outcome.as_mut() {
-                return match done {
-                    Ok(value) => Ok(value.clone()),
-                    Err(err) => Err(err.share()),
-                };
-            }
-            // Leading: the first caller, or a waiter whose leader went away. The value may
-            // have been stored since this caller's first read.
-            let mut result = match self.get(key).await {
-                Ok(Some(value)) => Ok(value),
-                Ok(None) => load_and_store(self, key, ttl, loader).await,
-                Err(err) => Err(err),
-            };
-            let waiters = ticket.finish();
-            if waiters > 0 {
-                // A lone caller keeps its error untouched; waiters need copies.
-                *outcome = Some(match &mut result {
-                    Ok(value) => Ok(value.clone()),
-                    Err(err) => Err(err.share()),
-                });
-            }
-            result
-        }
+        load_once(self, key, ttl, loader)
+    }
+
+    /// [`get_or_set_with`](Self::get_or_set_with) for bytes: reads with
+    /// [`Cache::get_bytes`], stores with [`Cache::set_bytes`], and shares the loaded
+    /// [`Bytes`] with every waiter without copying it.
+    ///
+    /// String and byte loads of one key share a flight: a string caller waiting on a byte
+    /// load whose value is not UTF-8 gets [`CacheError::InvalidValue`].
+    ///
+    /// # Errors
+    /// Those of [`get_or_set_with`](Self::get_or_set_with), with
+    /// [`Cache::get_bytes`] and [`Cache::set_bytes`] in place of `get` and `set`.
+    ///
+    /// # Example
+    /// ```
+    /// use std::time::Duration;
+    /// use cache_core::{Bytes, CacheExt, Result};
+    /// use cache_memory::MemoryCache;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<()> {
+    /// let cache = MemoryCache::new();
+    /// let avatar = cache
+    ///     .get_or_set_bytes_with("avatar:7", Some(Duration::from_secs(60)), || async {
+    ///         Ok::<_, std::io::Error>(Bytes::from(vec![0x89, b'P', b'N', b'G']))
+    ///     })
+    ///     .await?;
+    /// assert_eq!(&avatar[..], b"\x89PNG");
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn get_or_set_bytes_with<F, Fut, E>(
+        &self,
+        key: &str,
+        ttl: Option<Duration>,
+        loader: F,
+    ) -> impl Future<Output = Result<Bytes>> + Send
+    where
+        F: FnOnce() -> Fut + Send,
+        Fut: Future<Output = std::result::Result<Bytes, E>> + Send,
+        E: Into<BoxError>,
+    {
+        load_once(self, key, ttl, loader)
     }
 }
 
 impl<C: Cache> CacheExt for C {}
 
-/// Runs `loader` and stores its value under `key`.
-async fn load_and_store<C, F, Fut, E>(
+/// A value `get_or_set_with` can load: read, written and shared through the forms of
+/// [`Cache`] that fit it.
+trait Loadable: Sized + Send + Sync {
+    fn read<C: Cache + ?Sized>(
+        cache: &C,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<Self>>> + Send;
+    fn write<C: Cache + ?Sized>(
+        &self,
+        cache: &C,
+        key: &str,
+        ttl: Option<Duration>,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// The value as a waiter's outcome.
+    fn to_outcome(&self) -> Bytes;
+    /// A waiter's copy of the outcome.
+    fn from_outcome(bytes: &Bytes) -> Result<Self>;
+}
+
+impl Loadable for String {
+    fn read<C: Cache + ?Sized>(
+        cache: &C,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<Self>>> + Send {
+        cache.get(key)
+    }
+
+    fn write<C: Cache + ?Sized>(
+        &self,
+        cache: &C,
+        key: &str,
+        ttl: Option<Duration>,
+    ) -> impl Future<Output = Result<()>> + Send {
+        cache.set(key, self, ttl)
+    }
+
+    fn to_outcome(&self) -> Bytes {
+        Bytes::copy_from_slice(self.as_bytes())
+    }
+
+    fn from_outcome(bytes: &Bytes) -> Result<Self> {
+        utf8(bytes.clone())
+    }
+}
+
+impl Loadable for Bytes {
+    fn read<C: Cache + ?Sized>(
+        cache: &C,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<Self>>> + Send {
+        cache.get_bytes(key)
+    }
+
+    fn write<C: Cache + ?Sized>(
+        &self,
+        cache: &C,
+        key: &str,
+        ttl: Option<Duration>,
+    ) -> impl Future<Output = Result<()>> + Send {
+        cache.set_bytes(key, self.clone(), ttl)
+    }
+
+    fn to_outcome(&self) -> Bytes {
+        self.clone()
+    }
+
+    fn from_outcome(bytes: &Bytes) -> Result<Self> {
+        Ok(bytes.clone())
+    }
+}
+
+/// The body of both `get_or_set_with` forms.
+async fn load_once<C, V, F, Fut, E>(
     cache: &C,
     key: &str,
     ttl: Option<Duration>,
     loader: F,
-) -> Result<String>
+) -> Result<V>
 where
     C: Cache + ?Sized,
+    V: Loadable,
     F: FnOnce() -> Fut + Send,
-    Fut: Future<Output = std::result::Result<String, E>> + Send,
+    Fut: Future<Output = std::result::Result<V, E>> + Send,
+    E: Into<BoxError>,
+{
+    if let Some(value) = V::read(cache, key).await? {
+        return Ok(value);
+    }
+    normalize_ttl(ttl)?;
+    let Some(flights) = cache.single_flight() else {
+        return load_and_store(cache, key, ttl, loader).await;
+    };
+    let ticket = flights.join(key);
+    let mut outcome = ticket.flight().lock().await;
+    if let Some(done) = outcome.as_mut() {
+        return match done {
+            Ok(value) => V::from_outcome(value),
+            Err(err) => Err(err.share()),
+        };
+    }
+    // Leading: the first caller, or a waiter whose leader went away. The value may have
+    // been stored since this caller's first read.
+    let mut result = match V::read(cache, key).await {
+        Ok(Some(value)) => Ok(value),
+        Ok(None) => load_and_store(cache, key, ttl, loader).await,
+        Err(err) => Err(err),
+    };
+    let waiters = ticket.finish();
+    if waiters > 0 {
+        // A lone caller keeps its error untouched; waiters need copies.
+        *outcome = Some(match &mut result {
+            Ok(value) => Ok(value.to_outcome()),
+            Err(err) => Err(err.share()),
+        });
+    }
+    result
+}
+
+/// Runs `loader` and stores its value under `key`.
+async fn load_and_store<C, V, F, Fut, E>(
+    cache: &C,
+    key: &str,
+    ttl: Option<Duration>,
+    loader: F,
+) -> Result<V>
+where
+    C: Cache + ?Sized,
+    V: Loadable,
+    F: FnOnce() -> Fut + Send,
+    Fut: Future<Output = std::result::Result<V, E>> + Send,
     E: Into<BoxError>,
 {
     let value = loader().await.map_err(|err| CacheError::Load {
         source: Arc::from(err.into()),
     })?;
-    cache.set(key, &value, ttl).await?;
+    value.write(cache, key, ttl).await?;
     Ok(value)
 }
 
@@ -329,6 +460,53 @@ mod tests {
         }
         assert_eq!(loads.load(std::sync::atomic::Ordering::SeqCst), 1);
         assert_eq!(cache.flights.in_flight(), 0);
+    }
+
+    /// A string caller waiting on a byte load of the same key shares it, and gets
+    /// `InvalidValue` when the loaded bytes are not UTF-8; a byte caller gets them as they are.
+    #[tokio::test(start_paused = true)]
+    async fn string_and_byte_loads_of_one_key_share_a_flight() {
+        let cache = SlowMap::default();
+        let loads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let leader = {
+            let (cache, loads) = (cache.clone(), Arc::clone(&loads));
+            tokio::spawn(async move {
+                cache
+                    .get_or_set_bytes_with("k", None, || async move {
+                        loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        Ok::<_, CacheError>(Bytes::from_static(b"\xff"))
+                    })
+                    .await
+            })
+        };
+        // Both join while the leader loads (its reads take 100 ms, its load 500 ms).
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let text = {
+            let cache = cache.clone();
+            tokio::spawn(async move {
+                cache
+                    .get_or_set_with("k", None, || async {
+                        Ok::<_, CacheError>("never loaded".to_owned())
+                    })
+                    .await
+            })
+        };
+        let bytes = {
+            let cache = cache.clone();
+            tokio::spawn(async move {
+                cache
+                    .get_or_set_bytes_with("k", None, || async {
+                        Ok::<_, CacheError>(Bytes::from_static(b"never loaded"))
+                    })
+                    .await
+            })
+        };
+        assert_eq!(&leader.await.unwrap().unwrap()[..], b"\xff");
+        assert_eq!(&bytes.await.unwrap().unwrap()[..], b"\xff");
+        let err = text.await.unwrap().unwrap_err();
+        assert!(matches!(err, CacheError::InvalidValue { .. }), "{err:?}");
+        assert_eq!(loads.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[derive(Debug)]

@@ -11,7 +11,7 @@ mod sweeper;
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use dashmap::DashMap;
@@ -38,8 +38,10 @@ use expiry::{Expiring, ExpiryIndex, Popped};
 use ring::{Entries, Ring, Slot};
 use sweeper::SweepControl;
 
-/// `expires_at` of an entry that never expires.
-const NEVER: u64 = u64::MAX;
+/// The expiry of an entry that never expires; also the mask of an expiry in `Entry::expires`.
+const NEVER: u64 = u64::MAX >> 1;
+/// The top bit of `Entry::expires`: the entry was read since the clock hand last passed.
+const ACCESSED: u64 = !NEVER;
 /// Expiry index items one eviction may pop per shard while looking for an expired entry.
 const EVICT_POP_BUDGET: usize = 1024;
 
@@ -92,15 +94,54 @@ pub struct MemoryCache {
 /// One cached value.
 #[derive(Debug)]
 struct Entry {
-    /// Always in `Bytes`' shared form (see [`shared`]): a read clones it without allocating.
+    /// Written by `set_bytes`: in `Bytes`' shared form (see [`shared`]), so a read clones it
+    /// without allocating. Written by `set`: a plain buffer, given its reference count by
+    /// the first `get_bytes` (strings are read back by copying, which needs none).
     value: Bytes,
-    /// Nanoseconds after the cache's epoch at which the entry expires, or [`NEVER`].
-    expires_at: u64,
-    /// When the entry's current expiry index item is due (no later than `expires_at`), or
+    /// Nanoseconds after the cache's epoch at which the entry expires, or [`NEVER`], in the
+    /// low 63 bits; in the top bit ([`ACCESSED`]), whether it was read since the clock hand
+    /// last passed (kept up only when a capacity is set). One word for both keeps the map's
+    /// slot at 64 bytes. Written under the shard's write lock, except [`ACCESSED`], which
+    /// reads set under the read lock.
+    expires: AtomicU64,
+    /// When the entry's current expiry index item is due (no later than its expiry), or
     /// [`NEVER`] when it has none.
     indexed_at: u64,
-    /// Read since the clock hand last passed; only kept up when a capacity is set.
-    accessed: AtomicBool,
+}
+
+impl Entry {
+    fn new(value: Bytes, expires_at: u64) -> Self {
+        Self {
+            value,
+            expires: AtomicU64::new(expires_at),
+            indexed_at: expires_at,
+        }
+    }
+
+    fn expires_at(&self) -> u64 {
+        self.expires.load(Ordering::Relaxed) & NEVER
+    }
+
+    /// Sets the expiry, keeping the accessed mark.
+    fn set_expires_at(&mut self, at: u64) {
+        let word = self.expires.get_mut();
+        *word = (*word & ACCESSED) | at;
+    }
+
+    fn accessed(&self) -> bool {
+        self.expires.load(Ordering::Relaxed) & ACCESSED != 0
+    }
+
+    fn mark_accessed(&self) {
+        // A load first: most reads find the mark set and write nothing.
+        if !self.accessed() {
+            self.expires.fetch_or(ACCESSED, Ordering::Relaxed);
+        }
+    }
+
+    fn clear_accessed(&self) {
+        self.expires.fetch_and(!ACCESSED, Ordering::Relaxed);
+    }
 }
 
 /// The state clones share.
@@ -166,6 +207,21 @@ impl MemoryCache {
         self.inner.max_capacity
     }
 
+    /// A write of one entry.
+    fn insert_one(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<()> {
+        self.inner.check_open()?;
+        let expires_at = self.inner.expires_at(ttl)?;
+        self.inner.sweep.ensure_running(&self.inner);
+        self.inner.insert(key, value, expires_at);
+        if self.inner.is_closed() {
+            // `close` ran between the check above and the insert, and may have cleared the
+            // map before this entry landed: clear again so a closed cache holds nothing.
+            self.inner.clear();
+        }
+        self.inner.stats.add(Stat::Set, 1);
+        Ok(())
+    }
+
     /// The batch writes: every entry with one expiry time, checked before anything is stored.
     fn insert_many<'a>(
         &self,
@@ -180,7 +236,7 @@ impl MemoryCache {
             self.inner.insert(key, value, expires_at);
         }
         if self.inner.is_closed() {
-            // As in `set_bytes`: `close` may have cleared the map before these entries landed.
+            // As in `insert_one`: `close` may have cleared the map before these entries landed.
             self.inner.clear();
         }
         self.inner.stats.add(Stat::Set, count as u64);
@@ -208,7 +264,7 @@ impl fmt::Debug for MemoryCache {
 impl Inner {
     /// Nanoseconds since the cache's epoch.
     fn now(&self) -> u64 {
-        // Saturates after 584 years of uptime, where every expiry is in the past anyway.
+        // Saturates after 292 years of uptime, where every expiry is in the past anyway.
         u64::try_from(
             Instant::now()
                 .saturating_duration_since(self.epoch)
@@ -253,7 +309,7 @@ impl Inner {
             .filter(|&at| at < NEVER)
             .ok_or(CacheError::InvalidTtl {
                 ttl,
-                reason: "too large: the in-memory cache takes ttls of up to about 580 years",
+                reason: "too large: the in-memory cache takes ttls of up to about 290 years",
             })
     }
 
@@ -261,9 +317,10 @@ impl Inner {
     /// the key is missing or expired (an expired entry is removed).
     fn read<T>(&self, key: &str, read: impl FnOnce(&Bytes) -> T) -> Option<T> {
         let entry = self.map.get(key)?;
-        if entry.expires_at != NEVER {
+        let expires_at = entry.expires_at();
+        if expires_at != NEVER {
             let now = self.now();
-            if entry.expires_at <= now {
+            if expires_at <= now {
                 drop(entry);
                 #[cfg(test)]
                 tests::reached(tests::Point::ExpiredReadBeforeRemoval);
@@ -272,7 +329,7 @@ impl Inner {
                 // fresh value is never removed here.
                 if self
                     .map
-                    .remove_if(key, |_, entry| entry.expires_at <= now)
+                    .remove_if(key, |_, entry| entry.expires_at() <= now)
                     .is_some()
                 {
                     self.count.fetch_sub(1, Ordering::AcqRel);
@@ -281,8 +338,8 @@ impl Inner {
                 return None;
             }
         }
-        if self.max_capacity.is_some() && !entry.accessed.load(Ordering::Relaxed) {
-            entry.accessed.store(true, Ordering::Relaxed);
+        if self.max_capacity.is_some() {
+            entry.mark_accessed();
         }
         Some(read(&entry.value))
     }
@@ -315,7 +372,6 @@ impl Inner {
     }
 
     fn insert(&self, key: &str, value: Bytes, expires_at: u64) {
-        let value = shared(value);
         let indexed = if let Some(mut entry) = self.map.get_mut(key) {
             let (stored, entry) = entry.pair_mut();
             overwrite(stored, entry, value, expires_at)
@@ -337,12 +393,7 @@ impl Inner {
                 MapEntry::Vacant(vacant) => {
                     // New entries start unread: one never read again is evicted at the hand's
                     // next pass, before entries that were read.
-                    let entry = Entry {
-                        value,
-                        expires_at,
-                        indexed_at: expires_at,
-                        accessed: AtomicBool::new(false),
-                    };
+                    let entry = Entry::new(value, expires_at);
                     drop(vacant.insert(entry));
                     if self.max_capacity.is_some() {
                         self.ring
@@ -429,9 +480,9 @@ impl Inner {
     fn state_at(&self, key: &Arc<str>, now: u64) -> Slot {
         match self.map.get(&**key) {
             Some(entry) if Arc::ptr_eq(entry.key(), key) => {
-                if entry.expires_at <= now {
+                if entry.expires_at() <= now {
                     Slot::Expired
-                } else if entry.accessed.load(Ordering::Relaxed) {
+                } else if entry.accessed() {
                     Slot::Accessed
                 } else {
                     Slot::Idle
@@ -466,7 +517,7 @@ impl Entries for Inner {
         if let Some(entry) = self.map.get(&**key)
             && Arc::ptr_eq(entry.key(), key)
         {
-            entry.accessed.store(false, Ordering::Relaxed);
+            entry.clear_accessed();
         }
     }
 
@@ -478,7 +529,7 @@ impl Entries for Inner {
             return false;
         };
         self.count.fetch_sub(1, Ordering::AcqRel);
-        let expired = entry.expires_at <= self.now();
+        let expired = entry.expires_at() <= self.now();
         self.stats.add(
             if expired {
                 Stat::Expiration
@@ -500,7 +551,7 @@ fn overwrite(
     expires_at: u64,
 ) -> Option<Arc<str>> {
     entry.value = value;
-    entry.expires_at = expires_at;
+    entry.set_expires_at(expires_at);
     // `NEVER` is never below anything: an entry without expiry keeps its item, dropped when
     // it pops.
     (expires_at < entry.indexed_at).then(|| {
@@ -532,13 +583,14 @@ impl Expiring for Inner {
                 if !Arc::ptr_eq(stored, key) || entry.indexed_at != at {
                     return false;
                 }
-                if entry.expires_at <= now {
+                let expires_at = entry.expires_at();
+                if expires_at <= now {
                     return true;
                 }
                 // Written again since it was indexed, with a later expiry (or none).
-                entry.indexed_at = entry.expires_at;
-                if entry.expires_at != NEVER {
-                    popped = Popped::Reindexed(entry.expires_at);
+                entry.indexed_at = expires_at;
+                if expires_at != NEVER {
+                    popped = Popped::Reindexed(expires_at);
                 }
                 false
             })
@@ -569,22 +621,13 @@ impl Cache for MemoryCache {
     }
 
     /// Stores `value` itself, without copying it; a `Bytes` that is not shared yet (made from
-    /// a `Vec`) gets its reference count here, so that reads allocate nothing.
+    /// a `Vec`) gets its reference count here, so that every `get_bytes` hit allocates
+    /// nothing.
     ///
     /// # Errors
-    /// [`CacheError::InvalidTtl`] for a zero TTL or one of more than about 580 years.
+    /// [`CacheError::InvalidTtl`] for a zero TTL or one of more than about 290 years.
     async fn set_bytes(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<()> {
-        self.inner.check_open()?;
-        let expires_at = self.inner.expires_at(ttl)?;
-        self.inner.sweep.ensure_running(&self.inner);
-        self.inner.insert(key, value, expires_at);
-        if self.inner.is_closed() {
-            // `close` ran between the check above and the insert, and may have cleared the
-            // map before this entry landed: clear again so a closed cache holds nothing.
-            self.inner.clear();
-        }
-        self.inner.stats.add(Stat::Set, 1);
-        Ok(())
+        self.insert_one(key, shared(value), ttl)
     }
 
     /// One hash lookup under a shard's read lock; allocates only the returned `String`
@@ -600,11 +643,14 @@ impl Cache for MemoryCache {
         Ok(value)
     }
 
+    /// Stores a copy of `value` as a plain buffer: a string read back with `get` never needs
+    /// a reference count, so it gets one (24 bytes, allocated once) only if a `get_bytes`
+    /// reads it.
+    ///
     /// # Errors
-    /// [`CacheError::InvalidTtl`] for a zero TTL or one of more than about 580 years.
+    /// [`CacheError::InvalidTtl`] for a zero TTL or one of more than about 290 years.
     async fn set(&self, key: &str, value: &str, ttl: Option<Duration>) -> Result<()> {
-        self.set_bytes(key, Bytes::copy_from_slice(value.as_bytes()), ttl)
-            .await
+        self.insert_one(key, Bytes::copy_from_slice(value.as_bytes()), ttl)
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
@@ -658,7 +704,7 @@ impl Cache for MemoryCache {
         self.insert_many(
             entries
                 .iter()
-                .map(|(key, value)| (key.as_ref(), value.clone())),
+                .map(|(key, value)| (key.as_ref(), shared(value.clone()))),
             ttl,
         )
     }

@@ -382,16 +382,6 @@ impl Cache for RedisCache {
         self.set_slice(key, &value, ttl).await
     }
 
-    /// `GET`, one round trip; the reply becomes the `String` without a copy.
-    ///
-    /// # Errors
-    /// [`CacheError::InvalidValue`] when the stored bytes are not UTF-8 (written by another
-    /// client, or by [`set_bytes`](Cache::set_bytes)); otherwise those of
-    /// [`get_bytes`](Cache::get_bytes).
-    async fn get(&self, key: &str) -> Result<Option<String>> {
-        self.get_bytes(key).await?.map(utf8).transpose()
-    }
-
     /// As [`set_bytes`](Cache::set_bytes), sending the string's bytes as they are.
     async fn set(&self, key: &str, value: &str, ttl: Option<Duration>) -> Result<()> {
         self.set_slice(key, value.as_bytes(), ttl).await
@@ -482,30 +472,6 @@ impl Cache for RedisCache {
             ttl,
         )
         .await
-    }
-
-    /// `MGET`, as [`get_many_bytes`](Cache::get_many_bytes), each reply becoming its
-    /// `String` without a copy.
-    ///
-    /// # Errors
-    /// [`CacheError::InvalidValue`] for a value that is not UTF-8, naming its position in
-    /// `keys`; otherwise those of [`get_many_bytes`](Cache::get_many_bytes).
-    async fn get_many<K>(&self, keys: &[K]) -> Result<Vec<Option<String>>>
-    where
-        K: AsRef<str> + Sync,
-    {
-        let values = self.mget(keys).await?;
-        let len = values.len();
-        values
-            .into_iter()
-            .enumerate()
-            .map(|(position, value)| {
-                value
-                    .map(utf8)
-                    .transpose()
-                    .map_err(|err| err.at_batch_position(position, len))
-            })
-            .collect()
     }
 
     /// As [`set_many_bytes`](Cache::set_many_bytes), sending the strings' bytes as they are.

@@ -233,6 +233,27 @@ async fn oversized_keys_and_values_are_refused_before_sending() {
         }
         other => panic!("expected TooLarge, got {other:?}"),
     }
+    // The same for bytes, counted in bytes, one at a time and in a batch.
+    let over_bytes = cache_redis::Bytes::from(vec![0xff_u8; limit + 1]);
+    for result in [
+        cache.set_bytes("over", over_bytes.clone(), None).await,
+        cache
+            .set_many_bytes(
+                &[("fine", cache_redis::Bytes::new()), ("over", over_bytes)],
+                None,
+            )
+            .await,
+    ] {
+        assert!(
+            matches!(result, Err(CacheError::TooLarge { what: "value", size, .. }) if size == limit + 1),
+            "{result:?}"
+        );
+    }
+    assert_eq!(
+        cache.get_bytes("fine").await.unwrap(),
+        None,
+        "a refused batch sends nothing"
+    );
     // Had it been sent, Redis would have closed the one connection.
     assert_eq!(cache.get("known").await.unwrap().as_deref(), Some("value"));
     let long_key = "k".repeat(limit - "big:".len() + 1);

@@ -9,7 +9,7 @@ use tokio::sync::{Barrier, oneshot};
 use tokio::time::sleep;
 
 use super::{key, ok, watchdog};
-use crate::{Cache, CacheError, CacheExt};
+use crate::{Bytes, Cache, CacheError, CacheExt};
 
 /// Callers racing for one missing key.
 const CALLERS: usize = 1_000;
@@ -32,18 +32,29 @@ pub async fn get_or_set_with_returns_a_present_value<C: Cache>(cache: &C) {
     assert_eq!(value, "stored");
 }
 
-/// Lines up `callers` tasks on a barrier, each calling `get_or_set_with` for `k` with a
-/// loader that counts itself, waits until every caller has made its call, then takes
-/// [`LOAD_TIME`] more (time for the last callers to join, however slow the scheduler) and
-/// returns `outcome(caller)`. Returns how many loaders ran and each caller's result, under
-/// the [`WATCHDOG`](super::WATCHDOG).
+/// How the racing callers of [`race_for_one_key`] load.
+#[derive(Debug, Clone, Copy)]
+enum Form {
+    /// `get_or_set_with`, strings.
+    Text,
+    /// `get_or_set_bytes_with`, bytes.
+    Bytes,
+}
+
+/// Lines up `callers` tasks on a barrier, each calling `get_or_set_with` (or, for
+/// [`Form::Bytes`], `get_or_set_bytes_with`) for `k` with a loader that counts itself, waits
+/// until every caller has made its call, then takes [`LOAD_TIME`] more (time for the last
+/// callers to join, however slow the scheduler) and returns `outcome(caller)`. Returns how
+/// many loaders ran and each caller's result as bytes, under the
+/// [`WATCHDOG`](super::WATCHDOG).
 async fn race_for_one_key<C: Cache + Clone + 'static>(
     what: &str,
     cache: &C,
     k: &str,
     callers: usize,
-    outcome: fn(usize) -> Result<String, &'static str>,
-) -> (usize, Vec<crate::Result<String>>) {
+    form: Form,
+    outcome: fn(usize) -> Result<Bytes, &'static str>,
+) -> (usize, Vec<crate::Result<Bytes>>) {
     let loads = Arc::new(AtomicUsize::new(0));
     let called = Arc::new(AtomicUsize::new(0));
     let barrier = Arc::new(Barrier::new(callers));
@@ -56,19 +67,28 @@ async fn race_for_one_key<C: Cache + Clone + 'static>(
                 Arc::clone(&called),
                 Arc::clone(&barrier),
             );
+            let all_called = Arc::clone(&called);
+            let loader = move || async move {
+                loads.fetch_add(1, Ordering::SeqCst);
+                while all_called.load(Ordering::SeqCst) < callers {
+                    sleep(Duration::from_millis(1)).await;
+                }
+                sleep(LOAD_TIME).await;
+                outcome(caller)
+            };
             tokio::spawn(async move {
                 barrier.wait().await;
                 called.fetch_add(1, Ordering::SeqCst);
-                cache
-                    .get_or_set_with(&k, TTL, || async move {
-                        loads.fetch_add(1, Ordering::SeqCst);
-                        while called.load(Ordering::SeqCst) < callers {
-                            sleep(Duration::from_millis(1)).await;
-                        }
-                        sleep(LOAD_TIME).await;
-                        outcome(caller)
-                    })
-                    .await
+                match form {
+                    Form::Bytes => cache.get_or_set_bytes_with(&k, TTL, loader).await,
+                    Form::Text => cache
+                        .get_or_set_with(&k, TTL, || async move {
+                            let bytes = loader().await?;
+                            Ok::<_, &str>(String::from_utf8(bytes.to_vec()).unwrap_or_default())
+                        })
+                        .await
+                        .map(Bytes::from),
+                }
             })
         })
         .collect();
@@ -94,7 +114,8 @@ pub async fn get_or_set_with_runs_the_loader_once<C: Cache + Clone + Debug + 'st
         cache,
         &k,
         CALLERS,
-        |caller| Ok(format!("loaded by {caller}")),
+        Form::Text,
+        |caller| Ok(Bytes::from(format!("loaded by {caller}"))),
     )
     .await;
     let mut values = Vec::with_capacity(CALLERS);
@@ -108,7 +129,9 @@ pub async fn get_or_set_with_runs_the_loader_once<C: Cache + Clone + Debug + 'st
     let stored = ok("get", cache.get(&k)).await;
     assert!(stored.is_some(), "the loaded value must be stored");
     assert!(
-        values.iter().all(|v| Some(v) == stored.as_ref()),
+        values
+            .iter()
+            .all(|v| stored.as_deref().map(str::as_bytes) == Some(&v[..])),
         "every caller must get the one loaded value"
     );
 }
@@ -127,6 +150,7 @@ pub async fn get_or_set_with_shares_a_loader_error_and_does_not_cache_it<
         cache,
         &k,
         WAITERS,
+        Form::Text,
         |_| Err("the database is down"),
     )
     .await;
@@ -223,4 +247,36 @@ pub async fn get_or_set_with_checks_the_ttl_before_loading<C: Cache>(cache: &C) 
 /// A loader body for calls that must not load.
 fn must_not_load(why: &str) -> Result<String, CacheError> {
     panic!("{why}")
+}
+
+/// Rule: `get_or_set_bytes_with` shares one load of bytes (not UTF-8 ones included) among
+/// concurrent callers of a missing key and stores it, as `get_or_set_with` does for strings.
+pub async fn get_or_set_bytes_with_runs_the_loader_once<C: Cache + Clone + Debug + 'static>(
+    cache: &C,
+) {
+    const BYTE_CALLERS: usize = 50;
+    const LOADED: &[u8] = &[0xff, 0x00, 0xfe];
+    let k = key("load_bytes_once", "k");
+    let (loads, results) = race_for_one_key(
+        "concurrent get_or_set_bytes_with",
+        cache,
+        &k,
+        BYTE_CALLERS,
+        Form::Bytes,
+        |_| Ok(Bytes::from_static(LOADED)),
+    )
+    .await;
+    for result in results {
+        let value = ok("get_or_set_bytes_with", async { result }).await;
+        assert_eq!(&value[..], LOADED, "every caller must get the loaded bytes");
+    }
+    assert_eq!(
+        loads, 1,
+        "{BYTE_CALLERS} concurrent callers for one missing key must run the loader once"
+    );
+    assert_eq!(
+        ok("get_bytes", cache.get_bytes(&k)).await.as_deref(),
+        Some(LOADED),
+        "the loaded bytes must be stored"
+    );
 }

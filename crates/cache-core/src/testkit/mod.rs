@@ -152,8 +152,8 @@ pub use concurrency::{
 pub use keys::{awkward_keys_round_trip, awkward_values_round_trip, glob_characters_are_literal};
 pub use lifecycle::{close_is_final_for_every_clone, dropped_operations_never_corrupt};
 pub use loading::{
-    get_or_set_with_checks_the_ttl_before_loading, get_or_set_with_returns_a_present_value,
-    get_or_set_with_runs_the_loader_once,
+    get_or_set_bytes_with_runs_the_loader_once, get_or_set_with_checks_the_ttl_before_loading,
+    get_or_set_with_returns_a_present_value, get_or_set_with_runs_the_loader_once,
     get_or_set_with_shares_a_loader_error_and_does_not_cache_it,
     get_or_set_with_survives_a_cancelled_loader,
 };
@@ -212,6 +212,7 @@ pub async fn run_all<C: Cache + Clone + Debug + 'static>(cache: C) {
     get_or_set_with_runs_the_loader_once(&cache).await;
     get_or_set_with_shares_a_loader_error_and_does_not_cache_it(&cache).await;
     get_or_set_with_survives_a_cancelled_loader(&cache).await;
+    get_or_set_bytes_with_runs_the_loader_once(&cache).await;
     #[cfg(feature = "serde")]
     {
         typed_values_round_trip(&cache).await;
