@@ -125,17 +125,15 @@ impl<C: Cache, T, K: Codec<T>> TypedCache<C, T, K> {
     }
 
     /// The value under `key`, or the loader's, stored with `ttl`; one load per missing key
-    /// however many tasks ask at once, as [`CacheExt::get_or_set_with`] does.
+    /// however many tasks ask at once, as [`CacheExt::get_or_set_bytes_with`] does.
     ///
-    /// Values go through [`CacheExt::get_or_set_with`], which stores text: this needs a codec
-    /// whose output is UTF-8, such as `Json`. With a binary codec (`MsgPack`, `Compressed`)
-    /// every load fails with [`CacheError::Load`], and a stored value that is not UTF-8 is
-    /// [`CacheError::InvalidValue`]; use [`get`](Self::get) and [`set`](Self::set) there.
+    /// The loader's value is encoded once; every caller, the loading one included, decodes
+    /// the stored bytes, so all of them get what a later [`get`](Self::get) returns.
     ///
     /// # Errors
-    /// [`CacheError::Load`] when the loader fails, or when its value does not encode or is
-    /// not UTF-8; [`CacheError::InvalidValue`] when the stored value does not decode as `T`;
-    /// otherwise those of [`CacheExt::get_or_set_with`].
+    /// [`CacheError::Load`] when the loader fails, or when its value does not encode;
+    /// [`CacheError::InvalidValue`] when the stored value does not decode as `T`; otherwise
+    /// those of [`CacheExt::get_or_set_bytes_with`].
     pub async fn get_or_set_with<F, Fut, E>(
         &self,
         key: &str,
@@ -149,19 +147,14 @@ impl<C: Cache, T, K: Codec<T>> TypedCache<C, T, K> {
         T: Send,
     {
         let codec = &self.codec;
-        let text = self
+        let bytes = self
             .cache
-            .get_or_set_with(key, ttl, || async move {
+            .get_or_set_bytes_with(key, ttl, || async move {
                 let value = loader().await.map_err(Into::into)?;
-                String::from_utf8(codec.encode(&value)?).map_err(|err| {
-                    BoxError::from(NotText {
-                        codec: codec.name(),
-                        source: err,
-                    })
-                })
+                Ok::<_, BoxError>(Bytes::from(codec.encode(&value)?))
             })
             .await?;
-        self.decode(text.as_bytes())
+        self.decode(&bytes)
     }
 
     fn encode(&self, value: &T) -> Result<Vec<u8>> {
@@ -189,17 +182,6 @@ impl<C: Cache, T, K: Codec<T>> TypedCache<C, T, K> {
                 source: Some(err),
             })
     }
-}
-
-/// The source of the [`CacheError::Load`] that [`TypedCache::get_or_set_with`] returns for a
-/// binary codec.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "the {codec} codec's output is not utf-8, and get_or_set_with stores text; use get and set with this codec"
-)]
-struct NotText {
-    codec: &'static str,
-    source: std::string::FromUtf8Error,
 }
 
 impl<C: Clone, T, K: Clone> Clone for TypedCache<C, T, K> {

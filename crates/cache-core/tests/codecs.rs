@@ -281,26 +281,31 @@ async fn every_codec_stores_and_reads_through_typed_cache() {
 }
 
 #[tokio::test]
-async fn get_or_set_with_stores_text_codecs_and_refuses_binary_ones_with_load() {
+async fn get_or_set_with_loads_once_and_stores_with_every_codec() {
     let cache = MemoryCache::new();
-    let numbers = TypedCache::with_codec(cache.clone(), Json);
-    let seven = numbers
-        .get_or_set_with("json", None, || async { Ok::<u32, BoxError>(7) })
-        .await
-        .unwrap();
-    assert_eq!(seven, 7);
-    assert_eq!(cache.get("json").await.unwrap().as_deref(), Some("7"));
-
-    // 200 is `cc c8` in MessagePack: not UTF-8.
-    let numbers = TypedCache::with_codec(cache.clone(), MsgPack);
-    let err = numbers
-        .get_or_set_with("msgpack", None, || async { Ok::<u32, BoxError>(200) })
-        .await
-        .unwrap_err();
-    assert!(matches!(err, CacheError::Load { .. }), "{err:?}");
-    let source = std::error::Error::source(&err).unwrap().to_string();
-    assert!(source.contains("not utf-8"), "{source}");
-    assert_eq!(cache.get_bytes("msgpack").await.unwrap(), None);
+    for (n, codec) in codecs(0).into_iter().enumerate() {
+        let name = codec.name();
+        let traces = TypedCache::with_codec(cache.clone(), codec);
+        let key = format!("loaded:{n}");
+        let loads = std::sync::atomic::AtomicUsize::new(0);
+        let trace = Trace {
+            trace_id: "00f067aa0ba902b7".into(),
+            service: "checkout".into(),
+            spans: Vec::new(),
+        };
+        for _ in 0..2 {
+            let got = traces
+                .get_or_set_with(&key, None, || async {
+                    loads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    Ok::<_, BoxError>(trace.clone())
+                })
+                .await
+                .unwrap();
+            assert_eq!(got, trace, "{name}");
+        }
+        assert_eq!(loads.into_inner(), 1, "{name}");
+        assert_eq!(traces.get(&key).await.unwrap(), Some(trace), "{name}");
+    }
 }
 
 #[tokio::test]
