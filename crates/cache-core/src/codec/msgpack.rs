@@ -1,7 +1,5 @@
 //! `MsgPack`: MessagePack through `rmp-serde`.
 
-use std::io::Cursor;
-
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -17,9 +15,10 @@ const MAX_DEPTH: usize = 128;
 ///
 /// Structs are stored as maps keyed by field name (`rmp_serde::to_vec_named`), as JSON stores
 /// them: adding a field with `#[serde(default)]` keeps older entries readable, and other
-/// MessagePack clients see field names. Decoding reads length prefixes without trusting them
-/// (it allocates in proportion to the input's size), stops at a nesting depth of 128, and
-/// refuses bytes left over after the value.
+/// MessagePack clients see field names. Decoding borrows from the input and checks each
+/// length prefix against the bytes left before reading (it allocates in proportion to the
+/// input's size), and stops at a nesting depth of 128. As with `rmp_serde::from_slice`,
+/// bytes after the first value are not read.
 ///
 /// ```
 /// use serde::{Deserialize, Serialize};
@@ -57,18 +56,12 @@ impl<T: Serialize + DeserializeOwned> Codec<T> for MsgPack {
     }
 
     fn decode(&self, bytes: &[u8]) -> Result<T, BoxError> {
-        // Through a reader rather than `from_slice`, whose deserializer does not say where
-        // the value ended. A reader copies each string once; its buffer grows only as far as
-        // the bytes actually read.
-        let mut de = rmp_serde::Deserializer::new(Cursor::new(bytes));
+        // `from_slice`'s deserializer, with a depth limit. It does not say where the value
+        // ended, so bytes after it go unchecked: a reader over a `Cursor` would, but copies
+        // every string into a buffer first, a quarter slower on a trace.
+        let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
         de.set_max_depth(MAX_DEPTH);
-        let value = T::deserialize(&mut de)?;
-        let end = usize::try_from(de.position()).unwrap_or(usize::MAX);
-        if end != bytes.len() {
-            let left = bytes.len().saturating_sub(end);
-            return Err(format!("{left} bytes left over after the messagepack value").into());
-        }
-        Ok(value)
+        Ok(T::deserialize(&mut de)?)
     }
 }
 
@@ -92,18 +85,6 @@ mod tests {
         assert_eq!(bytes, b"\x81\xa4name\xa2db");
         let map: BTreeMap<String, String> = MsgPack.decode(&bytes).unwrap();
         assert_eq!(map["name"], "db");
-    }
-
-    #[test]
-    fn bytes_after_the_value_are_refused() {
-        let mut bytes = Codec::<u32>::encode(&MsgPack, &7).unwrap();
-        assert_eq!(Codec::<u32>::decode(&MsgPack, &bytes).unwrap(), 7);
-        bytes.push(0);
-        let err = Codec::<u32>::decode(&MsgPack, &bytes).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "1 bytes left over after the messagepack value"
-        );
     }
 
     #[test]
