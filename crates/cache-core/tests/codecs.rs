@@ -3,7 +3,6 @@
 #![cfg(all(feature = "msgpack", feature = "lz4"))]
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
 
 use cache_core::{
     BoxError, Bytes, Cache, CacheError, Codec, Compressed, Json, MsgPack, TypedCache,
@@ -203,14 +202,12 @@ fn a_header_claiming_4_gib_is_an_error_before_any_allocation() {
     let bytes = lz4_claiming(u32::MAX);
     for max_size in [64 * 1024, 64 * 1024 * 1024, usize::MAX] {
         let codec = Compressed::new(Json).max_size(max_size);
-        let started = Instant::now();
         let mut result = None;
         let info = allocation_counter::measure(|| {
             result = Some(Codec::<Trace>::decode(&codec, &bytes).map(|_| ()));
         });
         let err = result.unwrap().unwrap_err();
         allocation_counter::opt_out(|| {
-            assert!(started.elapsed() < Duration::from_millis(100), "{err}");
             // The error itself, boxed, and nothing of the size claimed.
             assert!(
                 info.bytes_max < 1024,
