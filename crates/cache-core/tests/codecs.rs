@@ -331,3 +331,46 @@ async fn a_stored_value_that_does_not_decode_is_invalid_value_with_every_codec()
         }
     }
 }
+
+/// A trace of `spans` spans, alike enough to compress.
+fn many_spans(spans: u64) -> Trace {
+    Trace {
+        trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
+        service: "checkout".into(),
+        spans: (0..spans)
+            .map(|i| Span {
+                span_id: i,
+                parent_id: i.checked_sub(1),
+                name: "GET /cart".into(),
+                start_unix_nanos: 1_700_000_000_000_000_000 + i,
+                duration_nanos: 1_000,
+                status: Status::Ok,
+                attributes: BTreeMap::from([("http.method".into(), "GET".into())]),
+            })
+            .collect(),
+    }
+}
+
+/// Values written before `Compressed` was put around the codec (no header byte) are still
+/// read, beside new ones.
+#[test]
+fn values_written_without_compressed_are_read_through_it() {
+    let trace = many_spans(50);
+    for (name, old, codec) in [
+        (
+            "json",
+            Codec::<Trace>::encode(&Json, &trace).unwrap(),
+            Box::new(Compressed::new(Json)) as Box<dyn Codec<Trace>>,
+        ),
+        (
+            "msgpack",
+            Codec::<Trace>::encode(&MsgPack, &trace).unwrap(),
+            Box::new(Compressed::new(MsgPack)),
+        ),
+    ] {
+        assert_eq!(codec.decode(&old).unwrap(), trace, "{name}: an old value");
+        let new = codec.encode(&trace).unwrap();
+        assert!(new.len() < old.len(), "{name}: the new value is compressed");
+        assert_eq!(codec.decode(&new).unwrap(), trace, "{name}: a new value");
+    }
+}

@@ -20,8 +20,11 @@ const MAX_EXPANSION: usize = 255;
 /// different thresholds, compressed or not, are all read back: `0` then the inner codec's
 /// bytes, or `1`, the uncompressed length as 4 little-endian bytes, and an LZ4 block
 /// (`lz4_flex::block`, no frame). A value that LZ4 would not make smaller is stored as it is.
-/// Values written by the inner codec alone (without the header) are not readable through
-/// `Compressed`: switching an existing cache to it needs a new key prefix or a `clear`.
+/// Values written by the inner codec alone, before `Compressed` was put around it, are read
+/// too: a value whose first byte is neither `0` nor `1` goes to the inner codec whole. That
+/// holds for every JSON value (JSON text never starts with those bytes) and every MessagePack
+/// value but the bare integers 0 and 1, so a cache switches to `Compressed` without a
+/// `clear`.
 ///
 /// Decoding trusts nothing it is given: a length over [`max_size`](Self::max_size), or more
 /// than an LZ4 block of that size can expand to, is an error before any allocation, so a
@@ -192,7 +195,17 @@ impl<T, C: Codec<T>> Codec<T> for Compressed<C> {
                 }
                 self.inner.decode(&plain).map_err(inside)
             }
-            header => Err(Lz4Error::UnknownHeader(header).into()),
+            // Written by the inner codec alone, before `Compressed` was put around it.
+            _ => {
+                if bytes.len() > self.max_size {
+                    return Err(Lz4Error::TooLarge {
+                        len: bytes.len(),
+                        max: self.max_size,
+                    }
+                    .into());
+                }
+                self.inner.decode(bytes).map_err(inside)
+            }
         }
     }
 }
@@ -202,8 +215,6 @@ impl<T, C: Codec<T>> Codec<T> for Compressed<C> {
 enum Lz4Error {
     #[error("the value is empty: no header byte")]
     Empty,
-    #[error("unknown header byte {0}: the value was not written by the lz4 codec")]
-    UnknownHeader(u8),
     #[error("the lz4 value ends before its 4-byte length")]
     Truncated,
     #[error("{len} bytes before compression is over max_size ({max} bytes)")]
@@ -312,7 +323,6 @@ mod tests {
         let codec = Compressed::new(Raw);
         for bytes in [
             &b""[..],
-            b"\x02abc",
             b"\x01\x05\x00",
             b"\x01\x05\x00\x00\x00",
             b"\x01\x05\x00\x00\x00\xf0",
@@ -325,5 +335,7 @@ mod tests {
             codec.decode(b"\x01\x03\x00\x00\x00\x30abc").unwrap(),
             b"abc"
         );
+        // Any other first byte: a value written without `Compressed`, whole.
+        assert_eq!(codec.decode(b"\x02abc").unwrap(), b"\x02abc");
     }
 }
