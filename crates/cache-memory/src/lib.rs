@@ -5,7 +5,7 @@
 
 mod builder;
 mod expiry;
-mod ring;
+mod policy;
 mod shards;
 mod sweeper;
 
@@ -28,13 +28,17 @@ pub use cache_core::{
 pub use cache_core::{Codec, Json, TypedCache};
 
 use expiry::{Expiring, ExpiryIndex, Popped};
-use ring::{Entries, Ring, Slot};
+use policy::{Entries, Policy, Slot};
 use sweeper::SweepControl;
 
 /// The expiry of an entry that never expires; also the mask of an expiry in `Entry::expires`.
-const NEVER: u64 = u64::MAX >> 1;
-/// The top bit of `Entry::expires`: the entry was read since the clock hand last passed.
-const ACCESSED: u64 = !NEVER;
+const NEVER: u64 = u64::MAX >> 2;
+/// The shift of the read count in `Entry::expires`' top two bits.
+const READS_SHIFT: u32 = 62;
+/// One read in `Entry::expires`.
+const ONE_READ: u64 = 1 << READS_SHIFT;
+/// The highest read count an entry keeps: three more turns in the protected queue.
+const MAX_READS: u64 = 3;
 /// Expiry index items one eviction may pop per shard while looking for an expired entry.
 const EVICT_POP_BUDGET: usize = 1024;
 
@@ -44,8 +48,9 @@ const EVICT_POP_BUDGET: usize = 1024;
 /// finds one removes it (without racing a concurrent `set` of the same key), and a background
 /// sweep reclaims those nobody reads. With [`max_capacity`](MemoryCacheBuilder::max_capacity)
 /// the entry count never exceeds the bound: inserting a new key into a full cache evicts an
-/// expired entry if there is one, otherwise one not read recently (second-chance clock, an
-/// approximation of least-recently-used).
+/// expired entry if there is one, otherwise the policy's choice: S3-FIFO queues, where a new
+/// key stays on probation until it is read, so that a scan of keys read once cannot push out
+/// the keys read often (see the crate docs for the policy and what it costs).
 ///
 /// Expiry follows tokio's clock ([`tokio::time::Instant`]), which is the monotonic system
 /// clock except in tests that pause tokio's time.
@@ -92,10 +97,10 @@ struct Entry {
     /// the first `get_bytes` (strings are read back by copying, which needs none).
     value: Bytes,
     /// Nanoseconds after the cache's epoch at which the entry expires, or [`NEVER`], in the
-    /// low 63 bits; in the top bit ([`ACCESSED`]), whether it was read since the clock hand
-    /// last passed (kept up only when a capacity is set). One word for both keeps the map's
-    /// slot at 64 bytes. Written under the shard's write lock, except [`ACCESSED`], which
-    /// reads set under the read lock.
+    /// low 62 bits; in the top two, its read count for the eviction policy (0 to
+    /// [`MAX_READS`], kept up only when a capacity is set). One word for both keeps the map's
+    /// slot at 64 bytes. Written under the shard's write lock, except the count, which reads
+    /// bump under the read lock and eviction takes down.
     expires: AtomicU64,
     /// When the entry's current expiry index item is due (no later than its expiry), or
     /// [`NEVER`] when it has none.
@@ -115,25 +120,35 @@ impl Entry {
         self.expires.load(Ordering::Relaxed) & NEVER
     }
 
-    /// Sets the expiry, keeping the accessed mark.
+    /// Sets the expiry, keeping the read count.
     fn set_expires_at(&mut self, at: u64) {
         let word = self.expires.get_mut();
-        *word = (*word & ACCESSED) | at;
+        *word = (*word & !NEVER) | at;
     }
 
-    fn accessed(&self) -> bool {
-        self.expires.load(Ordering::Relaxed) & ACCESSED != 0
-    }
-
-    fn mark_accessed(&self) {
-        // A load first: most reads find the mark set and write nothing.
-        if !self.accessed() {
-            self.expires.fetch_or(ACCESSED, Ordering::Relaxed);
+    /// Counts a read, up to [`MAX_READS`].
+    fn record_read(&self) {
+        // A load first: the entries read most find the count full and write nothing.
+        let word = self.expires.load(Ordering::Relaxed);
+        if word >> READS_SHIFT < MAX_READS {
+            // A lost race loses one read, never the expiry: the exchange fails and is not
+            // retried.
+            let _ = self.expires.compare_exchange(
+                word,
+                word + ONE_READ,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
         }
     }
 
-    fn clear_accessed(&self) {
-        self.expires.fetch_and(!ACCESSED, Ordering::Relaxed);
+    /// Takes one read off the count; true if there was one.
+    fn take_read(&self) -> bool {
+        self.expires
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |word| {
+                (word >> READS_SHIFT > 0).then(|| word - ONE_READ)
+            })
+            .is_ok()
     }
 }
 
@@ -143,11 +158,11 @@ pub(crate) struct Inner {
     /// When entries with a TTL expire: for the sweep, and to evict expired entries first.
     expiry: ExpiryIndex,
     /// Every key of `map` when a capacity is set, for eviction; unused otherwise.
-    ring: Ring,
+    policy: Policy,
     /// Entries in `map` plus slots reserved by inserts in flight; never above `max_capacity`.
     count: AtomicUsize,
     max_capacity: Option<usize>,
-    /// Rotates eviction over the ring's shards.
+    /// Rotates eviction over the policy's shards when the key's own shard has nothing to evict.
     evict_next: AtomicUsize,
     closed: AtomicBool,
     epoch: Instant,
@@ -173,7 +188,10 @@ impl MemoryCache {
         let inner = Arc::new(Inner {
             map: DashMap::with_shard_amount(shards),
             expiry: ExpiryIndex::new(shards),
-            ring: Ring::new(if max_capacity.is_some() { shards } else { 0 }),
+            policy: Policy::new(
+                if max_capacity.is_some() { shards } else { 0 },
+                max_capacity.unwrap_or(0),
+            ),
             count: AtomicUsize::new(0),
             max_capacity,
             evict_next: AtomicUsize::new(0),
@@ -286,7 +304,7 @@ impl Inner {
         self.expiry.shard_count()
     }
 
-    /// The shard of the expiry index and of the ring that `key` belongs to.
+    /// The shard of the expiry index that `key` belongs to.
     fn index_shard(&self, key: &str) -> usize {
         self.map.hash_usize(&key)
     }
@@ -302,7 +320,7 @@ impl Inner {
             .filter(|&at| at < NEVER)
             .ok_or(CacheError::InvalidTtl {
                 ttl,
-                reason: "too large: the in-memory cache takes ttls of up to about 290 years",
+                reason: "too large: the in-memory cache takes ttls of up to about 146 years",
             })
     }
 
@@ -332,7 +350,7 @@ impl Inner {
             }
         }
         if self.max_capacity.is_some() {
-            entry.mark_accessed();
+            entry.record_read();
         }
         Some(read(&entry.value))
     }
@@ -371,7 +389,8 @@ impl Inner {
         } else {
             #[cfg(test)]
             tests::reached(tests::Point::InsertAfterMiss);
-            self.reserve_slot();
+            let hash = self.policy_hash(key);
+            self.reserve_slot(hash);
             let key: Arc<str> = Arc::from(key);
             match self.map.entry(Arc::clone(&key)) {
                 MapEntry::Occupied(mut occupied) => {
@@ -384,13 +403,12 @@ impl Inner {
                     indexed
                 }
                 MapEntry::Vacant(vacant) => {
-                    // New entries start unread: one never read again is evicted at the hand's
-                    // next pass, before entries that were read.
+                    // New entries start unread, on probation: one never read before it reaches
+                    // probation's head is evicted there.
                     let entry = Entry::new(value, expires_at);
                     drop(vacant.insert(entry));
                     if self.max_capacity.is_some() {
-                        self.ring
-                            .push(self.index_shard(&key), Arc::clone(&key), self);
+                        self.policy.push(hash, Arc::clone(&key), self);
                     }
                     (expires_at != NEVER).then_some(key)
                 }
@@ -407,8 +425,14 @@ impl Inner {
         }
     }
 
-    /// Counts an entry about to be inserted, first evicting one if the cache is full.
-    fn reserve_slot(&self) {
+    /// The hash the policy files `key` under: the map's own.
+    fn policy_hash(&self, key: &str) -> u64 {
+        self.map.hash_usize(&key) as u64
+    }
+
+    /// Counts an entry about to be inserted (its policy hash `hash`), first evicting one if
+    /// the cache is full.
+    fn reserve_slot(&self, hash: u64) {
         let Some(capacity) = self.max_capacity else {
             self.count.fetch_add(1, Ordering::AcqRel);
             return;
@@ -427,29 +451,31 @@ impl Inner {
                 }
                 continue;
             }
-            if !self.evict_one() {
-                // Every counted entry is in the ring except those whose insert is between
-                // `map.entry` and `ring.push` on another thread, a few instructions away.
+            if !self.evict_one(hash) {
+                // No shard holds a live entry: every counted entry is an insert between
+                // `map.entry` and `policy.push` on another thread, a few instructions away.
+                // Only a capacity below the number of threads inserting at once gets here.
                 std::thread::yield_now();
             }
             current = self.count.load(Ordering::Acquire);
         }
     }
 
-    /// Removes one entry to make room: an expired one if the expiry index knows one, else the
-    /// clock's choice. False if it found none (every entry is being inserted right now).
-    fn evict_one(&self) -> bool {
-        let start = self.evict_next.fetch_add(1, Ordering::Relaxed);
+    /// Removes one entry to make room for a key of policy hash `hash`: an expired one if the
+    /// expiry index knows one, else the policy's choice in the key's own shard, else in
+    /// another. False if it found none (every entry is being inserted right now).
+    fn evict_one(&self, hash: u64) -> bool {
         let now = self.now();
-        let shards = self.expiry.shard_count();
-        let expired = (0..shards).any(|i| {
-            let (_, removed) =
-                self.expiry
-                    .pop_expired(start.wrapping_add(i), now, EVICT_POP_BUDGET, 1, self);
-            removed > 0
-        });
-        let shards = self.ring.shard_count();
-        expired || (0..shards).any(|i| self.ring.evict(start.wrapping_add(i), self))
+        if self.expiry.evict_expired(now, EVICT_POP_BUDGET, self) {
+            return true;
+        }
+        let own = policy::shard_of(hash);
+        if self.policy.evict(own, self) {
+            return true;
+        }
+        let start = self.evict_next.fetch_add(1, Ordering::Relaxed);
+        let shards = self.policy.shard_count();
+        (0..shards).any(|i| self.policy.evict(start.wrapping_add(i), self))
     }
 
     fn delete(&self, key: &str) {
@@ -462,27 +488,12 @@ impl Inner {
         // Indexes first: a key inserted meanwhile then either keeps its index items or loses
         // its entry too.
         self.expiry.clear();
-        self.ring.clear();
+        self.policy.clear();
         // Counted down one by one, so that inserts waiting for room see it free up at once.
         self.map.retain(|_, _| {
             self.count.fetch_sub(1, Ordering::AcqRel);
             false
         });
-    }
-
-    fn state_at(&self, key: &Arc<str>, now: u64) -> Slot {
-        match self.map.get(&**key) {
-            Some(entry) if Arc::ptr_eq(entry.key(), key) => {
-                if entry.expires_at() <= now {
-                    Slot::Expired
-                } else if entry.accessed() {
-                    Slot::Accessed
-                } else {
-                    Slot::Idle
-                }
-            }
-            _ => Slot::Stale,
-        }
     }
 
     /// One step of the sweep: removes entries of expiry shard `shard` whose TTL has passed,
@@ -502,19 +513,32 @@ impl Inner {
 }
 
 impl Entries for Inner {
-    fn state(&self, key: &Arc<str>) -> Slot {
-        self.state_at(key, self.now())
-    }
-
-    fn second_chance(&self, key: &Arc<str>) {
-        if let Some(entry) = self.map.get(&**key)
-            && Arc::ptr_eq(entry.key(), key)
-        {
-            entry.clear_accessed();
+    fn visit(&self, key: &Arc<str>) -> Slot {
+        match self.map.get(&**key) {
+            Some(entry) if Arc::ptr_eq(entry.key(), key) => {
+                if entry.expires_at() <= self.now() {
+                    Slot::Expired
+                } else if entry.take_read() {
+                    Slot::Used
+                } else {
+                    Slot::Unused
+                }
+            }
+            _ => Slot::Stale,
         }
     }
 
-    fn remove(&self, key: &Arc<str>) -> bool {
+    fn is_live(&self, key: &Arc<str>) -> bool {
+        self.map
+            .get(&**key)
+            .is_some_and(|entry| Arc::ptr_eq(entry.key(), key))
+    }
+
+    fn hash(&self, key: &str) -> u64 {
+        self.policy_hash(key)
+    }
+
+    fn remove(&self, key: &Arc<str>, rejected: bool) -> bool {
         let Some((_, entry)) = self
             .map
             .remove_if(&**key, |stored, _| Arc::ptr_eq(stored, key))
@@ -522,15 +546,14 @@ impl Entries for Inner {
             return false;
         };
         self.count.fetch_sub(1, Ordering::AcqRel);
-        let expired = entry.expires_at() <= self.now();
-        self.stats.add(
-            if expired {
-                Stat::Expiration
-            } else {
-                Stat::Eviction
-            },
-            1,
-        );
+        if entry.expires_at() <= self.now() {
+            self.stats.add(Stat::Expiration, 1);
+        } else {
+            self.stats.add(Stat::Eviction, 1);
+            if rejected {
+                self.stats.add(Stat::Rejection, 1);
+            }
+        }
         true
     }
 }
@@ -618,7 +641,7 @@ impl Cache for MemoryCache {
     /// nothing.
     ///
     /// # Errors
-    /// [`CacheError::InvalidTtl`] for a zero TTL or one of more than about 290 years.
+    /// [`CacheError::InvalidTtl`] for a zero TTL or one of more than about 146 years.
     async fn set_bytes(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<()> {
         self.insert_one(key, shared(value), ttl)
     }
@@ -641,7 +664,7 @@ impl Cache for MemoryCache {
     /// reads it.
     ///
     /// # Errors
-    /// [`CacheError::InvalidTtl`] for a zero TTL or one of more than about 290 years.
+    /// [`CacheError::InvalidTtl`] for a zero TTL or one of more than about 146 years.
     async fn set(&self, key: &str, value: &str, ttl: Option<Duration>) -> Result<()> {
         self.insert_one(key, Bytes::copy_from_slice(value.as_bytes()), ttl)
     }

@@ -72,6 +72,9 @@ async fn check(cache: MemoryCache, ops: Vec<Op>, bounded: bool) -> Result<(), Te
                     );
                 } else {
                     prop_assert!(result.is_ok(), "{result:?}");
+                    // A set always stores, bounded or not: the next get of the key hits.
+                    let got = cache.get(&key).await.unwrap();
+                    prop_assert_eq!(got, Some(v.to_string()), "{} right after its set", key);
                     model.insert(key, (v.to_string(), ttl.map(|t| now + t)));
                 }
             }
