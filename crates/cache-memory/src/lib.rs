@@ -513,19 +513,34 @@ impl Inner {
 }
 
 impl Entries for Inner {
-    fn visit(&self, key: &Arc<str>) -> Slot {
-        match self.map.get(&**key) {
-            Some(entry) if Arc::ptr_eq(entry.key(), key) => {
-                if entry.expires_at() <= self.now() {
-                    Slot::Expired
-                } else if entry.take_read() {
-                    Slot::Used
-                } else {
-                    Slot::Unused
+    fn visit(&self, key: &Arc<str>, rejected: bool) -> Slot {
+        let mut slot = Slot::Stale;
+        let removed = self.map.remove_if(&**key, |stored, entry| {
+            if !Arc::ptr_eq(stored, key) {
+                return false;
+            }
+            let expires_at = entry.expires_at();
+            slot = if expires_at != NEVER && expires_at <= self.now() {
+                Slot::Expired
+            } else if entry.take_read() {
+                Slot::Used
+            } else {
+                Slot::Unused
+            };
+            slot != Slot::Used
+        });
+        if removed.is_some() {
+            self.count.fetch_sub(1, Ordering::AcqRel);
+            if slot == Slot::Expired {
+                self.stats.add(Stat::Expiration, 1);
+            } else {
+                self.stats.add(Stat::Eviction, 1);
+                if rejected {
+                    self.stats.add(Stat::Rejection, 1);
                 }
             }
-            _ => Slot::Stale,
         }
+        slot
     }
 
     fn is_live(&self, key: &Arc<str>) -> bool {
@@ -546,7 +561,8 @@ impl Entries for Inner {
             return false;
         };
         self.count.fetch_sub(1, Ordering::AcqRel);
-        if entry.expires_at() <= self.now() {
+        let expires_at = entry.expires_at();
+        if expires_at != NEVER && expires_at <= self.now() {
             self.stats.add(Stat::Expiration, 1);
         } else {
             self.stats.add(Stat::Eviction, 1);
