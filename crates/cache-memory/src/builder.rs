@@ -24,6 +24,7 @@ pub(crate) const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 #[must_use = "a builder does nothing until build() is called"]
 pub struct MemoryCacheBuilder {
     max_capacity: Option<usize>,
+    max_bytes: Option<usize>,
     sweep_interval: Duration,
 }
 
@@ -31,6 +32,7 @@ impl Default for MemoryCacheBuilder {
     fn default() -> Self {
         Self {
             max_capacity: None,
+            max_bytes: None,
             sweep_interval: DEFAULT_SWEEP_INTERVAL,
         }
     }
@@ -46,6 +48,19 @@ impl MemoryCacheBuilder {
         self
     }
 
+    /// Bounds the weight of the entries: the bytes of their keys and values plus
+    /// [`MemoryCache::ENTRY_OVERHEAD`] each; the default is unbounded. With
+    /// [`max_capacity`](Self::max_capacity) too, both bounds hold.
+    ///
+    /// A write first evicts entries, by the same policy as the capacity, until the new entry
+    /// fits; an entry heavier than the whole bound is refused with
+    /// [`CacheError::TooLarge`], changing nothing. [`MemoryCache::weighted_size`] tells the
+    /// weight held.
+    pub fn max_bytes(mut self, bytes: usize) -> Self {
+        self.max_bytes = Some(bytes);
+        self
+    }
+
     /// How often the background sweep reclaims expired entries; the default is 1 s.
     ///
     /// Each run removes up to 65,536 expired entries, found in expiry order: its cost is
@@ -58,12 +73,26 @@ impl MemoryCacheBuilder {
     /// Builds the cache, starting its sweep if called inside a tokio runtime.
     ///
     /// # Errors
-    /// [`CacheError::InvalidConfig`] for a capacity of 0 or a zero sweep interval.
+    /// [`CacheError::InvalidConfig`] for a capacity of 0, a `max_bytes` below
+    /// [`MemoryCache::ENTRY_OVERHEAD`], or a zero sweep interval.
     pub fn build(self) -> Result<MemoryCache> {
         if self.max_capacity == Some(0) {
             return Err(CacheError::InvalidConfig {
                 reason: "max_capacity must be at least 1; leave it unset for an unbounded cache"
                     .into(),
+                source: None,
+            });
+        }
+        if self
+            .max_bytes
+            .is_some_and(|bytes| bytes < MemoryCache::ENTRY_OVERHEAD)
+        {
+            return Err(CacheError::InvalidConfig {
+                reason: format!(
+                    "max_bytes must be at least {} (the overhead of one entry); leave it unset \
+                     for no byte bound",
+                    MemoryCache::ENTRY_OVERHEAD
+                ),
                 source: None,
             });
         }
@@ -75,6 +104,7 @@ impl MemoryCacheBuilder {
         }
         Ok(MemoryCache::from_parts(
             self.max_capacity,
+            self.max_bytes,
             self.sweep_interval,
         ))
     }

@@ -162,6 +162,12 @@ pub(crate) struct Inner {
     /// Entries in `map` plus slots reserved by inserts in flight; never above `max_capacity`.
     count: AtomicUsize,
     max_capacity: Option<usize>,
+    /// The bound on the weight of the entries ([`MemoryCache::ENTRY_OVERHEAD`] plus key and
+    /// value bytes each), if any.
+    max_bytes: Option<usize>,
+    /// The weight of the entries in `map` plus that reserved by inserts in flight; kept only
+    /// with `max_bytes`, never above it.
+    bytes: AtomicUsize,
     /// Rotates eviction over the policy's shards when the key's own shard has nothing to evict.
     evict_next: AtomicUsize,
     closed: AtomicBool,
@@ -174,7 +180,7 @@ pub(crate) struct Inner {
 impl MemoryCache {
     /// An unbounded cache with the default sweep interval (1 s); works with no configuration.
     pub fn new() -> Self {
-        Self::from_parts(None, builder::DEFAULT_SWEEP_INTERVAL)
+        Self::from_parts(None, None, builder::DEFAULT_SWEEP_INTERVAL)
     }
 
     /// A builder to set a capacity or the sweep interval.
@@ -182,18 +188,29 @@ impl MemoryCache {
         MemoryCacheBuilder::default()
     }
 
-    fn from_parts(max_capacity: Option<usize>, sweep_interval: Duration) -> Self {
+    fn from_parts(
+        max_capacity: Option<usize>,
+        max_bytes: Option<usize>,
+        sweep_interval: Duration,
+    ) -> Self {
+        let bounded = max_capacity.is_some() || max_bytes.is_some();
         let shards =
             (std::thread::available_parallelism().map_or(1, usize::from) * 4).next_power_of_two();
         let inner = Arc::new(Inner {
             map: DashMap::with_shard_amount(shards),
             expiry: ExpiryIndex::new(shards),
             policy: Policy::new(
-                if max_capacity.is_some() { shards } else { 0 },
-                max_capacity.unwrap_or(0),
+                if bounded { shards } else { 0 },
+                // Without a count bound, the ghost remembers as many keys as entries of the
+                // smallest size fit.
+                max_capacity
+                    .or(max_bytes.map(|bytes| bytes / MemoryCache::ENTRY_OVERHEAD))
+                    .unwrap_or(0),
             ),
             count: AtomicUsize::new(0),
             max_capacity,
+            max_bytes,
+            bytes: AtomicUsize::new(0),
             evict_next: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             epoch: Instant::now(),
@@ -218,10 +235,33 @@ impl MemoryCache {
         self.inner.max_capacity
     }
 
+    /// The bound set with [`MemoryCacheBuilder::max_bytes`], if any.
+    pub fn max_bytes(&self) -> Option<usize> {
+        self.inner.max_bytes
+    }
+
+    /// The weight of the entries held, in bytes, when [`max_bytes`](Self::max_bytes) is set
+    /// (`None` otherwise): each entry's key and value bytes plus
+    /// [`ENTRY_OVERHEAD`](Self::ENTRY_OVERHEAD). Like [`entry_count`](Self::entry_count), it
+    /// includes expired entries not reclaimed yet and, for a moment, inserts in flight; it
+    /// never exceeds the bound.
+    pub fn weighted_size(&self) -> Option<usize> {
+        self.inner
+            .max_bytes
+            .map(|_| self.inner.bytes.load(Ordering::Acquire))
+    }
+
+    /// What [`max_bytes`](MemoryCacheBuilder::max_bytes) counts for an entry beside its key
+    /// and value bytes: its 64-byte slot in the map and 16 bytes in the eviction policy's
+    /// queues. Allocator rounding and the expiry index (24 bytes for an entry with a TTL) are
+    /// not counted.
+    pub const ENTRY_OVERHEAD: usize = 80;
+
     /// A write of one entry.
     fn insert_one(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<()> {
         self.inner.check_open()?;
         let expires_at = self.inner.expires_at(ttl)?;
+        self.inner.check_weight(key.len(), value.len())?;
         self.inner.sweep.ensure_running(&self.inner);
         self.inner.insert(key, value, expires_at);
         if self.inner.is_closed() {
@@ -266,6 +306,7 @@ impl fmt::Debug for MemoryCache {
         f.debug_struct("MemoryCache")
             .field("entries", &self.inner.entry_count())
             .field("max_capacity", &self.inner.max_capacity)
+            .field("max_bytes", &self.inner.max_bytes)
             .field("sweep_interval", &self.inner.sweep.interval())
             .field("closed", &self.inner.is_closed())
             .finish()
@@ -324,6 +365,32 @@ impl Inner {
             })
     }
 
+    /// Refuses an entry that `max_bytes` could never hold.
+    fn check_weight(&self, key_len: usize, value_len: usize) -> Result<()> {
+        match self.max_bytes {
+            Some(limit) if weight(key_len, value_len) > limit => Err(CacheError::TooLarge {
+                what: "entry",
+                size: weight(key_len, value_len),
+                limit,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Accounts for an entry just removed from the map.
+    fn forget(&self, key: &str, entry: &Entry) {
+        self.count.fetch_sub(1, Ordering::AcqRel);
+        if self.max_bytes.is_some() {
+            self.bytes
+                .fetch_sub(weight(key.len(), entry.value.len()), Ordering::AcqRel);
+        }
+    }
+
+    /// Whether a capacity or a byte bound is set, and with it the eviction policy.
+    fn bounded(&self) -> bool {
+        self.max_capacity.is_some() || self.max_bytes.is_some()
+    }
+
     /// Applies `read` to the live value of `key`, under its shard's read lock; `None` when
     /// the key is missing or expired (an expired entry is removed).
     fn read<T>(&self, key: &str, read: impl FnOnce(&Bytes) -> T) -> Option<T> {
@@ -338,18 +405,17 @@ impl Inner {
                 // Re-checked under the shard's write lock: an entry written meanwhile has
                 // `expires_at` of at least its write time + 1 ms, which is after `now`, so a
                 // fresh value is never removed here.
-                if self
+                if let Some((stored, entry)) = self
                     .map
                     .remove_if(key, |_, entry| entry.expires_at() <= now)
-                    .is_some()
                 {
-                    self.count.fetch_sub(1, Ordering::AcqRel);
+                    self.forget(&stored, &entry);
                     self.stats.add(Stat::Expiration, 1);
                 }
                 return None;
             }
         }
-        if self.max_capacity.is_some() {
+        if self.bounded() {
             entry.record_read();
         }
         Some(read(&entry.value))
@@ -382,14 +448,23 @@ impl Inner {
         );
     }
 
+    /// Stores an entry whose weight [`check_weight`](Self::check_weight) accepted.
     fn insert(&self, key: &str, value: Bytes, expires_at: u64) {
+        // The weight is reserved before the map is touched (evicting needs the map's locks),
+        // and an overwritten value's given back after: the bound holds throughout.
+        let byte_hash = self.max_bytes.map(|_| self.policy_hash(key));
+        if let Some(hash) = byte_hash {
+            self.reserve_bytes(hash, weight(key.len(), value.len()));
+        }
+        let mut replaced = None;
         let indexed = if let Some(mut entry) = self.map.get_mut(key) {
             let (stored, entry) = entry.pair_mut();
+            replaced = Some(entry.value.len());
             overwrite(stored, entry, value, expires_at)
         } else {
             #[cfg(test)]
             tests::reached(tests::Point::InsertAfterMiss);
-            let hash = self.policy_hash(key);
+            let hash = byte_hash.unwrap_or_else(|| self.policy_hash(key));
             self.reserve_slot(hash);
             let key: Arc<str> = Arc::from(key);
             match self.map.entry(Arc::clone(&key)) {
@@ -397,6 +472,7 @@ impl Inner {
                     // Another task inserted the key since the miss above: overwrite its entry,
                     // indexed under its key, and give the reserved slot back.
                     let stored = Arc::clone(occupied.key());
+                    replaced = Some(occupied.get().value.len());
                     let indexed = overwrite(&stored, occupied.get_mut(), value, expires_at);
                     drop(occupied);
                     self.count.fetch_sub(1, Ordering::AcqRel);
@@ -407,13 +483,19 @@ impl Inner {
                     // probation's head is evicted there.
                     let entry = Entry::new(value, expires_at);
                     drop(vacant.insert(entry));
-                    if self.max_capacity.is_some() {
+                    if self.bounded() {
                         self.policy.push(hash, Arc::clone(&key), self);
                     }
                     (expires_at != NEVER).then_some(key)
                 }
             }
         };
+        if let Some(old_len) = replaced
+            && self.max_bytes.is_some()
+        {
+            self.bytes
+                .fetch_sub(weight(key.len(), old_len), Ordering::AcqRel);
+        }
         // Map guards are dropped by now: the index locks are taken after, never under, them.
         if let Some(key) = indexed {
             self.expiry
@@ -428,6 +510,35 @@ impl Inner {
     /// The hash the policy files `key` under: the map's own.
     fn policy_hash(&self, key: &str) -> u64 {
         self.map.hash_usize(&key) as u64
+    }
+
+    /// Counts `weight` bytes of an entry about to be written (its policy hash `hash`), first
+    /// evicting entries until they fit under `max_bytes` (at least `weight`, as checked by
+    /// [`check_weight`](Self::check_weight)).
+    fn reserve_bytes(&self, hash: u64, weight: usize) {
+        let Some(limit) = self.max_bytes else {
+            return;
+        };
+        let mut current = self.bytes.load(Ordering::Acquire);
+        loop {
+            if current.saturating_add(weight) <= limit {
+                match self.bytes.compare_exchange_weak(
+                    current,
+                    current + weight,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => return,
+                    Err(actual) => current = actual,
+                }
+                continue;
+            }
+            if !self.evict_one(hash) {
+                // As in `reserve_slot`: only inserts in flight hold the bytes.
+                std::thread::yield_now();
+            }
+            current = self.bytes.load(Ordering::Acquire);
+        }
     }
 
     /// Counts an entry about to be inserted (its policy hash `hash`), first evicting one if
@@ -479,8 +590,8 @@ impl Inner {
     }
 
     fn delete(&self, key: &str) {
-        if self.map.remove(key).is_some() {
-            self.count.fetch_sub(1, Ordering::AcqRel);
+        if let Some((stored, entry)) = self.map.remove(key) {
+            self.forget(&stored, &entry);
         }
     }
 
@@ -490,8 +601,8 @@ impl Inner {
         self.expiry.clear();
         self.policy.clear();
         // Counted down one by one, so that inserts waiting for room see it free up at once.
-        self.map.retain(|_, _| {
-            self.count.fetch_sub(1, Ordering::AcqRel);
+        self.map.retain(|key, entry| {
+            self.forget(key, entry);
             false
         });
     }
@@ -529,8 +640,8 @@ impl Entries for Inner {
             };
             slot != Slot::Used
         });
-        if removed.is_some() {
-            self.count.fetch_sub(1, Ordering::AcqRel);
+        if let Some((stored, entry)) = removed {
+            self.forget(&stored, &entry);
             if slot == Slot::Expired {
                 self.stats.add(Stat::Expiration, 1);
             } else {
@@ -554,13 +665,13 @@ impl Entries for Inner {
     }
 
     fn remove(&self, key: &Arc<str>, rejected: bool) -> bool {
-        let Some((_, entry)) = self
+        let Some((stored, entry)) = self
             .map
             .remove_if(&**key, |stored, _| Arc::ptr_eq(stored, key))
         else {
             return false;
         };
-        self.count.fetch_sub(1, Ordering::AcqRel);
+        self.forget(&stored, &entry);
         let expires_at = entry.expires_at();
         if expires_at != NEVER && expires_at <= self.now() {
             self.stats.add(Stat::Expiration, 1);
@@ -572,6 +683,13 @@ impl Entries for Inner {
         }
         true
     }
+}
+
+/// The weight of an entry under `max_bytes`.
+fn weight(key_len: usize, value_len: usize) -> usize {
+    key_len
+        .saturating_add(value_len)
+        .saturating_add(MemoryCache::ENTRY_OVERHEAD)
 }
 
 /// Overwrites an entry in place. Returns its stored key when the entry needs a new expiry
@@ -609,26 +727,23 @@ impl Expiring for Inner {
 
     fn popped(&self, key: &Arc<str>, at: u64, now: u64) -> Popped {
         let mut popped = Popped::Dropped;
-        let removed = self
-            .map
-            .remove_if_mut(&**key, |stored, entry| {
-                if !Arc::ptr_eq(stored, key) || entry.indexed_at != at {
-                    return false;
-                }
-                let expires_at = entry.expires_at();
-                if expires_at <= now {
-                    return true;
-                }
-                // Written again since it was indexed, with a later expiry (or none).
-                entry.indexed_at = expires_at;
-                if expires_at != NEVER {
-                    popped = Popped::Reindexed(expires_at);
-                }
-                false
-            })
-            .is_some();
-        if removed {
-            self.count.fetch_sub(1, Ordering::AcqRel);
+        let removed = self.map.remove_if_mut(&**key, |stored, entry| {
+            if !Arc::ptr_eq(stored, key) || entry.indexed_at != at {
+                return false;
+            }
+            let expires_at = entry.expires_at();
+            if expires_at <= now {
+                return true;
+            }
+            // Written again since it was indexed, with a later expiry (or none).
+            entry.indexed_at = expires_at;
+            if expires_at != NEVER {
+                popped = Popped::Reindexed(expires_at);
+            }
+            false
+        });
+        if let Some((stored, entry)) = removed {
+            self.forget(&stored, &entry);
             self.stats.add(Stat::Expiration, 1);
             return Popped::Removed;
         }
@@ -733,6 +848,10 @@ impl Cache for MemoryCache {
     where
         K: AsRef<str> + Sync,
     {
+        self.inner.check_open()?;
+        for (key, value) in entries {
+            self.inner.check_weight(key.as_ref().len(), value.len())?;
+        }
         self.insert_many(
             entries
                 .iter()
@@ -773,6 +892,11 @@ impl Cache for MemoryCache {
         K: AsRef<str> + Sync,
         V: AsRef<str> + Sync,
     {
+        self.inner.check_open()?;
+        for (key, value) in entries {
+            self.inner
+                .check_weight(key.as_ref().len(), value.as_ref().len())?;
+        }
         self.insert_many(
             entries.iter().map(|(key, value)| {
                 (

@@ -96,8 +96,13 @@ async fn check(cache: MemoryCache, ops: Vec<Op>, bounded: bool) -> Result<(), Te
             .keys()
             .filter(|k| live(&model, k, now).is_some())
             .count();
+        if let (Some(max), Some(held)) = (cache.max_bytes(), cache.weighted_size()) {
+            prop_assert!(held <= max, "{} bytes held under a bound of {}", held, max);
+        }
         if let Some(capacity) = cache.max_capacity() {
             prop_assert!(cache.entry_count() <= capacity);
+        } else if cache.max_bytes().is_some() {
+            // Evicted entries may be missing; the bound is checked above.
         } else {
             // Expired entries may wait for a read or the sweep, live ones never go missing.
             prop_assert!(cache.entry_count() >= live_in_model);
@@ -129,6 +134,16 @@ proptest! {
     fn bounded_cache_never_returns_what_the_model_lacks(ops in prop::collection::vec(op(), 1..200)) {
         paused_runtime().block_on(async {
             let cache = MemoryCache::builder().max_capacity(3).sweep_interval(Duration::from_millis(40)).build().unwrap();
+            check(cache, ops, true).await
+        })?;
+    }
+
+    #[test]
+    fn byte_bounded_cache_never_passes_its_bound(ops in prop::collection::vec(op(), 1..200)) {
+        paused_runtime().block_on(async {
+            // Room for three or four entries of this test's sizes.
+            let max = 3 * (MemoryCache::ENTRY_OVERHEAD + 8);
+            let cache = MemoryCache::builder().max_bytes(max).sweep_interval(Duration::from_millis(40)).build().unwrap();
             check(cache, ops, true).await
         })?;
     }
