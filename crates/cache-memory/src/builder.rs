@@ -25,6 +25,7 @@ pub(crate) const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 pub struct MemoryCacheBuilder {
     max_capacity: Option<usize>,
     max_bytes: Option<usize>,
+    time_to_idle: Option<Duration>,
     sweep_interval: Duration,
 }
 
@@ -33,6 +34,7 @@ impl Default for MemoryCacheBuilder {
         Self {
             max_capacity: None,
             max_bytes: None,
+            time_to_idle: None,
             sweep_interval: DEFAULT_SWEEP_INTERVAL,
         }
     }
@@ -61,6 +63,18 @@ impl MemoryCacheBuilder {
         self
     }
 
+    /// Expires an entry not read or written for `idle`; the default is never. An entry with
+    /// a TTL expires at its TTL or when idle, whichever comes first. Below 1 ms rounds up to
+    /// 1 ms.
+    ///
+    /// Idle entries are never returned, and are reclaimed like expired ones (on read, by the
+    /// sweep, first when making room). Each read then reads the clock and records the time
+    /// in the entry, and every entry has an item in the expiry index (24 bytes).
+    pub fn time_to_idle(mut self, idle: Duration) -> Self {
+        self.time_to_idle = Some(idle);
+        self
+    }
+
     /// How often the background sweep reclaims expired entries; the default is 1 s.
     ///
     /// Each run removes up to 65,536 expired entries, found in expiry order: its cost is
@@ -74,7 +88,8 @@ impl MemoryCacheBuilder {
     ///
     /// # Errors
     /// [`CacheError::InvalidConfig`] for a capacity of 0, a `max_bytes` below
-    /// [`MemoryCache::ENTRY_OVERHEAD`], or a zero sweep interval.
+    /// [`MemoryCache::ENTRY_OVERHEAD`], a zero or over-73-year `time_to_idle`, or a zero
+    /// sweep interval.
     pub fn build(self) -> Result<MemoryCache> {
         if self.max_capacity == Some(0) {
             return Err(CacheError::InvalidConfig {
@@ -96,6 +111,23 @@ impl MemoryCacheBuilder {
                 source: None,
             });
         }
+        let idle = match self.time_to_idle {
+            None => None,
+            Some(idle) => Some(
+                crate::normalize_ttl(Some(idle))
+                    .ok()
+                    .flatten()
+                    .and_then(|idle| u64::try_from(idle.as_nanos()).ok())
+                    .filter(|&nanos| nanos < crate::NEVER / 2)
+                    .ok_or_else(|| CacheError::InvalidConfig {
+                        reason: format!(
+                            "time_to_idle must be greater than zero and at most about 73 years; \
+                             got {idle:?}"
+                        ),
+                        source: None,
+                    })?,
+            ),
+        };
         if self.sweep_interval.is_zero() {
             return Err(CacheError::InvalidConfig {
                 reason: "sweep_interval must be greater than zero".into(),
@@ -105,6 +137,7 @@ impl MemoryCacheBuilder {
         Ok(MemoryCache::from_parts(
             self.max_capacity,
             self.max_bytes,
+            idle,
             self.sweep_interval,
         ))
     }

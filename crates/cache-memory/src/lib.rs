@@ -32,7 +32,7 @@ use policy::{Entries, Policy, Slot};
 use sweeper::SweepControl;
 
 /// The expiry of an entry that never expires; also the mask of an expiry in `Entry::expires`.
-const NEVER: u64 = u64::MAX >> 2;
+pub(crate) const NEVER: u64 = u64::MAX >> 2;
 /// The shift of the read count in `Entry::expires`' top two bits.
 const READS_SHIFT: u32 = 62;
 /// One read in `Entry::expires`.
@@ -99,20 +99,24 @@ struct Entry {
     /// Nanoseconds after the cache's epoch at which the entry expires, or [`NEVER`], in the
     /// low 62 bits; in the top two, its read count for the eviction policy (0 to
     /// [`MAX_READS`], kept up only when a capacity is set). One word for both keeps the map's
-    /// slot at 64 bytes. Written under the shard's write lock, except the count, which reads
+    /// slot at 72 bytes. Written under the shard's write lock, except the count, which reads
     /// bump under the read lock and eviction takes down.
     expires: AtomicU64,
-    /// When the entry's current expiry index item is due (no later than its expiry), or
-    /// [`NEVER`] when it has none.
+    /// When the entry's current expiry index item is due (no later than its expiry, idle
+    /// expiry included), or [`NEVER`] when it has none.
     indexed_at: u64,
+    /// Nanoseconds after the cache's epoch of the last read or write, kept only with
+    /// `time_to_idle` (0 otherwise). Reads raise it under the read lock.
+    touched: AtomicU64,
 }
 
 impl Entry {
-    fn new(value: Bytes, expires_at: u64) -> Self {
+    fn new(value: Bytes, expires_at: u64, touched: u64, due: u64) -> Self {
         Self {
             value,
             expires: AtomicU64::new(expires_at),
-            indexed_at: expires_at,
+            indexed_at: due,
+            touched: AtomicU64::new(touched),
         }
     }
 
@@ -168,6 +172,8 @@ pub(crate) struct Inner {
     /// The weight of the entries in `map` plus that reserved by inserts in flight; kept only
     /// with `max_bytes`, never above it.
     bytes: AtomicUsize,
+    /// `time_to_idle` in nanoseconds, if set.
+    idle: Option<u64>,
     /// Rotates eviction over the policy's shards when the key's own shard has nothing to evict.
     evict_next: AtomicUsize,
     closed: AtomicBool,
@@ -180,7 +186,7 @@ pub(crate) struct Inner {
 impl MemoryCache {
     /// An unbounded cache with the default sweep interval (1 s); works with no configuration.
     pub fn new() -> Self {
-        Self::from_parts(None, None, builder::DEFAULT_SWEEP_INTERVAL)
+        Self::from_parts(None, None, None, builder::DEFAULT_SWEEP_INTERVAL)
     }
 
     /// A builder to set a capacity or the sweep interval.
@@ -191,6 +197,7 @@ impl MemoryCache {
     fn from_parts(
         max_capacity: Option<usize>,
         max_bytes: Option<usize>,
+        idle: Option<u64>,
         sweep_interval: Duration,
     ) -> Self {
         let bounded = max_capacity.is_some() || max_bytes.is_some();
@@ -211,6 +218,7 @@ impl MemoryCache {
             max_capacity,
             max_bytes,
             bytes: AtomicUsize::new(0),
+            idle,
             evict_next: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             epoch: Instant::now(),
@@ -252,10 +260,10 @@ impl MemoryCache {
     }
 
     /// What [`max_bytes`](MemoryCacheBuilder::max_bytes) counts for an entry beside its key
-    /// and value bytes: its 64-byte slot in the map and 16 bytes in the eviction policy's
+    /// and value bytes: its 72-byte slot in the map and 16 bytes in the eviction policy's
     /// queues. Allocator rounding and the expiry index (24 bytes for an entry with a TTL) are
     /// not counted.
-    pub const ENTRY_OVERHEAD: usize = 80;
+    pub const ENTRY_OVERHEAD: usize = 88;
 
     /// A write of one entry.
     fn insert_one(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<()> {
@@ -307,6 +315,7 @@ impl fmt::Debug for MemoryCache {
             .field("entries", &self.inner.entry_count())
             .field("max_capacity", &self.inner.max_capacity)
             .field("max_bytes", &self.inner.max_bytes)
+            .field("time_to_idle", &self.inner.idle.map(Duration::from_nanos))
             .field("sweep_interval", &self.inner.sweep.interval())
             .field("closed", &self.inner.is_closed())
             .finish()
@@ -386,6 +395,24 @@ impl Inner {
         }
     }
 
+    /// When `entry` expires: at its TTL, or after `time_to_idle` without a read or write,
+    /// whichever comes first.
+    fn deadline(&self, entry: &Entry) -> u64 {
+        let expires_at = entry.expires_at();
+        match self.idle {
+            None => expires_at,
+            Some(idle) => {
+                expires_at.min(entry.touched.load(Ordering::Relaxed).saturating_add(idle))
+            }
+        }
+    }
+
+    /// When an entry written at `now` with expiry `expires_at` is due to expire.
+    fn due(&self, expires_at: u64, now: u64) -> u64 {
+        self.idle
+            .map_or(expires_at, |idle| expires_at.min(now.saturating_add(idle)))
+    }
+
     /// Whether a capacity or a byte bound is set, and with it the eviction policy.
     fn bounded(&self) -> bool {
         self.max_capacity.is_some() || self.max_bytes.is_some()
@@ -395,24 +422,27 @@ impl Inner {
     /// the key is missing or expired (an expired entry is removed).
     fn read<T>(&self, key: &str, read: impl FnOnce(&Bytes) -> T) -> Option<T> {
         let entry = self.map.get(key)?;
-        let expires_at = entry.expires_at();
-        if expires_at != NEVER {
+        let deadline = self.deadline(&entry);
+        if deadline != NEVER {
             let now = self.now();
-            if expires_at <= now {
+            if deadline <= now {
                 drop(entry);
                 #[cfg(test)]
                 tests::reached(tests::Point::ExpiredReadBeforeRemoval);
-                // Re-checked under the shard's write lock: an entry written meanwhile has
-                // `expires_at` of at least its write time + 1 ms, which is after `now`, so a
+                // Re-checked under the shard's write lock: an entry written (or read) meanwhile
+                // has a deadline of at least that time + 1 ms, which is after `now`, so a
                 // fresh value is never removed here.
                 if let Some((stored, entry)) = self
                     .map
-                    .remove_if(key, |_, entry| entry.expires_at() <= now)
+                    .remove_if(key, |_, entry| self.deadline(entry) <= now)
                 {
                     self.forget(&stored, &entry);
                     self.stats.add(Stat::Expiration, 1);
                 }
                 return None;
+            }
+            if self.idle.is_some() {
+                entry.touched.fetch_max(now, Ordering::Relaxed);
             }
         }
         if self.bounded() {
@@ -456,11 +486,13 @@ impl Inner {
         if let Some(hash) = byte_hash {
             self.reserve_bytes(hash, weight(key.len(), value.len()));
         }
+        let touched = if self.idle.is_some() { self.now() } else { 0 };
+        let due = self.due(expires_at, touched);
         let mut replaced = None;
         let indexed = if let Some(mut entry) = self.map.get_mut(key) {
             let (stored, entry) = entry.pair_mut();
             replaced = Some(entry.value.len());
-            overwrite(stored, entry, value, expires_at)
+            overwrite(stored, entry, value, expires_at, touched, due)
         } else {
             #[cfg(test)]
             tests::reached(tests::Point::InsertAfterMiss);
@@ -473,7 +505,8 @@ impl Inner {
                     // indexed under its key, and give the reserved slot back.
                     let stored = Arc::clone(occupied.key());
                     replaced = Some(occupied.get().value.len());
-                    let indexed = overwrite(&stored, occupied.get_mut(), value, expires_at);
+                    let indexed =
+                        overwrite(&stored, occupied.get_mut(), value, expires_at, touched, due);
                     drop(occupied);
                     self.count.fetch_sub(1, Ordering::AcqRel);
                     indexed
@@ -481,12 +514,12 @@ impl Inner {
                 MapEntry::Vacant(vacant) => {
                     // New entries start unread, on probation: one never read before it reaches
                     // probation's head is evicted there.
-                    let entry = Entry::new(value, expires_at);
+                    let entry = Entry::new(value, expires_at, touched, due);
                     drop(vacant.insert(entry));
                     if self.bounded() {
                         self.policy.push(hash, Arc::clone(&key), self);
                     }
-                    (expires_at != NEVER).then_some(key)
+                    (due != NEVER).then_some(key)
                 }
             }
         };
@@ -498,8 +531,7 @@ impl Inner {
         }
         // Map guards are dropped by now: the index locks are taken after, never under, them.
         if let Some(key) = indexed {
-            self.expiry
-                .push(self.index_shard(&key), expires_at, key, self);
+            self.expiry.push(self.index_shard(&key), due, key, self);
         }
         if !self.sweep.is_running() {
             // No sweep task (outside tokio, or no timers): the writes reclaim instead.
@@ -630,8 +662,8 @@ impl Entries for Inner {
             if !Arc::ptr_eq(stored, key) {
                 return false;
             }
-            let expires_at = entry.expires_at();
-            slot = if expires_at != NEVER && expires_at <= self.now() {
+            let deadline = self.deadline(entry);
+            slot = if deadline != NEVER && deadline <= self.now() {
                 Slot::Expired
             } else if entry.take_read() {
                 Slot::Used
@@ -672,8 +704,8 @@ impl Entries for Inner {
             return false;
         };
         self.forget(&stored, &entry);
-        let expires_at = entry.expires_at();
-        if expires_at != NEVER && expires_at <= self.now() {
+        let deadline = self.deadline(&entry);
+        if deadline != NEVER && deadline <= self.now() {
             self.stats.add(Stat::Expiration, 1);
         } else {
             self.stats.add(Stat::Eviction, 1);
@@ -692,20 +724,24 @@ fn weight(key_len: usize, value_len: usize) -> usize {
         .saturating_add(MemoryCache::ENTRY_OVERHEAD)
 }
 
-/// Overwrites an entry in place. Returns its stored key when the entry needs a new expiry
-/// index item: when it now expires before the item it has (if any) is due.
+/// Overwrites an entry in place, written at `touched` and due to expire at `due`. Returns
+/// its stored key when the entry needs a new expiry index item: when it is now due before
+/// the item it has (if any).
 fn overwrite(
     stored: &Arc<str>,
     entry: &mut Entry,
     value: Bytes,
     expires_at: u64,
+    touched: u64,
+    due: u64,
 ) -> Option<Arc<str>> {
     entry.value = value;
     entry.set_expires_at(expires_at);
+    *entry.touched.get_mut() = touched;
     // `NEVER` is never below anything: an entry without expiry keeps its item, dropped when
     // it pops.
-    (expires_at < entry.indexed_at).then(|| {
-        entry.indexed_at = expires_at;
+    (due < entry.indexed_at).then(|| {
+        entry.indexed_at = due;
         Arc::clone(stored)
     })
 }
@@ -731,14 +767,14 @@ impl Expiring for Inner {
             if !Arc::ptr_eq(stored, key) || entry.indexed_at != at {
                 return false;
             }
-            let expires_at = entry.expires_at();
-            if expires_at <= now {
+            let deadline = self.deadline(entry);
+            if deadline <= now {
                 return true;
             }
-            // Written again since it was indexed, with a later expiry (or none).
-            entry.indexed_at = expires_at;
-            if expires_at != NEVER {
-                popped = Popped::Reindexed(expires_at);
+            // Written or read since it was indexed, with a later expiry (or none).
+            entry.indexed_at = deadline;
+            if deadline != NEVER {
+                popped = Popped::Reindexed(deadline);
             }
             false
         });
