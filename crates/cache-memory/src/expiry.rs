@@ -138,11 +138,16 @@ impl ExpiryIndex {
         (popped, removed)
     }
 
+    /// Whether an item may be due at `now`: false when the index holds none due by then.
+    pub(crate) fn may_be_due(&self, now: u64) -> bool {
+        self.earliest.load(Ordering::Acquire) <= now
+    }
+
     /// Removes one expired entry, from any shard, to make room; true if it did. Costs one
     /// atomic load when nothing is due; otherwise it locks each shard in turn, popping up to
     /// `budget` items per shard until one entry is removed, and peeking at the others.
     pub(crate) fn evict_expired(&self, now: u64, budget: usize, map: &impl Expiring) -> bool {
-        if self.earliest.load(Ordering::Acquire) > now {
+        if !self.may_be_due(now) {
             return false;
         }
         // Reset, then lower again to the earliest head seen. A push that lands meanwhile
