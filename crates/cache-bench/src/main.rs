@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod batches;
+mod chart;
 mod groups;
 mod histogram;
 mod hit_ratio;
@@ -12,6 +13,7 @@ mod rng;
 mod stores;
 mod summary;
 mod throughput;
+mod traces;
 mod workload;
 mod zipf;
 
