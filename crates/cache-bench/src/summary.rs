@@ -113,7 +113,7 @@ pub(crate) fn print(results: &Results, opts: &Options) {
         }
         print!("{table}");
     }
-    println!("\n## Targets (issues 4 and 5)\n");
+    println!("\n## Targets (issues 4, 5 and 13)\n");
     if sets != SET_PERCENT {
         println!("(measured with {sets}% sets, not the issue's {SET_PERCENT}%)\n");
     }
