@@ -4,6 +4,8 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod builder;
+mod entry;
+mod eviction;
 mod expiry;
 mod policy;
 mod shards;
@@ -11,7 +13,7 @@ mod sweeper;
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use dashmap::DashMap;
@@ -27,8 +29,10 @@ pub use cache_core::{
 #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 pub use cache_core::{Codec, Json, TypedCache};
 
+use entry::Entry;
+use eviction::weight;
 use expiry::{Expiring, ExpiryIndex, Popped};
-use policy::{Entries, Policy, Slot};
+use policy::Policy;
 use sweeper::SweepControl;
 
 /// The expiry of an entry that never expires; also the mask of an expiry in `Entry::expires`.
@@ -87,73 +91,6 @@ const EVICT_POP_BUDGET: usize = 1024;
 #[derive(Clone)]
 pub struct MemoryCache {
     inner: Arc<Inner>,
-}
-
-/// One cached value.
-#[derive(Debug)]
-struct Entry {
-    /// Written by `set_bytes`: in `Bytes`' shared form (see [`shared`]), so a read clones it
-    /// without allocating. Written by `set`: a plain buffer, given its reference count by
-    /// the first `get_bytes` (strings are read back by copying, which needs none).
-    value: Bytes,
-    /// Nanoseconds after the cache's epoch at which the entry expires, or [`NEVER`], in the
-    /// low 62 bits; in the top two, its read count for the eviction policy (0 to
-    /// [`MAX_READS`], kept up only when a capacity is set). One word for both keeps the map's
-    /// slot at 72 bytes. Written under the shard's write lock, except the count, which reads
-    /// bump under the read lock and eviction takes down.
-    expires: AtomicU64,
-    /// When the entry's current expiry index item is due (no later than its expiry, idle
-    /// expiry included), or [`NEVER`] when it has none.
-    indexed_at: u64,
-    /// Nanoseconds after the cache's epoch of the last read or write, kept only with
-    /// `time_to_idle` (0 otherwise). Reads raise it under the read lock.
-    touched: AtomicU64,
-}
-
-impl Entry {
-    fn new(value: Bytes, expires_at: u64, touched: u64, due: u64) -> Self {
-        Self {
-            value,
-            expires: AtomicU64::new(expires_at),
-            indexed_at: due,
-            touched: AtomicU64::new(touched),
-        }
-    }
-
-    fn expires_at(&self) -> u64 {
-        self.expires.load(Ordering::Relaxed) & NEVER
-    }
-
-    /// Sets the expiry, keeping the read count.
-    fn set_expires_at(&mut self, at: u64) {
-        let word = self.expires.get_mut();
-        *word = (*word & !NEVER) | at;
-    }
-
-    /// Counts a read, up to [`MAX_READS`].
-    fn record_read(&self) {
-        // A load first: the entries read most find the count full and write nothing.
-        let word = self.expires.load(Ordering::Relaxed);
-        if word >> READS_SHIFT < MAX_READS {
-            // A lost race loses one read, never the expiry: the exchange fails and is not
-            // retried.
-            let _ = self.expires.compare_exchange(
-                word,
-                word + ONE_READ,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            );
-        }
-    }
-
-    /// Takes one read off the count; true if there was one.
-    fn take_read(&self) -> bool {
-        self.expires
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |word| {
-                (word >> READS_SHIFT > 0).then(|| word - ONE_READ)
-            })
-            .is_ok()
-    }
 }
 
 /// The state clones share.
@@ -374,27 +311,6 @@ impl Inner {
             })
     }
 
-    /// Refuses an entry that `max_bytes` could never hold.
-    fn check_weight(&self, key_len: usize, value_len: usize) -> Result<()> {
-        match self.max_bytes {
-            Some(limit) if weight(key_len, value_len) > limit => Err(CacheError::TooLarge {
-                what: "entry",
-                size: weight(key_len, value_len),
-                limit,
-            }),
-            _ => Ok(()),
-        }
-    }
-
-    /// Accounts for an entry just removed from the map.
-    fn forget(&self, key: &str, entry: &Entry) {
-        self.count.fetch_sub(1, Ordering::AcqRel);
-        if self.max_bytes.is_some() {
-            self.bytes
-                .fetch_sub(weight(key.len(), entry.value.len()), Ordering::AcqRel);
-        }
-    }
-
     /// When `entry` expires: at its TTL, or after `time_to_idle` without a read or write,
     /// whichever comes first.
     fn deadline(&self, entry: &Entry) -> u64 {
@@ -411,11 +327,6 @@ impl Inner {
     fn due(&self, expires_at: u64, now: u64) -> u64 {
         self.idle
             .map_or(expires_at, |idle| expires_at.min(now.saturating_add(idle)))
-    }
-
-    /// Whether a capacity or a byte bound is set, and with it the eviction policy.
-    fn bounded(&self) -> bool {
-        self.max_capacity.is_some() || self.max_bytes.is_some()
     }
 
     /// Applies `read` to the live value of `key`, under its shard's read lock; `None` when
@@ -539,92 +450,6 @@ impl Inner {
         }
     }
 
-    /// The hash the policy files `key` under: the map's own.
-    fn policy_hash(&self, key: &str) -> u64 {
-        self.map.hash_usize(&key) as u64
-    }
-
-    /// Counts `weight` bytes of an entry about to be written (its policy hash `hash`), first
-    /// evicting entries until they fit under `max_bytes` (at least `weight`, as checked by
-    /// [`check_weight`](Self::check_weight)).
-    fn reserve_bytes(&self, hash: u64, weight: usize) {
-        let Some(limit) = self.max_bytes else {
-            return;
-        };
-        let mut current = self.bytes.load(Ordering::Acquire);
-        loop {
-            if current.saturating_add(weight) <= limit {
-                match self.bytes.compare_exchange_weak(
-                    current,
-                    current + weight,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                ) {
-                    Ok(_) => return,
-                    Err(actual) => current = actual,
-                }
-                continue;
-            }
-            if !self.evict_one(hash) {
-                // As in `reserve_slot`: only inserts in flight hold the bytes.
-                std::thread::yield_now();
-            }
-            current = self.bytes.load(Ordering::Acquire);
-        }
-    }
-
-    /// Counts an entry about to be inserted (its policy hash `hash`), first evicting one if
-    /// the cache is full.
-    fn reserve_slot(&self, hash: u64) {
-        let Some(capacity) = self.max_capacity else {
-            self.count.fetch_add(1, Ordering::AcqRel);
-            return;
-        };
-        let mut current = self.count.load(Ordering::Acquire);
-        loop {
-            if current < capacity {
-                match self.count.compare_exchange_weak(
-                    current,
-                    current + 1,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                ) {
-                    Ok(_) => return,
-                    Err(actual) => current = actual,
-                }
-                continue;
-            }
-            if !self.evict_one(hash) {
-                // No shard holds a live entry: every counted entry is an insert between
-                // `map.entry` and `policy.push` on another thread, a few instructions away.
-                // Only a capacity below the number of threads inserting at once gets here.
-                std::thread::yield_now();
-            }
-            current = self.count.load(Ordering::Acquire);
-        }
-    }
-
-    /// Removes one entry to make room for a key of policy hash `hash`: an expired one if the
-    /// expiry index knows one, else the policy's choice in the key's own shard, else in
-    /// another. False if it found none (every entry is being inserted right now).
-    fn evict_one(&self, hash: u64) -> bool {
-        // The clock is read only when the index may hold something due.
-        if self.expiry.may_be_due(u64::MAX - 1)
-            && self
-                .expiry
-                .evict_expired(self.now(), EVICT_POP_BUDGET, self)
-        {
-            return true;
-        }
-        let own = policy::shard_of(hash);
-        if self.policy.evict(own, self) {
-            return true;
-        }
-        let start = self.evict_next.fetch_add(1, Ordering::Relaxed);
-        let shards = self.policy.shard_count();
-        (0..shards).any(|i| self.policy.evict(start.wrapping_add(i), self))
-    }
-
     fn delete(&self, key: &str) {
         if let Some((stored, entry)) = self.map.remove(key) {
             self.forget(&stored, &entry);
@@ -657,75 +482,6 @@ impl Inner {
             self.map.shrink_to_fit();
         }
     }
-}
-
-impl Entries for Inner {
-    fn visit(&self, key: &Arc<str>, rejected: bool) -> Slot {
-        let mut slot = Slot::Stale;
-        let removed = self.map.remove_if(&**key, |stored, entry| {
-            if !Arc::ptr_eq(stored, key) {
-                return false;
-            }
-            let deadline = self.deadline(entry);
-            slot = if deadline != NEVER && deadline <= self.now() {
-                Slot::Expired
-            } else if entry.take_read() {
-                Slot::Used
-            } else {
-                Slot::Unused
-            };
-            slot != Slot::Used
-        });
-        if let Some((stored, entry)) = removed {
-            self.forget(&stored, &entry);
-            if slot == Slot::Expired {
-                self.stats.add(Stat::Expiration, 1);
-            } else {
-                self.stats.add(Stat::Eviction, 1);
-                if rejected {
-                    self.stats.add(Stat::Rejection, 1);
-                }
-            }
-        }
-        slot
-    }
-
-    fn is_live(&self, key: &Arc<str>) -> bool {
-        self.map
-            .get(&**key)
-            .is_some_and(|entry| Arc::ptr_eq(entry.key(), key))
-    }
-
-    fn hash(&self, key: &str) -> u64 {
-        self.policy_hash(key)
-    }
-
-    fn remove(&self, key: &Arc<str>, rejected: bool) -> bool {
-        let Some((stored, entry)) = self
-            .map
-            .remove_if(&**key, |stored, _| Arc::ptr_eq(stored, key))
-        else {
-            return false;
-        };
-        self.forget(&stored, &entry);
-        let deadline = self.deadline(&entry);
-        if deadline != NEVER && deadline <= self.now() {
-            self.stats.add(Stat::Expiration, 1);
-        } else {
-            self.stats.add(Stat::Eviction, 1);
-            if rejected {
-                self.stats.add(Stat::Rejection, 1);
-            }
-        }
-        true
-    }
-}
-
-/// The weight of an entry under `max_bytes`.
-fn weight(key_len: usize, value_len: usize) -> usize {
-    key_len
-        .saturating_add(value_len)
-        .saturating_add(MemoryCache::ENTRY_OVERHEAD)
 }
 
 /// Overwrites an entry in place, written at `touched` and due to expire at `due`. Returns
