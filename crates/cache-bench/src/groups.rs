@@ -1,12 +1,15 @@
 //! The three groups of the issue: what each compares, set up and run.
 
+use std::path::PathBuf;
+
 use cache_memory::{AnyCache, MemoryCache};
 use cache_redis::RedisCache;
 use redis::aio::MultiplexedConnection;
 use redis_test_server::RedisServer;
 
 use crate::batches::{CacheBatches, RawBatches};
-use crate::hit_ratio::{self, HitRatio};
+use crate::chart;
+use crate::hit_ratio::{self, CACHES, Kind, Replay};
 use crate::memory;
 use crate::options::Options;
 use crate::redis_benchmark::{self, RedisBenchmark};
@@ -15,8 +18,8 @@ use crate::stores::{
     BytesStore, CacheStore, CheckoutPerOp, MokaStore, MutexMap, RawDashMap, RawRedis,
 };
 use crate::throughput::{Case, Subject, run_group};
+use crate::traces::{ACCESSES, SPECS, Shape, Trace, TraceSpec, key_name};
 use crate::workload::{KEYS, Result, Workload};
-use crate::zipf::Zipf;
 
 /// Group and case names, shared by the tables and the targets.
 pub(crate) mod names {
@@ -33,6 +36,8 @@ pub(crate) mod names {
 
     /// `MemoryCache`, static dispatch.
     pub(crate) const MEMORY_CACHE: &str = "MemoryCache";
+    /// `MemoryCache` with a capacity that holds every key of the workload.
+    pub(crate) const MEMORY_BOUNDED: &str = "MemoryCache, max_capacity 100,000";
     /// `MemoryCache` read with `get_bytes`.
     pub(crate) const MEMORY_BYTES: &str = "MemoryCache get_bytes";
     /// `AnyCache` over `MemoryCache`.
@@ -64,9 +69,17 @@ type MakeSubject = fn() -> Subject;
 
 /// Interleaved rounds of the in-process caches; `None` when none is selected.
 pub(crate) async fn in_process(opts: &Options, work: &Workload) -> Result<Option<Vec<Series>>> {
-    let candidates: [(&str, MakeSubject); 6] = [
+    let candidates: [(&str, MakeSubject); 7] = [
         (MEMORY_CACHE, || {
             Subject::Memory(CacheStore(MemoryCache::new()))
+        }),
+        (MEMORY_BOUNDED, || {
+            // Room for every key: what the policy's bookkeeping costs, without misses.
+            let cache = MemoryCache::builder()
+                .max_capacity(KEYS)
+                .build()
+                .expect("a capacity above zero is valid");
+            Subject::Memory(CacheStore(cache))
         }),
         (MEMORY_BYTES, || {
             Subject::MemoryBytes(BytesStore(MemoryCache::new()))
@@ -246,51 +259,148 @@ async fn populate_redis(
     Ok(())
 }
 
-/// A hit-ratio result: the case, its ratio, and how many entries it held at the end.
-#[derive(Debug, Clone)]
-pub(crate) struct HitResult {
-    /// The case.
-    pub(crate) name: &'static str,
-    /// Hits among the measured accesses.
-    pub(crate) ratio: HitRatio,
-    /// Entries held after the stream (moka after `run_pending_tasks`).
-    pub(crate) entries: u64,
+/// The hit-ratio group: the table's rows, the replay rates and the chart's curves.
+#[derive(Debug, Default)]
+pub(crate) struct HitRatios {
+    /// One row per trace of [`SPECS`], at full size.
+    pub(crate) rows: Vec<HitRow>,
+    /// Single-task replay rates (accesses/s) on the Zipf 0.7 trace: the median of
+    /// [`REPLAY_ROUNDS`] interleaved rounds, by cache.
+    pub(crate) replay: Vec<(Kind, f64)>,
+    /// Where the chart was written.
+    pub(crate) chart: Option<PathBuf>,
 }
 
-/// `MemoryCache` and moka, both bounded to 100,000 entries, on the same Zipf stream.
-pub(crate) async fn hit_ratios(opts: &Options) -> Result<Vec<HitResult>> {
-    let mut results = Vec::new();
-    let want_memory = opts.selects(HIT_RATIO, MEMORY_CACHE);
-    let want_moka = opts.selects(HIT_RATIO, MOKA);
-    if !want_memory && !want_moka {
-        return Ok(results);
+/// The hit ratios of the caches on one trace.
+#[derive(Debug)]
+pub(crate) struct HitRow {
+    /// The trace.
+    pub(crate) spec: TraceSpec,
+    /// Each selected cache's replay.
+    pub(crate) results: Vec<(Kind, Replay)>,
+}
+
+impl HitRow {
+    /// The hit ratio of `kind`, if it ran.
+    pub(crate) fn percent(&self, kind: Kind) -> Option<f64> {
+        self.results
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, r)| r.percent())
     }
-    let zipf = Zipf::new(hit_ratio::UNIVERSE, hit_ratio::EXPONENT);
-    if want_memory {
-        let cache = MemoryCache::builder()
-            .max_capacity(hit_ratio::CAPACITY)
-            .build()?;
-        let ratio = hit_ratio::measure(&CacheStore(cache.clone()), &zipf, async || ()).await?;
-        eprintln!("[{HIT_RATIO}] {MEMORY_CACHE}: {:.2}%", ratio.percent());
-        results.push(HitResult {
-            name: MEMORY_CACHE,
-            ratio,
-            entries: cache.entry_count() as u64,
-        });
+}
+
+/// The name of the replay-rate comparison, for `--only`.
+pub(crate) const REPLAY_CASE: &str = "replay of Zipf 0.7: MemoryCache / quick_cache";
+/// Rounds of the replay-rate comparison.
+pub(crate) const REPLAY_ROUNDS: usize = 3;
+/// Capacities of the chart, in percent of a trace's keys.
+pub(crate) const CHART_CAPACITIES: [f64; 7] = [1.0, 2.0, 5.0, 10.0, 20.0, 35.0, 50.0];
+/// The chart's traces are the table's at a tenth of the keys, with this many accesses.
+pub(crate) const CHART_ACCESSES: usize = 1_000_000;
+
+/// The six traces against every selected bounded cache, the replay rates, and the chart.
+pub(crate) async fn hit_ratios(opts: &Options) -> Result<HitRatios> {
+    let kinds = CACHES;
+    let mut group = HitRatios::default();
+    for spec in SPECS {
+        let selected =
+            |kind: &Kind| opts.selects(HIT_RATIO, &format!("{}: {}", spec.name, kind.name()));
+        let want_replay = spec.shape == Shape::Zipf(0.7) && opts.selects(HIT_RATIO, REPLAY_CASE);
+        if !kinds.iter().any(selected) && !want_replay {
+            continue;
+        }
+        let trace = Trace::new(spec.shape, spec.keys, ACCESSES);
+        let names: Vec<String> = (0..trace.distinct).map(key_name).collect();
+        let mut row = HitRow {
+            spec,
+            results: Vec::new(),
+        };
+        for kind in kinds.into_iter().filter(selected) {
+            let result = hit_ratio::replay(kind, &trace, &names, spec.capacity).await?;
+            eprintln!(
+                "[{HIT_RATIO}] {}: {}: {:.2}% ({:.2}M accesses/s)",
+                spec.name,
+                kind.name(),
+                result.percent(),
+                result.rate / 1e6
+            );
+            row.results.push((kind, result));
+        }
+        if want_replay {
+            group.replay = replay_rates(&spec, &trace, &names).await?;
+        }
+        if !row.results.is_empty() {
+            group.rows.push(row);
+        }
     }
-    if want_moka {
-        let cache = crate::stores::moka_cache(Some(hit_ratio::CAPACITY as u64));
-        let settle = async || cache.run_pending_tasks().await;
-        let ratio = hit_ratio::measure(&MokaStore(cache.clone()), &zipf, settle).await?;
-        cache.run_pending_tasks().await;
-        eprintln!("[{HIT_RATIO}] {MOKA}: {:.2}%", ratio.percent());
-        results.push(HitResult {
-            name: MOKA,
-            ratio,
-            entries: cache.entry_count(),
-        });
+    let chart_kinds: Vec<Kind> = kinds
+        .iter()
+        .copied()
+        .filter(|kind| opts.selects(HIT_RATIO, &format!("chart: {}", kind.name())))
+        .collect();
+    if chart_kinds.is_empty() {
+        return Ok(group);
     }
-    Ok(results)
+    let mut curves: Vec<chart::Panel> = Vec::new();
+    for spec in SPECS {
+        // One panel per shape: the table's rows that differ only in capacity share it.
+        let title = chart::panel_title(&spec);
+        if curves.iter().any(|panel| panel.title == title) {
+            continue;
+        }
+        let keys = spec.keys / 10;
+        let trace = Trace::new(spec.shape, keys, CHART_ACCESSES);
+        let names: Vec<String> = (0..trace.distinct).map(key_name).collect();
+        let mut lines = Vec::new();
+        for &kind in &chart_kinds {
+            let mut points = Vec::new();
+            for percent in CHART_CAPACITIES {
+                let capacity = ((keys as f64 * percent / 100.0) as usize).max(1);
+                let result = hit_ratio::replay(kind, &trace, &names, capacity).await?;
+                points.push((percent, result.percent()));
+            }
+            eprintln!(
+                "[{HIT_RATIO}] chart: {}: {}: {points:.1?}",
+                spec.name,
+                kind.name()
+            );
+            lines.push((kind, points));
+        }
+        curves.push(chart::Panel { title, lines });
+    }
+    let path = opts.chart.clone();
+    chart::write(&path, &curves)?;
+    eprintln!("[{HIT_RATIO}] chart written to {}", path.display());
+    group.chart = Some(path);
+    Ok(group)
+}
+
+/// Replay rates of `MemoryCache` and quick_cache on `trace`, in interleaved rounds.
+async fn replay_rates(
+    spec: &TraceSpec,
+    trace: &Trace,
+    names: &[String],
+) -> Result<Vec<(Kind, f64)>> {
+    let compared = [Kind::MemoryCache, Kind::QuickCache];
+    let mut rates = vec![Vec::new(); compared.len()];
+    for _ in 0..REPLAY_ROUNDS {
+        for (i, &kind) in compared.iter().enumerate() {
+            rates[i].push(
+                hit_ratio::replay(kind, trace, names, spec.capacity)
+                    .await?
+                    .rate,
+            );
+        }
+    }
+    Ok(compared
+        .into_iter()
+        .zip(rates)
+        .map(|(kind, mut rates)| {
+            rates.sort_by(f64::total_cmp);
+            (kind, rates[rates.len() / 2])
+        })
+        .collect())
 }
 
 /// Bytes per entry of each memory case, each in a child process.

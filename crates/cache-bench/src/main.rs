@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod batches;
+mod chart;
 mod codecs;
 mod groups;
 mod histogram;
@@ -13,6 +14,7 @@ mod rng;
 mod stores;
 mod summary;
 mod throughput;
+mod traces;
 mod workload;
 mod zipf;
 

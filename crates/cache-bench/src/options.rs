@@ -1,5 +1,8 @@
 //! The command line.
 
+use std::path::PathBuf;
+
+use crate::chart::DEFAULT_PATH;
 use crate::workload::{Result, SET_PERCENT};
 
 /// What the user asked for.
@@ -15,6 +18,8 @@ pub(crate) struct Options {
     pub(crate) extended: bool,
     /// Sets per 100 operations of the throughput groups.
     pub(crate) set_percent: u64,
+    /// Where the hit-ratio chart goes.
+    pub(crate) chart: PathBuf,
 }
 
 /// The usage text of `--help`.
@@ -33,6 +38,8 @@ Options:
                  with a checkout per operation
   --sets PCT     percentage of sets in the throughput groups (default 10, as the
                  issue asks; 0 or 100 tell the cost of gets and of sets apart)
+  --chart PATH   where the hit-ratio group writes its SVG chart (default
+                 target/cache-bench/hit-ratio.svg)
   -h, --help     this text";
 
 /// What the command line asks for: options, or the usage text.
@@ -53,6 +60,7 @@ impl Options {
             only: None,
             extended: false,
             set_percent: SET_PERCENT,
+            chart: PathBuf::from(DEFAULT_PATH),
         };
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
@@ -86,6 +94,7 @@ impl Options {
                 }
                 "--only" => options.only = Some(value("--only")?.to_lowercase()),
                 "--extended" => options.extended = true,
+                "--chart" => options.chart = PathBuf::from(value("--chart")?),
                 "-h" | "--help" => return Ok(Parsed::Help),
                 other => return Err(format!("unknown argument {other:?}\n\n{USAGE}").into()),
             }

@@ -58,7 +58,8 @@ pub enum CacheError {
     /// A key or value over the configured limit, refused before any I/O.
     #[error("{what} of {size} bytes is over the limit of {limit} bytes")]
     TooLarge {
-        /// `"key"` or `"value"`.
+        /// `"key"` or `"value"`; `"entry"` for the memory backend's `max_bytes`, which
+        /// counts the key, the value and a fixed overhead together.
         what: &'static str,
         /// Its size in bytes.
         size: usize,

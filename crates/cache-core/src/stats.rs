@@ -32,6 +32,9 @@ pub struct CacheStats {
     pub deletes: u64,
     /// Entries removed to make room under a capacity bound.
     pub evictions: u64,
+    /// Evictions of entries the policy never admitted: new keys removed to make room before
+    /// they proved useful (also counted in `evictions`).
+    pub rejections: u64,
     /// Entries removed because their TTL had passed (on read, by a sweep, or to make room).
     pub expirations: u64,
     /// Operations that failed, timeouts included; a miss is not an error.
@@ -63,6 +66,8 @@ pub enum Stat {
     Delete,
     /// [`CacheStats::evictions`].
     Eviction,
+    /// [`CacheStats::rejections`].
+    Rejection,
     /// [`CacheStats::expirations`].
     Expiration,
     /// [`CacheStats::errors`].
@@ -72,7 +77,7 @@ pub enum Stat {
 }
 
 /// The number of [`Stat`]s, and so of counters in a stripe.
-const STATS: usize = 8;
+const STATS: usize = 9;
 
 /// One thread's share of the counts, on a cache line of its own so that threads counting at
 /// once do not bounce a line between cores.
@@ -130,6 +135,7 @@ impl StatsCounters {
             sets: sum(Stat::Set),
             deletes: sum(Stat::Delete),
             evictions: sum(Stat::Eviction),
+            rejections: sum(Stat::Rejection),
             expirations: sum(Stat::Expiration),
             errors: sum(Stat::Error),
             timeouts: sum(Stat::Timeout),

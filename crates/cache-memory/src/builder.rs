@@ -24,6 +24,8 @@ pub(crate) const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 #[must_use = "a builder does nothing until build() is called"]
 pub struct MemoryCacheBuilder {
     max_capacity: Option<usize>,
+    max_bytes: Option<usize>,
+    time_to_idle: Option<Duration>,
     sweep_interval: Duration,
 }
 
@@ -31,6 +33,8 @@ impl Default for MemoryCacheBuilder {
     fn default() -> Self {
         Self {
             max_capacity: None,
+            max_bytes: None,
+            time_to_idle: None,
             sweep_interval: DEFAULT_SWEEP_INTERVAL,
         }
     }
@@ -46,6 +50,31 @@ impl MemoryCacheBuilder {
         self
     }
 
+    /// Bounds the weight of the entries: the bytes of their keys and values plus
+    /// [`MemoryCache::ENTRY_OVERHEAD`] each; the default is unbounded. With
+    /// [`max_capacity`](Self::max_capacity) too, both bounds hold.
+    ///
+    /// A write first evicts entries, by the same policy as the capacity, until the new entry
+    /// fits; an entry heavier than the whole bound is refused with
+    /// [`CacheError::TooLarge`], changing nothing. [`MemoryCache::weighted_size`] tells the
+    /// weight held.
+    pub fn max_bytes(mut self, bytes: usize) -> Self {
+        self.max_bytes = Some(bytes);
+        self
+    }
+
+    /// Expires an entry not read or written for `idle`; the default is never. An entry with
+    /// a TTL expires at its TTL or when idle, whichever comes first. Below 1 ms rounds up to
+    /// 1 ms.
+    ///
+    /// Idle entries are never returned, and are reclaimed like expired ones (on read, by the
+    /// sweep, first when making room). Each read then reads the clock and records the time
+    /// in the entry, and every entry has an item in the expiry index (24 bytes).
+    pub fn time_to_idle(mut self, idle: Duration) -> Self {
+        self.time_to_idle = Some(idle);
+        self
+    }
+
     /// How often the background sweep reclaims expired entries; the default is 1 s.
     ///
     /// Each run removes up to 65,536 expired entries, found in expiry order: its cost is
@@ -58,7 +87,9 @@ impl MemoryCacheBuilder {
     /// Builds the cache, starting its sweep if called inside a tokio runtime.
     ///
     /// # Errors
-    /// [`CacheError::InvalidConfig`] for a capacity of 0 or a zero sweep interval.
+    /// [`CacheError::InvalidConfig`] for a capacity of 0, a `max_bytes` below
+    /// [`MemoryCache::ENTRY_OVERHEAD`], a zero or over-73-year `time_to_idle`, or a zero
+    /// sweep interval.
     pub fn build(self) -> Result<MemoryCache> {
         if self.max_capacity == Some(0) {
             return Err(CacheError::InvalidConfig {
@@ -67,6 +98,36 @@ impl MemoryCacheBuilder {
                 source: None,
             });
         }
+        if self
+            .max_bytes
+            .is_some_and(|bytes| bytes < MemoryCache::ENTRY_OVERHEAD)
+        {
+            return Err(CacheError::InvalidConfig {
+                reason: format!(
+                    "max_bytes must be at least {} (the overhead of one entry); leave it unset \
+                     for no byte bound",
+                    MemoryCache::ENTRY_OVERHEAD
+                ),
+                source: None,
+            });
+        }
+        let idle = match self.time_to_idle {
+            None => None,
+            Some(idle) => Some(
+                crate::normalize_ttl(Some(idle))
+                    .ok()
+                    .flatten()
+                    .and_then(|idle| u64::try_from(idle.as_nanos()).ok())
+                    .filter(|&nanos| nanos < crate::NEVER / 2)
+                    .ok_or_else(|| CacheError::InvalidConfig {
+                        reason: format!(
+                            "time_to_idle must be greater than zero and at most about 73 years; \
+                             got {idle:?}"
+                        ),
+                        source: None,
+                    })?,
+            ),
+        };
         if self.sweep_interval.is_zero() {
             return Err(CacheError::InvalidConfig {
                 reason: "sweep_interval must be greater than zero".into(),
@@ -75,6 +136,8 @@ impl MemoryCacheBuilder {
         }
         Ok(MemoryCache::from_parts(
             self.max_capacity,
+            self.max_bytes,
+            idle,
             self.sweep_interval,
         ))
     }

@@ -19,6 +19,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::shards::Shards;
 
@@ -67,6 +68,9 @@ impl Default for ExpiryShard {
 #[derive(Debug)]
 pub(crate) struct ExpiryIndex {
     shards: Shards<ExpiryShard>,
+    /// No item of any shard is due before this time: a lower bound, so that eviction looks
+    /// through the shards only when something may have expired.
+    earliest: AtomicU64,
 }
 
 impl ExpiryIndex {
@@ -74,6 +78,7 @@ impl ExpiryIndex {
     pub(crate) fn new(shards: usize) -> Self {
         Self {
             shards: Shards::new(shards),
+            earliest: AtomicU64::new(u64::MAX),
         }
     }
 
@@ -87,6 +92,8 @@ impl ExpiryIndex {
         let mut guard = self.shards.lock(shard);
         let shard = &mut *guard;
         shard.heap.push(Reverse((at, key)));
+        // After the push, under the lock: see `evict_expired`.
+        self.earliest.fetch_min(at, Ordering::AcqRel);
         if shard.heap.len() > shard.compact_above {
             shard
                 .heap
@@ -129,6 +136,50 @@ impl ExpiryIndex {
             }
         }
         (popped, removed)
+    }
+
+    /// Whether an item may be due at `now`: false when the index holds none due by then.
+    pub(crate) fn may_be_due(&self, now: u64) -> bool {
+        self.earliest.load(Ordering::Acquire) <= now
+    }
+
+    /// Removes one expired entry, from any shard, to make room; true if it did. Costs one
+    /// atomic load when nothing is due; otherwise it locks each shard in turn, popping up to
+    /// `budget` items per shard until one entry is removed, and peeking at the others.
+    pub(crate) fn evict_expired(&self, now: u64, budget: usize, map: &impl Expiring) -> bool {
+        if !self.may_be_due(now) {
+            return false;
+        }
+        // Reset, then lower again to the earliest head seen. A push that lands meanwhile
+        // either lowers the bound after this store, or is in its heap before the scan below
+        // looks at it: the bound stays a lower bound.
+        self.earliest.store(u64::MAX, Ordering::Release);
+        let mut earliest = u64::MAX;
+        let mut removed = false;
+        for index in 0..self.shards.count() {
+            let mut shard = self.shards.lock(index);
+            let mut popped = 0;
+            while !removed && popped < budget {
+                match shard.heap.peek() {
+                    Some(Reverse((at, _))) if *at <= now => {}
+                    _ => break,
+                }
+                let Some(Reverse((at, key))) = shard.heap.pop() else {
+                    break;
+                };
+                popped += 1;
+                match map.popped(&key, at, now) {
+                    Popped::Dropped => {}
+                    Popped::Removed => removed = true,
+                    Popped::Reindexed(later) => shard.heap.push(Reverse((later, key))),
+                }
+            }
+            if let Some(Reverse((at, _))) = shard.heap.peek() {
+                earliest = earliest.min(*at);
+            }
+        }
+        self.earliest.fetch_min(earliest, Ordering::AcqRel);
+        removed
     }
 
     /// Drops every item. Call it before clearing the map, so that a key inserted meanwhile

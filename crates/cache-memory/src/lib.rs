@@ -4,14 +4,16 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod builder;
+mod entry;
+mod eviction;
 mod expiry;
-mod ring;
+mod policy;
 mod shards;
 mod sweeper;
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use dashmap::DashMap;
@@ -34,14 +36,20 @@ pub use cache_core::{
 };
 pub use cache_core::{Codec, TypedCache};
 
+use entry::Entry;
+use eviction::weight;
 use expiry::{Expiring, ExpiryIndex, Popped};
-use ring::{Entries, Ring, Slot};
+use policy::Policy;
 use sweeper::SweepControl;
 
 /// The expiry of an entry that never expires; also the mask of an expiry in `Entry::expires`.
-const NEVER: u64 = u64::MAX >> 1;
-/// The top bit of `Entry::expires`: the entry was read since the clock hand last passed.
-const ACCESSED: u64 = !NEVER;
+pub(crate) const NEVER: u64 = u64::MAX >> 2;
+/// The shift of the read count in `Entry::expires`' top two bits.
+const READS_SHIFT: u32 = 62;
+/// One read in `Entry::expires`.
+const ONE_READ: u64 = 1 << READS_SHIFT;
+/// The highest read count an entry keeps: three more turns in the protected queue.
+const MAX_READS: u64 = 3;
 /// Expiry index items one eviction may pop per shard while looking for an expired entry.
 const EVICT_POP_BUDGET: usize = 1024;
 
@@ -51,8 +59,9 @@ const EVICT_POP_BUDGET: usize = 1024;
 /// finds one removes it (without racing a concurrent `set` of the same key), and a background
 /// sweep reclaims those nobody reads. With [`max_capacity`](MemoryCacheBuilder::max_capacity)
 /// the entry count never exceeds the bound: inserting a new key into a full cache evicts an
-/// expired entry if there is one, otherwise one not read recently (second-chance clock, an
-/// approximation of least-recently-used).
+/// expired entry if there is one, otherwise the policy's choice: S3-FIFO queues, where a new
+/// key stays on probation until it is read, so that a scan of keys read once cannot push out
+/// the keys read often (see the crate docs for the policy and what it costs).
 ///
 /// Expiry follows tokio's clock ([`tokio::time::Instant`]), which is the monotonic system
 /// clock except in tests that pause tokio's time.
@@ -91,70 +100,25 @@ pub struct MemoryCache {
     inner: Arc<Inner>,
 }
 
-/// One cached value.
-#[derive(Debug)]
-struct Entry {
-    /// Written by `set_bytes`: in `Bytes`' shared form (see [`shared`]), so a read clones it
-    /// without allocating. Written by `set`: a plain buffer, given its reference count by
-    /// the first `get_bytes` (strings are read back by copying, which needs none).
-    value: Bytes,
-    /// Nanoseconds after the cache's epoch at which the entry expires, or [`NEVER`], in the
-    /// low 63 bits; in the top bit ([`ACCESSED`]), whether it was read since the clock hand
-    /// last passed (kept up only when a capacity is set). One word for both keeps the map's
-    /// slot at 64 bytes. Written under the shard's write lock, except [`ACCESSED`], which
-    /// reads set under the read lock.
-    expires: AtomicU64,
-    /// When the entry's current expiry index item is due (no later than its expiry), or
-    /// [`NEVER`] when it has none.
-    indexed_at: u64,
-}
-
-impl Entry {
-    fn new(value: Bytes, expires_at: u64) -> Self {
-        Self {
-            value,
-            expires: AtomicU64::new(expires_at),
-            indexed_at: expires_at,
-        }
-    }
-
-    fn expires_at(&self) -> u64 {
-        self.expires.load(Ordering::Relaxed) & NEVER
-    }
-
-    /// Sets the expiry, keeping the accessed mark.
-    fn set_expires_at(&mut self, at: u64) {
-        let word = self.expires.get_mut();
-        *word = (*word & ACCESSED) | at;
-    }
-
-    fn accessed(&self) -> bool {
-        self.expires.load(Ordering::Relaxed) & ACCESSED != 0
-    }
-
-    fn mark_accessed(&self) {
-        // A load first: most reads find the mark set and write nothing.
-        if !self.accessed() {
-            self.expires.fetch_or(ACCESSED, Ordering::Relaxed);
-        }
-    }
-
-    fn clear_accessed(&self) {
-        self.expires.fetch_and(!ACCESSED, Ordering::Relaxed);
-    }
-}
-
 /// The state clones share.
 pub(crate) struct Inner {
     map: DashMap<Arc<str>, Entry>,
     /// When entries with a TTL expire: for the sweep, and to evict expired entries first.
     expiry: ExpiryIndex,
     /// Every key of `map` when a capacity is set, for eviction; unused otherwise.
-    ring: Ring,
+    policy: Policy,
     /// Entries in `map` plus slots reserved by inserts in flight; never above `max_capacity`.
     count: AtomicUsize,
     max_capacity: Option<usize>,
-    /// Rotates eviction over the ring's shards.
+    /// The bound on the weight of the entries ([`MemoryCache::ENTRY_OVERHEAD`] plus key and
+    /// value bytes each), if any.
+    max_bytes: Option<usize>,
+    /// The weight of the entries in `map` plus that reserved by inserts in flight; kept only
+    /// with `max_bytes`, never above it.
+    bytes: AtomicUsize,
+    /// `time_to_idle` in nanoseconds, if set.
+    idle: Option<u64>,
+    /// Rotates eviction over the policy's shards when the key's own shard has nothing to evict.
     evict_next: AtomicUsize,
     closed: AtomicBool,
     epoch: Instant,
@@ -166,7 +130,7 @@ pub(crate) struct Inner {
 impl MemoryCache {
     /// An unbounded cache with the default sweep interval (1 s); works with no configuration.
     pub fn new() -> Self {
-        Self::from_parts(None, builder::DEFAULT_SWEEP_INTERVAL)
+        Self::from_parts(None, None, None, builder::DEFAULT_SWEEP_INTERVAL)
     }
 
     /// A builder to set a capacity or the sweep interval.
@@ -174,15 +138,31 @@ impl MemoryCache {
         MemoryCacheBuilder::default()
     }
 
-    fn from_parts(max_capacity: Option<usize>, sweep_interval: Duration) -> Self {
+    fn from_parts(
+        max_capacity: Option<usize>,
+        max_bytes: Option<usize>,
+        idle: Option<u64>,
+        sweep_interval: Duration,
+    ) -> Self {
+        let bounded = max_capacity.is_some() || max_bytes.is_some();
         let shards =
             (std::thread::available_parallelism().map_or(1, usize::from) * 4).next_power_of_two();
         let inner = Arc::new(Inner {
             map: DashMap::with_shard_amount(shards),
             expiry: ExpiryIndex::new(shards),
-            ring: Ring::new(if max_capacity.is_some() { shards } else { 0 }),
+            policy: Policy::new(
+                if bounded { shards } else { 0 },
+                // Without a count bound, the ghost remembers as many keys as entries of the
+                // smallest size fit.
+                max_capacity
+                    .or(max_bytes.map(|bytes| bytes / MemoryCache::ENTRY_OVERHEAD))
+                    .unwrap_or(0),
+            ),
             count: AtomicUsize::new(0),
             max_capacity,
+            max_bytes,
+            bytes: AtomicUsize::new(0),
+            idle,
             evict_next: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             epoch: Instant::now(),
@@ -207,10 +187,33 @@ impl MemoryCache {
         self.inner.max_capacity
     }
 
+    /// The bound set with [`MemoryCacheBuilder::max_bytes`], if any.
+    pub fn max_bytes(&self) -> Option<usize> {
+        self.inner.max_bytes
+    }
+
+    /// The weight of the entries held, in bytes, when [`max_bytes`](Self::max_bytes) is set
+    /// (`None` otherwise): each entry's key and value bytes plus
+    /// [`ENTRY_OVERHEAD`](Self::ENTRY_OVERHEAD). Like [`entry_count`](Self::entry_count), it
+    /// includes expired entries not reclaimed yet and, for a moment, inserts in flight; it
+    /// never exceeds the bound.
+    pub fn weighted_size(&self) -> Option<usize> {
+        self.inner
+            .max_bytes
+            .map(|_| self.inner.bytes.load(Ordering::Acquire))
+    }
+
+    /// What [`max_bytes`](MemoryCacheBuilder::max_bytes) counts for an entry beside its key
+    /// and value bytes: its 72-byte slot in the map and 16 bytes in the eviction policy's
+    /// queues. Allocator rounding and the expiry index (24 bytes for an entry with a TTL) are
+    /// not counted.
+    pub const ENTRY_OVERHEAD: usize = 88;
+
     /// A write of one entry.
     fn insert_one(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<()> {
         self.inner.check_open()?;
         let expires_at = self.inner.expires_at(ttl)?;
+        self.inner.check_weight(key.len(), value.len())?;
         self.inner.sweep.ensure_running(&self.inner);
         self.inner.insert(key, value, expires_at);
         if self.inner.is_closed() {
@@ -255,6 +258,8 @@ impl fmt::Debug for MemoryCache {
         f.debug_struct("MemoryCache")
             .field("entries", &self.inner.entry_count())
             .field("max_capacity", &self.inner.max_capacity)
+            .field("max_bytes", &self.inner.max_bytes)
+            .field("time_to_idle", &self.inner.idle.map(Duration::from_nanos))
             .field("sweep_interval", &self.inner.sweep.interval())
             .field("closed", &self.inner.is_closed())
             .finish()
@@ -293,7 +298,7 @@ impl Inner {
         self.expiry.shard_count()
     }
 
-    /// The shard of the expiry index and of the ring that `key` belongs to.
+    /// The shard of the expiry index that `key` belongs to.
     fn index_shard(&self, key: &str) -> usize {
         self.map.hash_usize(&key)
     }
@@ -309,37 +314,57 @@ impl Inner {
             .filter(|&at| at < NEVER)
             .ok_or(CacheError::InvalidTtl {
                 ttl,
-                reason: "too large: the in-memory cache takes ttls of up to about 290 years",
+                reason: "too large: the in-memory cache takes ttls of up to about 146 years",
             })
+    }
+
+    /// When `entry` expires: at its TTL, or after `time_to_idle` without a read or write,
+    /// whichever comes first.
+    fn deadline(&self, entry: &Entry) -> u64 {
+        let expires_at = entry.expires_at();
+        match self.idle {
+            None => expires_at,
+            Some(idle) => {
+                expires_at.min(entry.touched.load(Ordering::Relaxed).saturating_add(idle))
+            }
+        }
+    }
+
+    /// When an entry written at `now` with expiry `expires_at` is due to expire.
+    fn due(&self, expires_at: u64, now: u64) -> u64 {
+        self.idle
+            .map_or(expires_at, |idle| expires_at.min(now.saturating_add(idle)))
     }
 
     /// Applies `read` to the live value of `key`, under its shard's read lock; `None` when
     /// the key is missing or expired (an expired entry is removed).
     fn read<T>(&self, key: &str, read: impl FnOnce(&Bytes) -> T) -> Option<T> {
         let entry = self.map.get(key)?;
-        let expires_at = entry.expires_at();
-        if expires_at != NEVER {
+        let deadline = self.deadline(&entry);
+        if deadline != NEVER {
             let now = self.now();
-            if expires_at <= now {
+            if deadline <= now {
                 drop(entry);
                 #[cfg(test)]
                 tests::reached(tests::Point::ExpiredReadBeforeRemoval);
-                // Re-checked under the shard's write lock: an entry written meanwhile has
-                // `expires_at` of at least its write time + 1 ms, which is after `now`, so a
+                // Re-checked under the shard's write lock: an entry written (or read) meanwhile
+                // has a deadline of at least that time + 1 ms, which is after `now`, so a
                 // fresh value is never removed here.
-                if self
+                if let Some((stored, entry)) = self
                     .map
-                    .remove_if(key, |_, entry| entry.expires_at() <= now)
-                    .is_some()
+                    .remove_if(key, |_, entry| self.deadline(entry) <= now)
                 {
-                    self.count.fetch_sub(1, Ordering::AcqRel);
+                    self.forget(&stored, &entry);
                     self.stats.add(Stat::Expiration, 1);
                 }
                 return None;
             }
+            if self.idle.is_some() {
+                entry.touched.fetch_max(now, Ordering::Relaxed);
+            }
         }
-        if self.max_capacity.is_some() {
-            entry.mark_accessed();
+        if self.bounded() {
+            entry.record_read();
         }
         Some(read(&entry.value))
     }
@@ -371,42 +396,60 @@ impl Inner {
         );
     }
 
+    /// Stores an entry whose weight [`check_weight`](Self::check_weight) accepted.
     fn insert(&self, key: &str, value: Bytes, expires_at: u64) {
+        // The weight is reserved before the map is touched (evicting needs the map's locks),
+        // and an overwritten value's given back after: the bound holds throughout.
+        let byte_hash = self.max_bytes.map(|_| self.policy_hash(key));
+        if let Some(hash) = byte_hash {
+            self.reserve_bytes(hash, weight(key.len(), value.len()));
+        }
+        let touched = if self.idle.is_some() { self.now() } else { 0 };
+        let due = self.due(expires_at, touched);
+        let mut replaced = None;
         let indexed = if let Some(mut entry) = self.map.get_mut(key) {
             let (stored, entry) = entry.pair_mut();
-            overwrite(stored, entry, value, expires_at)
+            replaced = Some(entry.value.len());
+            overwrite(stored, entry, value, expires_at, touched, due)
         } else {
             #[cfg(test)]
             tests::reached(tests::Point::InsertAfterMiss);
-            self.reserve_slot();
+            let hash = byte_hash.unwrap_or_else(|| self.policy_hash(key));
+            self.reserve_slot(hash);
             let key: Arc<str> = Arc::from(key);
             match self.map.entry(Arc::clone(&key)) {
                 MapEntry::Occupied(mut occupied) => {
                     // Another task inserted the key since the miss above: overwrite its entry,
                     // indexed under its key, and give the reserved slot back.
                     let stored = Arc::clone(occupied.key());
-                    let indexed = overwrite(&stored, occupied.get_mut(), value, expires_at);
+                    replaced = Some(occupied.get().value.len());
+                    let indexed =
+                        overwrite(&stored, occupied.get_mut(), value, expires_at, touched, due);
                     drop(occupied);
                     self.count.fetch_sub(1, Ordering::AcqRel);
                     indexed
                 }
                 MapEntry::Vacant(vacant) => {
-                    // New entries start unread: one never read again is evicted at the hand's
-                    // next pass, before entries that were read.
-                    let entry = Entry::new(value, expires_at);
+                    // New entries start unread, on probation: one never read before it reaches
+                    // probation's head is evicted there.
+                    let entry = Entry::new(value, expires_at, touched, due);
                     drop(vacant.insert(entry));
-                    if self.max_capacity.is_some() {
-                        self.ring
-                            .push(self.index_shard(&key), Arc::clone(&key), self);
+                    if self.bounded() {
+                        self.policy.push(hash, Arc::clone(&key), self);
                     }
-                    (expires_at != NEVER).then_some(key)
+                    (due != NEVER).then_some(key)
                 }
             }
         };
+        if let Some(old_len) = replaced
+            && self.max_bytes.is_some()
+        {
+            self.bytes
+                .fetch_sub(weight(key.len(), old_len), Ordering::AcqRel);
+        }
         // Map guards are dropped by now: the index locks are taken after, never under, them.
         if let Some(key) = indexed {
-            self.expiry
-                .push(self.index_shard(&key), expires_at, key, self);
+            self.expiry.push(self.index_shard(&key), due, key, self);
         }
         if !self.sweep.is_running() {
             // No sweep task (outside tokio, or no timers): the writes reclaim instead.
@@ -414,54 +457,9 @@ impl Inner {
         }
     }
 
-    /// Counts an entry about to be inserted, first evicting one if the cache is full.
-    fn reserve_slot(&self) {
-        let Some(capacity) = self.max_capacity else {
-            self.count.fetch_add(1, Ordering::AcqRel);
-            return;
-        };
-        let mut current = self.count.load(Ordering::Acquire);
-        loop {
-            if current < capacity {
-                match self.count.compare_exchange_weak(
-                    current,
-                    current + 1,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                ) {
-                    Ok(_) => return,
-                    Err(actual) => current = actual,
-                }
-                continue;
-            }
-            if !self.evict_one() {
-                // Every counted entry is in the ring except those whose insert is between
-                // `map.entry` and `ring.push` on another thread, a few instructions away.
-                std::thread::yield_now();
-            }
-            current = self.count.load(Ordering::Acquire);
-        }
-    }
-
-    /// Removes one entry to make room: an expired one if the expiry index knows one, else the
-    /// clock's choice. False if it found none (every entry is being inserted right now).
-    fn evict_one(&self) -> bool {
-        let start = self.evict_next.fetch_add(1, Ordering::Relaxed);
-        let now = self.now();
-        let shards = self.expiry.shard_count();
-        let expired = (0..shards).any(|i| {
-            let (_, removed) =
-                self.expiry
-                    .pop_expired(start.wrapping_add(i), now, EVICT_POP_BUDGET, 1, self);
-            removed > 0
-        });
-        let shards = self.ring.shard_count();
-        expired || (0..shards).any(|i| self.ring.evict(start.wrapping_add(i), self))
-    }
-
     fn delete(&self, key: &str) {
-        if self.map.remove(key).is_some() {
-            self.count.fetch_sub(1, Ordering::AcqRel);
+        if let Some((stored, entry)) = self.map.remove(key) {
+            self.forget(&stored, &entry);
         }
     }
 
@@ -469,27 +467,12 @@ impl Inner {
         // Indexes first: a key inserted meanwhile then either keeps its index items or loses
         // its entry too.
         self.expiry.clear();
-        self.ring.clear();
+        self.policy.clear();
         // Counted down one by one, so that inserts waiting for room see it free up at once.
-        self.map.retain(|_, _| {
-            self.count.fetch_sub(1, Ordering::AcqRel);
+        self.map.retain(|key, entry| {
+            self.forget(key, entry);
             false
         });
-    }
-
-    fn state_at(&self, key: &Arc<str>, now: u64) -> Slot {
-        match self.map.get(&**key) {
-            Some(entry) if Arc::ptr_eq(entry.key(), key) => {
-                if entry.expires_at() <= now {
-                    Slot::Expired
-                } else if entry.accessed() {
-                    Slot::Accessed
-                } else {
-                    Slot::Idle
-                }
-            }
-            _ => Slot::Stale,
-        }
     }
 
     /// One step of the sweep: removes entries of expiry shard `shard` whose TTL has passed,
@@ -508,54 +491,24 @@ impl Inner {
     }
 }
 
-impl Entries for Inner {
-    fn state(&self, key: &Arc<str>) -> Slot {
-        self.state_at(key, self.now())
-    }
-
-    fn second_chance(&self, key: &Arc<str>) {
-        if let Some(entry) = self.map.get(&**key)
-            && Arc::ptr_eq(entry.key(), key)
-        {
-            entry.clear_accessed();
-        }
-    }
-
-    fn remove(&self, key: &Arc<str>) -> bool {
-        let Some((_, entry)) = self
-            .map
-            .remove_if(&**key, |stored, _| Arc::ptr_eq(stored, key))
-        else {
-            return false;
-        };
-        self.count.fetch_sub(1, Ordering::AcqRel);
-        let expired = entry.expires_at() <= self.now();
-        self.stats.add(
-            if expired {
-                Stat::Expiration
-            } else {
-                Stat::Eviction
-            },
-            1,
-        );
-        true
-    }
-}
-
-/// Overwrites an entry in place. Returns its stored key when the entry needs a new expiry
-/// index item: when it now expires before the item it has (if any) is due.
+/// Overwrites an entry in place, written at `touched` and due to expire at `due`. Returns
+/// its stored key when the entry needs a new expiry index item: when it is now due before
+/// the item it has (if any).
 fn overwrite(
     stored: &Arc<str>,
     entry: &mut Entry,
     value: Bytes,
     expires_at: u64,
+    touched: u64,
+    due: u64,
 ) -> Option<Arc<str>> {
     entry.value = value;
     entry.set_expires_at(expires_at);
+    *entry.touched.get_mut() = touched;
     // `NEVER` is never below anything: an entry without expiry keeps its item, dropped when
     // it pops.
-    (expires_at < entry.indexed_at).then(|| {
-        entry.indexed_at = expires_at;
+    (due < entry.indexed_at).then(|| {
+        entry.indexed_at = due;
         Arc::clone(stored)
     })
 }
@@ -577,26 +530,23 @@ impl Expiring for Inner {
 
     fn popped(&self, key: &Arc<str>, at: u64, now: u64) -> Popped {
         let mut popped = Popped::Dropped;
-        let removed = self
-            .map
-            .remove_if_mut(&**key, |stored, entry| {
-                if !Arc::ptr_eq(stored, key) || entry.indexed_at != at {
-                    return false;
-                }
-                let expires_at = entry.expires_at();
-                if expires_at <= now {
-                    return true;
-                }
-                // Written again since it was indexed, with a later expiry (or none).
-                entry.indexed_at = expires_at;
-                if expires_at != NEVER {
-                    popped = Popped::Reindexed(expires_at);
-                }
-                false
-            })
-            .is_some();
-        if removed {
-            self.count.fetch_sub(1, Ordering::AcqRel);
+        let removed = self.map.remove_if_mut(&**key, |stored, entry| {
+            if !Arc::ptr_eq(stored, key) || entry.indexed_at != at {
+                return false;
+            }
+            let deadline = self.deadline(entry);
+            if deadline <= now {
+                return true;
+            }
+            // Written or read since it was indexed, with a later expiry (or none).
+            entry.indexed_at = deadline;
+            if deadline != NEVER {
+                popped = Popped::Reindexed(deadline);
+            }
+            false
+        });
+        if let Some((stored, entry)) = removed {
+            self.forget(&stored, &entry);
             self.stats.add(Stat::Expiration, 1);
             return Popped::Removed;
         }
@@ -625,7 +575,7 @@ impl Cache for MemoryCache {
     /// nothing.
     ///
     /// # Errors
-    /// [`CacheError::InvalidTtl`] for a zero TTL or one of more than about 290 years.
+    /// [`CacheError::InvalidTtl`] for a zero TTL or one of more than about 146 years.
     async fn set_bytes(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<()> {
         self.insert_one(key, shared(value), ttl)
     }
@@ -648,7 +598,7 @@ impl Cache for MemoryCache {
     /// reads it.
     ///
     /// # Errors
-    /// [`CacheError::InvalidTtl`] for a zero TTL or one of more than about 290 years.
+    /// [`CacheError::InvalidTtl`] for a zero TTL or one of more than about 146 years.
     async fn set(&self, key: &str, value: &str, ttl: Option<Duration>) -> Result<()> {
         self.insert_one(key, Bytes::copy_from_slice(value.as_bytes()), ttl)
     }
@@ -701,6 +651,10 @@ impl Cache for MemoryCache {
     where
         K: AsRef<str> + Sync,
     {
+        self.inner.check_open()?;
+        for (key, value) in entries {
+            self.inner.check_weight(key.as_ref().len(), value.len())?;
+        }
         self.insert_many(
             entries
                 .iter()
@@ -741,6 +695,11 @@ impl Cache for MemoryCache {
         K: AsRef<str> + Sync,
         V: AsRef<str> + Sync,
     {
+        self.inner.check_open()?;
+        for (key, value) in entries {
+            self.inner
+                .check_weight(key.as_ref().len(), value.as_ref().len())?;
+        }
         self.insert_many(
             entries.iter().map(|(key, value)| {
                 (

@@ -1,5 +1,5 @@
 //! Tests of the internals: the lazy-expiry race made deterministic, and the bounds of the
-//! expiry index and the clock ring.
+//! expiry index and the eviction policy.
 
 use std::cell::RefCell;
 use std::time::Duration;
@@ -217,7 +217,7 @@ fn an_entry_written_again_with_a_later_expiry_is_swept_at_the_later_time() {
 }
 
 #[test]
-fn delete_and_reinsert_churn_keeps_the_ring_bounded() {
+fn delete_and_reinsert_churn_keeps_the_policy_queues_bounded() {
     run(async {
         let cache = MemoryCache::builder().max_capacity(1_000).build().unwrap();
         for round in 0..100 {
@@ -229,11 +229,11 @@ fn delete_and_reinsert_churn_keeps_the_ring_bounded() {
                 cache.delete(&format!("k{i}")).await.unwrap();
             }
         }
-        let slots = cache.inner.ring.len();
-        let bound = cache.inner.ring.shard_count() * (1024 + 1);
+        let slots = cache.inner.policy.len();
+        let bound = cache.inner.policy.shard_count() * (1024 + 1);
         assert!(
             slots <= bound,
-            "{slots} ring slots for 0 entries (bound {bound})"
+            "{slots} policy slots for 0 entries (bound {bound})"
         );
         assert_eq!(cache.entry_count(), 0);
     });
@@ -268,7 +268,7 @@ fn sweep_empties_the_expiry_index_and_clear_empties_both() {
             (
                 cache.entry_count(),
                 cache.inner.expiry.len(),
-                cache.inner.ring.len()
+                cache.inner.policy.len()
             ),
             (0, 0, 0)
         );

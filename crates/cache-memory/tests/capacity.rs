@@ -233,3 +233,98 @@ async fn batches_on_a_closed_cache_are_closed_even_when_empty() {
         Err(cache_memory::CacheError::Closed)
     ));
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_hot_set_survives_a_one_time_scan_of_ten_times_the_capacity() {
+    const CAPACITY: usize = 1_000;
+    let cache = MemoryCache::builder()
+        .max_capacity(CAPACITY)
+        .build()
+        .unwrap();
+    let hot: Vec<String> = (0..CAPACITY / 2).map(|i| format!("hot:{i}")).collect();
+    for key in &hot {
+        cache.set(key, "v", None).await.unwrap();
+    }
+    // Read twice: the hot set has proved useful before the scan starts.
+    for _ in 0..2 {
+        for key in &hot {
+            assert!(cache.get(key).await.unwrap().is_some(), "{key}");
+        }
+    }
+    for i in 0..10 * CAPACITY {
+        let key = format!("scan:{i}");
+        if cache.get(&key).await.unwrap().is_none() {
+            cache.set(&key, "v", None).await.unwrap();
+        }
+    }
+    let mut survivors = 0;
+    for key in &hot {
+        if cache.get(key).await.unwrap().is_some() {
+            survivors += 1;
+        }
+    }
+    assert_eq!(
+        survivors,
+        hot.len(),
+        "a scan of keys read once pushed out keys read often: {survivors} of {} left",
+        hot.len()
+    );
+    assert_eq!(cache.entry_count(), CAPACITY);
+    let stats = cache.stats();
+    assert!(
+        stats.rejections > 0 && stats.rejections <= stats.evictions,
+        "{stats:?}"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_new_key_is_readable_right_after_its_set_even_in_a_full_cache() {
+    const CAPACITY: usize = 100;
+    let cache = MemoryCache::builder()
+        .max_capacity(CAPACITY)
+        .build()
+        .unwrap();
+    for i in 0..CAPACITY {
+        let key = format!("k{i}");
+        cache.set(&key, "v", None).await.unwrap();
+        for _ in 0..3 {
+            assert!(cache.get(&key).await.unwrap().is_some());
+        }
+    }
+    // Every resident key was read: each new key is the least useful entry, and still stored.
+    for i in 0..1_000 {
+        let key = format!("new:{i}");
+        cache.set(&key, &i.to_string(), None).await.unwrap();
+        assert_eq!(cache.get(&key).await.unwrap(), Some(i.to_string()));
+        assert!(cache.entry_count() <= CAPACITY);
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_key_evicted_unread_and_written_again_is_kept_over_new_keys() {
+    const CAPACITY: usize = 1_000;
+    let cache = MemoryCache::builder()
+        .max_capacity(CAPACITY)
+        .build()
+        .unwrap();
+    // A loop over 1.2x the capacity, written on each miss: a FIFO or LRU cache misses every
+    // access; the ghost of keys evicted unread admits the second pass to the protected queue.
+    let keys: Vec<String> = (0..CAPACITY * 6 / 5).map(|i| format!("loop:{i}")).collect();
+    let mut hits = 0;
+    for pass in 0..10 {
+        for key in &keys {
+            if cache.get(key).await.unwrap().is_some() {
+                if pass > 2 {
+                    hits += 1;
+                }
+            } else {
+                cache.set(key, "v", None).await.unwrap();
+            }
+        }
+    }
+    let accesses = 7 * keys.len();
+    assert!(
+        hits * 2 > accesses,
+        "{hits} hits of {accesses} accesses on a loop a little larger than the cache"
+    );
+}

@@ -30,19 +30,29 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// Key -> (value, expiry in ms on the model's clock).
-type Model = HashMap<String, (String, Option<u64>)>;
+/// Key -> (value, expiry in ms on the model's clock, last read or write in ms).
+type Model = HashMap<String, (String, Option<u64>, u64)>;
 
-fn live<'m>(model: &'m Model, key: &str, now: u64) -> Option<&'m str> {
+/// The value of `key` if live at `now` in a cache whose entries idle out after `idle` ms.
+fn live<'m>(model: &'m Model, key: &str, now: u64, idle: Option<u64>) -> Option<&'m str> {
     match model.get(key) {
-        Some((value, expires)) if expires.is_none_or(|at| now < at) => Some(value),
+        Some((value, expires, touched))
+            if expires.is_none_or(|at| now < at) && idle.is_none_or(|i| now < touched + i) =>
+        {
+            Some(value)
+        }
         _ => None,
     }
 }
 
 /// Runs `ops` on `cache` and the model. With `bounded`, the cache may have evicted what the
 /// model holds, but must never return a value the model does not hold.
-async fn check(cache: MemoryCache, ops: Vec<Op>, bounded: bool) -> Result<(), TestCaseError> {
+async fn check(
+    cache: MemoryCache,
+    ops: Vec<Op>,
+    bounded: bool,
+    idle: Option<u64>,
+) -> Result<(), TestCaseError> {
     let mut model = Model::new();
     let mut now = 0u64;
     for op in ops {
@@ -50,7 +60,13 @@ async fn check(cache: MemoryCache, ops: Vec<Op>, bounded: bool) -> Result<(), Te
             Op::Get(k) => {
                 let key = format!("k{k}");
                 let got = cache.get(&key).await.unwrap();
-                let expected = live(&model, &key, now);
+                let expected = live(&model, &key, now, idle).map(str::to_owned);
+                let expected = expected.as_deref();
+                if got.is_some()
+                    && let Some(entry) = model.get_mut(&key)
+                {
+                    entry.2 = now;
+                }
                 if bounded {
                     prop_assert!(
                         got.is_none() || got.as_deref() == expected,
@@ -72,7 +88,10 @@ async fn check(cache: MemoryCache, ops: Vec<Op>, bounded: bool) -> Result<(), Te
                     );
                 } else {
                     prop_assert!(result.is_ok(), "{result:?}");
-                    model.insert(key, (v.to_string(), ttl.map(|t| now + t)));
+                    // A set always stores, bounded or not: the next get of the key hits.
+                    let got = cache.get(&key).await.unwrap();
+                    prop_assert_eq!(got, Some(v.to_string()), "{} right after its set", key);
+                    model.insert(key, (v.to_string(), ttl.map(|t| now + t), now));
                 }
             }
             Op::Delete(k) => {
@@ -91,10 +110,15 @@ async fn check(cache: MemoryCache, ops: Vec<Op>, bounded: bool) -> Result<(), Te
         }
         let live_in_model = model
             .keys()
-            .filter(|k| live(&model, k, now).is_some())
+            .filter(|k| live(&model, k, now, idle).is_some())
             .count();
+        if let (Some(max), Some(held)) = (cache.max_bytes(), cache.weighted_size()) {
+            prop_assert!(held <= max, "{} bytes held under a bound of {}", held, max);
+        }
         if let Some(capacity) = cache.max_capacity() {
             prop_assert!(cache.entry_count() <= capacity);
+        } else if cache.max_bytes().is_some() {
+            // Evicted entries may be missing; the bound is checked above.
         } else {
             // Expired entries may wait for a read or the sweep, live ones never go missing.
             prop_assert!(cache.entry_count() >= live_in_model);
@@ -118,7 +142,7 @@ proptest! {
     fn unbounded_cache_behaves_like_a_hash_map(ops in prop::collection::vec(op(), 1..200)) {
         paused_runtime().block_on(async {
             let cache = MemoryCache::builder().sweep_interval(Duration::from_millis(40)).build().unwrap();
-            check(cache, ops, false).await
+            check(cache, ops, false, None).await
         })?;
     }
 
@@ -126,7 +150,25 @@ proptest! {
     fn bounded_cache_never_returns_what_the_model_lacks(ops in prop::collection::vec(op(), 1..200)) {
         paused_runtime().block_on(async {
             let cache = MemoryCache::builder().max_capacity(3).sweep_interval(Duration::from_millis(40)).build().unwrap();
-            check(cache, ops, true).await
+            check(cache, ops, true, None).await
+        })?;
+    }
+
+    #[test]
+    fn byte_bounded_cache_never_passes_its_bound(ops in prop::collection::vec(op(), 1..200)) {
+        paused_runtime().block_on(async {
+            // Room for three or four entries of this test's sizes.
+            let max = 3 * (MemoryCache::ENTRY_OVERHEAD + 8);
+            let cache = MemoryCache::builder().max_bytes(max).sweep_interval(Duration::from_millis(40)).build().unwrap();
+            check(cache, ops, true, None).await
+        })?;
+    }
+
+    #[test]
+    fn idle_entries_are_never_returned(ops in prop::collection::vec(op(), 1..200)) {
+        paused_runtime().block_on(async {
+            let cache = MemoryCache::builder().time_to_idle(Duration::from_millis(60)).max_capacity(5).sweep_interval(Duration::from_millis(40)).build().unwrap();
+            check(cache, ops, true, Some(60)).await
         })?;
     }
 }

@@ -93,6 +93,9 @@ fn stress(cache: MemoryCache) {
             total += task.await.unwrap();
         }
         assert!(total > 0);
+        if let (Some(max), Some(held)) = (cache.max_bytes(), cache.weighted_size()) {
+            assert!(held <= max, "{held} bytes held under a bound of {max}");
+        }
         if let Some(capacity) = cache.max_capacity() {
             assert!(
                 cache.entry_count() <= capacity,
@@ -134,6 +137,20 @@ fn sixty_four_tasks_of_random_operations_on_a_bounded_cache() {
         stress(
             MemoryCache::builder()
                 .max_capacity(64)
+                .sweep_interval(Duration::from_millis(5))
+                .build()
+                .unwrap(),
+        );
+    });
+}
+
+#[test]
+fn sixty_four_tasks_of_random_operations_on_a_cache_bounded_in_entries_and_bytes() {
+    with_watchdog("count and byte bounded stress", || {
+        stress(
+            MemoryCache::builder()
+                .max_capacity(64)
+                .max_bytes(48 * (MemoryCache::ENTRY_OVERHEAD + 16))
                 .sweep_interval(Duration::from_millis(5))
                 .build()
                 .unwrap(),

@@ -177,3 +177,80 @@ async fn real_clock_expiry_is_wired() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(cache.get(&k).await.unwrap(), None);
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_entry_not_read_for_time_to_idle_expires_and_each_read_renews_it() {
+    const IDLE: Duration = Duration::from_secs(10);
+    let cache = MemoryCache::builder()
+        .time_to_idle(IDLE)
+        .sweep_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    cache.set("k", "v", None).await.unwrap();
+    for _ in 0..5 {
+        advance(IDLE - Duration::from_millis(1)).await;
+        assert_eq!(cache.get("k").await.unwrap().as_deref(), Some("v"));
+    }
+    advance(IDLE).await;
+    assert_eq!(
+        cache.get("k").await.unwrap(),
+        None,
+        "an idle entry was returned"
+    );
+    assert_eq!(cache.entry_count(), 0);
+    // A write renews it too.
+    cache.set("k", "v1", None).await.unwrap();
+    advance(IDLE - Duration::from_millis(1)).await;
+    cache.set("k", "v2", None).await.unwrap();
+    advance(IDLE - Duration::from_millis(1)).await;
+    assert_eq!(cache.get("k").await.unwrap().as_deref(), Some("v2"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn ttl_and_time_to_idle_expire_an_entry_at_whichever_comes_first() {
+    let cache = MemoryCache::builder()
+        .time_to_idle(Duration::from_secs(10))
+        .sweep_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    cache
+        .set("short-ttl", "v", Some(Duration::from_secs(3)))
+        .await
+        .unwrap();
+    cache
+        .set("long-ttl", "v", Some(Duration::from_secs(60)))
+        .await
+        .unwrap();
+    advance(Duration::from_secs(3)).await;
+    assert_eq!(cache.get("short-ttl").await.unwrap(), None);
+    advance(Duration::from_secs(7)).await;
+    assert_eq!(cache.get("long-ttl").await.unwrap(), None, "idle for 10 s");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_sweep_reclaims_idle_entries_nobody_reads() {
+    let cache = MemoryCache::builder()
+        .time_to_idle(Duration::from_secs(2))
+        .sweep_interval(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    for i in 0..100 {
+        cache.set(&format!("k{i}"), "v", None).await.unwrap();
+    }
+    // Kept alive by reads every second, beyond its idle time.
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(cache.get("k0").await.unwrap().is_some());
+    }
+    assert_eq!(cache.entry_count(), 1, "idle entries were not swept");
+    assert_eq!(cache.stats().expirations, 99);
+}
+
+#[test]
+fn a_zero_time_to_idle_is_a_configuration_error() {
+    let err = MemoryCache::builder()
+        .time_to_idle(Duration::ZERO)
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("time_to_idle"), "{err}");
+}

@@ -1,0 +1,191 @@
+//! Making room: the count and byte bounds, and what the eviction policy asks of the map.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use crate::entry::Entry;
+use crate::policy::{self, Entries, Slot};
+use crate::{CacheError, EVICT_POP_BUDGET, Inner, MemoryCache, NEVER, Result, Stat};
+
+impl Inner {
+    /// Refuses an entry that `max_bytes` could never hold.
+    pub(crate) fn check_weight(&self, key_len: usize, value_len: usize) -> Result<()> {
+        match self.max_bytes {
+            Some(limit) if weight(key_len, value_len) > limit => Err(CacheError::TooLarge {
+                what: "entry",
+                size: weight(key_len, value_len),
+                limit,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Accounts for an entry just removed from the map.
+    pub(crate) fn forget(&self, key: &str, entry: &Entry) {
+        self.count.fetch_sub(1, Ordering::AcqRel);
+        if self.max_bytes.is_some() {
+            self.bytes
+                .fetch_sub(weight(key.len(), entry.value.len()), Ordering::AcqRel);
+        }
+    }
+
+    /// Whether a capacity or a byte bound is set, and with it the eviction policy.
+    pub(crate) fn bounded(&self) -> bool {
+        self.max_capacity.is_some() || self.max_bytes.is_some()
+    }
+
+    /// The hash the policy files `key` under: the map's own.
+    pub(crate) fn policy_hash(&self, key: &str) -> u64 {
+        self.map.hash_usize(&key) as u64
+    }
+
+    /// Counts `weight` bytes of an entry about to be written (its policy hash `hash`), first
+    /// evicting entries until they fit under `max_bytes` (at least `weight`, as checked by
+    /// [`check_weight`](Self::check_weight)).
+    pub(crate) fn reserve_bytes(&self, hash: u64, weight: usize) {
+        let Some(limit) = self.max_bytes else {
+            return;
+        };
+        let mut current = self.bytes.load(Ordering::Acquire);
+        loop {
+            if current.saturating_add(weight) <= limit {
+                match self.bytes.compare_exchange_weak(
+                    current,
+                    current + weight,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => return,
+                    Err(actual) => current = actual,
+                }
+                continue;
+            }
+            if !self.evict_one(hash) {
+                // As in `reserve_slot`: only inserts in flight hold the bytes.
+                std::thread::yield_now();
+            }
+            current = self.bytes.load(Ordering::Acquire);
+        }
+    }
+
+    /// Counts an entry about to be inserted (its policy hash `hash`), first evicting one if
+    /// the cache is full.
+    pub(crate) fn reserve_slot(&self, hash: u64) {
+        let Some(capacity) = self.max_capacity else {
+            self.count.fetch_add(1, Ordering::AcqRel);
+            return;
+        };
+        let mut current = self.count.load(Ordering::Acquire);
+        loop {
+            if current < capacity {
+                match self.count.compare_exchange_weak(
+                    current,
+                    current + 1,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => return,
+                    Err(actual) => current = actual,
+                }
+                continue;
+            }
+            if !self.evict_one(hash) {
+                // No shard holds a live entry: every counted entry is an insert between
+                // `map.entry` and `policy.push` on another thread, a few instructions away.
+                // Only a capacity below the number of threads inserting at once gets here.
+                std::thread::yield_now();
+            }
+            current = self.count.load(Ordering::Acquire);
+        }
+    }
+
+    /// Removes one entry to make room for a key of policy hash `hash`: an expired one if the
+    /// expiry index knows one, else the policy's choice in the key's own shard, else in
+    /// another. False if it found none (every entry is being inserted right now).
+    pub(crate) fn evict_one(&self, hash: u64) -> bool {
+        // The clock is read only when the index may hold something due.
+        if self.expiry.may_be_due(u64::MAX - 1)
+            && self
+                .expiry
+                .evict_expired(self.now(), EVICT_POP_BUDGET, self)
+        {
+            return true;
+        }
+        let own = policy::shard_of(hash);
+        if self.policy.evict(own, self) {
+            return true;
+        }
+        let start = self.evict_next.fetch_add(1, Ordering::Relaxed);
+        let shards = self.policy.shard_count();
+        (0..shards).any(|i| self.policy.evict(start.wrapping_add(i), self))
+    }
+}
+
+impl Entries for Inner {
+    fn visit(&self, key: &Arc<str>, rejected: bool) -> Slot {
+        let mut slot = Slot::Stale;
+        let removed = self.map.remove_if(&**key, |stored, entry| {
+            if !Arc::ptr_eq(stored, key) {
+                return false;
+            }
+            let deadline = self.deadline(entry);
+            slot = if deadline != NEVER && deadline <= self.now() {
+                Slot::Expired
+            } else if entry.take_read() {
+                Slot::Used
+            } else {
+                Slot::Unused
+            };
+            slot != Slot::Used
+        });
+        if let Some((stored, entry)) = removed {
+            self.forget(&stored, &entry);
+            if slot == Slot::Expired {
+                self.stats.add(Stat::Expiration, 1);
+            } else {
+                self.stats.add(Stat::Eviction, 1);
+                if rejected {
+                    self.stats.add(Stat::Rejection, 1);
+                }
+            }
+        }
+        slot
+    }
+
+    fn is_live(&self, key: &Arc<str>) -> bool {
+        self.map
+            .get(&**key)
+            .is_some_and(|entry| Arc::ptr_eq(entry.key(), key))
+    }
+
+    fn hash(&self, key: &str) -> u64 {
+        self.policy_hash(key)
+    }
+
+    fn remove(&self, key: &Arc<str>, rejected: bool) -> bool {
+        let Some((stored, entry)) = self
+            .map
+            .remove_if(&**key, |stored, _| Arc::ptr_eq(stored, key))
+        else {
+            return false;
+        };
+        self.forget(&stored, &entry);
+        let deadline = self.deadline(&entry);
+        if deadline != NEVER && deadline <= self.now() {
+            self.stats.add(Stat::Expiration, 1);
+        } else {
+            self.stats.add(Stat::Eviction, 1);
+            if rejected {
+                self.stats.add(Stat::Rejection, 1);
+            }
+        }
+        true
+    }
+}
+
+/// The weight of an entry under `max_bytes`.
+pub(crate) fn weight(key_len: usize, value_len: usize) -> usize {
+    key_len
+        .saturating_add(value_len)
+        .saturating_add(MemoryCache::ENTRY_OVERHEAD)
+}
