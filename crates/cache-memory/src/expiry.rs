@@ -116,26 +116,7 @@ impl ExpiryIndex {
         stop_after: usize,
         map: &impl Expiring,
     ) -> (usize, usize) {
-        let mut shard = self.shards.lock(shard);
-        let (mut popped, mut removed) = (0, 0);
-        while popped < budget && removed < stop_after {
-            match shard.heap.peek() {
-                Some(Reverse((at, _))) if *at <= now => {}
-                _ => break,
-            }
-            let Some(Reverse((at, key))) = shard.heap.pop() else {
-                break;
-            };
-            popped += 1;
-            match map.popped(&key, at, now) {
-                Popped::Dropped => {}
-                Popped::Removed => removed += 1,
-                // Later than `now`, so not popped again in this loop; the same shard, as the
-                // shard follows the key.
-                Popped::Reindexed(later) => shard.heap.push(Reverse((later, key))),
-            }
-        }
-        (popped, removed)
+        pop_due(&mut self.shards.lock(shard), now, budget, stop_after, map)
     }
 
     /// Whether an item may be due at `now`: false when the index holds none due by then.
@@ -158,21 +139,8 @@ impl ExpiryIndex {
         let mut removed = false;
         for index in 0..self.shards.count() {
             let mut shard = self.shards.lock(index);
-            let mut popped = 0;
-            while !removed && popped < budget {
-                match shard.heap.peek() {
-                    Some(Reverse((at, _))) if *at <= now => {}
-                    _ => break,
-                }
-                let Some(Reverse((at, key))) = shard.heap.pop() else {
-                    break;
-                };
-                popped += 1;
-                match map.popped(&key, at, now) {
-                    Popped::Dropped => {}
-                    Popped::Removed => removed = true,
-                    Popped::Reindexed(later) => shard.heap.push(Reverse((later, key))),
-                }
+            if !removed {
+                removed = pop_due(&mut shard, now, budget, 1, map).1 > 0;
             }
             if let Some(Reverse((at, _))) = shard.heap.peek() {
                 earliest = earliest.min(*at);
@@ -193,4 +161,35 @@ impl ExpiryIndex {
     pub(crate) fn len(&self) -> usize {
         self.shards.sum(|shard| shard.heap.len())
     }
+}
+
+/// Pops up to `budget` items of a locked shard that are due at or before `now`, removing
+/// their entries if expired and indexing again those that expire later. Stops early once
+/// `stop_after` entries were removed. Returns (items popped, entries removed).
+fn pop_due(
+    shard: &mut ExpiryShard,
+    now: u64,
+    budget: usize,
+    stop_after: usize,
+    map: &impl Expiring,
+) -> (usize, usize) {
+    let (mut popped, mut removed) = (0, 0);
+    while popped < budget && removed < stop_after {
+        match shard.heap.peek() {
+            Some(Reverse((at, _))) if *at <= now => {}
+            _ => break,
+        }
+        let Some(Reverse((at, key))) = shard.heap.pop() else {
+            break;
+        };
+        popped += 1;
+        match map.popped(&key, at, now) {
+            Popped::Dropped => {}
+            Popped::Removed => removed += 1,
+            // Later than `now`, so not popped again in this loop; the same shard, as the
+            // shard follows the key.
+            Popped::Reindexed(later) => shard.heap.push(Reverse((later, key))),
+        }
+    }
+    (popped, removed)
 }
