@@ -1,7 +1,7 @@
 //! Making room: the count and byte bounds, and what the eviction policy asks of the map.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::entry::Entry;
 use crate::policy::{self, Entries, Slot};
@@ -43,44 +43,31 @@ impl Inner {
     /// evicting entries until they fit under `max_bytes` (at least `weight`, as checked by
     /// [`check_weight`](Self::check_weight)).
     pub(crate) fn reserve_bytes(&self, hash: u64, weight: usize) {
-        let Some(limit) = self.max_bytes else {
-            return;
-        };
-        let mut current = self.bytes.load(Ordering::Acquire);
-        loop {
-            if current.saturating_add(weight) <= limit {
-                match self.bytes.compare_exchange_weak(
-                    current,
-                    current + weight,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                ) {
-                    Ok(_) => return,
-                    Err(actual) => current = actual,
-                }
-                continue;
-            }
-            if !self.evict_one(hash) {
-                // As in `reserve_slot`: only inserts in flight hold the bytes.
-                std::thread::yield_now();
-            }
-            current = self.bytes.load(Ordering::Acquire);
+        if let Some(limit) = self.max_bytes {
+            self.reserve_under(&self.bytes, weight, limit, hash);
         }
     }
 
     /// Counts an entry about to be inserted (its policy hash `hash`), first evicting one if
     /// the cache is full.
     pub(crate) fn reserve_slot(&self, hash: u64) {
-        let Some(capacity) = self.max_capacity else {
-            self.count.fetch_add(1, Ordering::AcqRel);
-            return;
-        };
-        let mut current = self.count.load(Ordering::Acquire);
+        match self.max_capacity {
+            Some(capacity) => self.reserve_under(&self.count, 1, capacity, hash),
+            None => {
+                self.count.fetch_add(1, Ordering::AcqRel);
+            }
+        }
+    }
+
+    /// Adds `amount` to `counter` once the sum fits under `limit`, evicting entries (to make
+    /// room for a key of policy hash `hash`) until it does.
+    fn reserve_under(&self, counter: &AtomicUsize, amount: usize, limit: usize, hash: u64) {
+        let mut current = counter.load(Ordering::Acquire);
         loop {
-            if current < capacity {
-                match self.count.compare_exchange_weak(
+            if current.saturating_add(amount) <= limit {
+                match counter.compare_exchange_weak(
                     current,
-                    current + 1,
+                    current + amount,
                     Ordering::AcqRel,
                     Ordering::Acquire,
                 ) {
@@ -90,12 +77,12 @@ impl Inner {
                 continue;
             }
             if !self.evict_one(hash) {
-                // No shard holds a live entry: every counted entry is an insert between
-                // `map.entry` and `policy.push` on another thread, a few instructions away.
-                // Only a capacity below the number of threads inserting at once gets here.
+                // No shard holds a live entry: what is counted belongs to inserts between
+                // `map.entry` and `policy.push` on other threads, a few instructions away.
+                // Only a bound below what the threads inserting at once hold gets here.
                 std::thread::yield_now();
             }
-            current = self.count.load(Ordering::Acquire);
+            current = counter.load(Ordering::Acquire);
         }
     }
 
