@@ -4,21 +4,13 @@
 use std::error::Error as _;
 use std::time::{Duration, Instant};
 
+mod common;
+
 use cache_redis::{Cache, CacheError, RedisCache};
+use common::everything_printed;
 use redis_test_server::RedisServer;
 
 const SECRET: &str = "hunter2-not-for-logs";
-
-/// The error and every error in its source chain, as text.
-fn chain(err: &CacheError) -> String {
-    let mut text = format!("{err} / {err:?}");
-    let mut source = err.source();
-    while let Some(inner) = source {
-        text.push_str(&format!(" / {inner} / {inner:?}"));
-        source = inner.source();
-    }
-    text
-}
 
 #[test]
 fn building_does_no_io_and_needs_no_runtime() {
@@ -142,7 +134,7 @@ async fn wrong_password_is_a_clear_error_without_the_password() {
         .build()
         .unwrap();
     let err = cache.get("k").await.unwrap_err();
-    let text = chain(&err);
+    let text = everything_printed(&err);
     assert!(
         matches!(&err, CacheError::Backend { code: Some(code), .. } if code == "WRONGPASS"),
         "{text}"
@@ -156,7 +148,7 @@ async fn wrong_password_is_a_clear_error_without_the_password() {
     assert!(
         matches!(&err, CacheError::Backend { code: Some(code), .. } if code == "NOAUTH"),
         "{}",
-        chain(&err)
+        everything_printed(&err)
     );
 }
 
@@ -240,7 +232,7 @@ async fn tls_connects_with_the_given_certificate_authority() {
     assert!(
         matches!(err, CacheError::Unavailable { .. }),
         "{}",
-        chain(&err)
+        everything_printed(&err)
     );
 
     // Plain redis:// on the TLS port is not TLS: it fails within the timeout.

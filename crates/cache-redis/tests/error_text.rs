@@ -5,7 +5,10 @@ use std::error::Error;
 use std::io;
 use std::time::Duration;
 
+mod common;
+
 use cache_redis::{Cache, CacheError, RedisCache};
+use common::everything_printed;
 use redis_test_server::RedisServer;
 
 const SECRET: &str = "hunter2-not-for-logs";
@@ -45,17 +48,6 @@ fn io_error(err: &CacheError) -> Option<&io::Error> {
         source = inner.source();
     }
     None
-}
-
-/// Everything `err` prints, `Display` and `Debug`, source chain included.
-fn everything_printed(err: &CacheError) -> String {
-    let mut text = format!("{err} / {err:?}");
-    let mut source = err.source();
-    while let Some(inner) = source {
-        text.push_str(&format!(" / {inner} / {inner:?}"));
-        source = inner.source();
-    }
-    text
 }
 
 fn closed_port() -> u16 {
