@@ -1,12 +1,16 @@
 //! Batches: `MGET`, pipelined `SET ... PX` and multi-key `UNLINK`, one round trip per chunk.
 
+use std::collections::BTreeMap;
+use std::future::Future;
 use std::time::Duration;
 
 use cache_core::{Bytes, CacheError, Result, Stat};
-use deadpool_redis::redis;
+use futures_util::future::join_all;
 
-use crate::RedisCache;
+use crate::cluster::Route;
+use crate::connections::Request;
 use crate::keys::{Key, ttl_millis};
+use crate::{RedisCache, Topology};
 
 /// The most keys one round trip of a batch carries: large batches are split so that one
 /// command never holds Redis (single-threaded) for long, and each chunk has the timeout.
@@ -16,32 +20,46 @@ pub(crate) const CHUNK_KEYS: usize = 1_000;
 pub(crate) const CHUNK_BYTES: usize = 1 << 20;
 
 impl RedisCache {
-    /// `MGET` per chunk of [`CHUNK_KEYS`]; values in the order of `keys`.
+    /// `MGET` per chunk of [`CHUNK_KEYS`] (in a cluster, per slot, the chunks sent
+    /// concurrently); values in the order of `keys`.
     pub(crate) async fn mget<K: AsRef<str> + Sync>(
         &self,
         keys: &[K],
     ) -> Result<Vec<Option<Bytes>>> {
         self.ensure_open()?;
         let stored = self.stored_keys(keys)?;
-        let mut values = Vec::with_capacity(keys.len());
-        for chunk in stored.chunks(CHUNK_KEYS) {
-            let mut cmd = redis::cmd("MGET");
-            for key in chunk {
-                cmd.arg(key);
-            }
-            let replies: Vec<Option<Vec<u8>>> = self.read("mget", chunk.len(), &cmd).await?;
-            if replies.len() != chunk.len() {
+        let groups = self.groups(&stored, |key| key.slot());
+        let cmds: Vec<redis::Cmd> = groups
+            .iter()
+            .map(|(_, indices)| {
+                let mut cmd = redis::cmd("MGET");
+                for &i in indices {
+                    cmd.arg(stored[i]);
+                }
+                cmd
+            })
+            .collect();
+        let replies = self
+            .each(groups.iter().zip(&cmds).map(|((route, indices), cmd)| {
+                self.read::<Vec<Option<Vec<u8>>>>("mget", indices.len(), route.clone(), cmd)
+            }))
+            .await?;
+        let mut values = vec![None; keys.len()];
+        for ((_, indices), replies) in groups.iter().zip(replies) {
+            if replies.len() != indices.len() {
                 return Err(CacheError::Backend {
                     code: None,
                     message: format!(
                         "redis answered an MGET of {} keys with {} values",
-                        chunk.len(),
+                        indices.len(),
                         replies.len()
                     ),
                     source: None,
                 });
             }
-            values.extend(replies.into_iter().map(|reply| reply.map(Bytes::from)));
+            for (&i, reply) in indices.iter().zip(replies) {
+                values[i] = reply.map(Bytes::from);
+            }
         }
         let hits = values.iter().filter(|v| v.is_some()).count();
         self.count(Stat::Hit, hits);
@@ -49,7 +67,8 @@ impl RedisCache {
         Ok(values)
     }
 
-    /// Checks every entry, then pipelines `SET key value [PX ms]` per chunk.
+    /// Checks every entry, then pipelines `SET key value [PX ms]` per chunk; in a cluster,
+    /// sends one `SET` per entry instead, concurrently, [`CHUNK_KEYS`] at a time.
     pub(crate) async fn pipelined_set<'a>(
         &self,
         entries: impl Iterator<Item = (&'a str, &'a [u8])>,
@@ -61,6 +80,34 @@ impl RedisCache {
         let checked = entries
             .map(|(key, value)| Ok((keys.key(key)?, keys.value(value)?)))
             .collect::<Result<Vec<_>>>()?;
+        let set = |key: &Key<'_>, value: &[u8]| {
+            let mut cmd = redis::cmd("SET");
+            cmd.arg(key).arg(value);
+            if let Some(ms) = ttl {
+                cmd.arg("PX").arg(ms);
+            }
+            cmd
+        };
+        if let Topology::Cluster(_) = &self.inner.topology {
+            // Not a pipeline: on `ASK`, each command must go to the importing node with its
+            // own `ASKING`, and a pipeline would send every command after one `ASKING`.
+            for chunk in checked.chunks(CHUNK_KEYS) {
+                let cmds: Vec<(Route, redis::Cmd)> = chunk
+                    .iter()
+                    .map(|(key, value)| (Route::Slot(key.slot()), set(key, value)))
+                    .collect();
+                let done = self
+                    .each(
+                        cmds.iter().map(|(route, cmd)| {
+                            self.query::<()>("set_many", 1, route.clone(), cmd)
+                        }),
+                    )
+                    .await;
+                // After an error, some entries of the chunk may be stored: none is counted.
+                self.count(Stat::Set, done?.len());
+            }
+            return Ok(());
+        }
         let mut rest = &checked[..];
         while !rest.is_empty() {
             let mut bytes = 0;
@@ -76,19 +123,14 @@ impl RedisCache {
             let (chunk, later) = rest.split_at(take);
             let mut pipe = redis::pipe();
             for (key, value) in chunk {
-                let cmd = pipe.cmd("SET").arg(key).arg(*value);
-                if let Some(ms) = ttl {
-                    cmd.arg("PX").arg(ms);
-                }
+                pipe.add_command(set(key, value));
             }
-            self.with_connection(
+            self.run::<()>(
                 "set_many",
                 chunk.len(),
-                crate::Attempts::Once,
-                |mut conn| {
-                    let pipe = &pipe;
-                    async move { pipe.query_async::<()>(&mut conn).await }
-                },
+                false,
+                Route::Slot(0),
+                Request::Pipe(&pipe),
             )
             .await?;
             self.count(Stat::Set, chunk.len());
@@ -97,19 +139,96 @@ impl RedisCache {
         Ok(())
     }
 
-    /// `UNLINK` per chunk of [`CHUNK_KEYS`].
+    /// `UNLINK` per chunk of [`CHUNK_KEYS`] (in a cluster, per slot).
     pub(crate) async fn unlink_many<K: AsRef<str> + Sync>(&self, keys: &[K]) -> Result<()> {
         self.ensure_open()?;
         let stored = self.stored_keys(keys)?;
-        for chunk in stored.chunks(CHUNK_KEYS) {
-            let mut cmd = redis::cmd("UNLINK");
-            for key in chunk {
-                cmd.arg(key);
-            }
-            self.query::<()>("delete_many", chunk.len(), &cmd).await?;
-            self.count(Stat::Delete, chunk.len());
-        }
+        let groups = self.groups(&stored, |key| key.slot());
+        self.unlink_groups("delete_many", &groups, |cmd, i| {
+            cmd.arg(stored[i]);
+        })
+        .await
+    }
+
+    /// `UNLINK` of keys found by `SCAN`, stored names as they are.
+    pub(crate) async fn unlink_found(&self, found: Vec<Vec<u8>>) -> Result<()> {
+        let groups = self.groups(&found, |key| crate::cluster::slots::slot(&[key]));
+        self.unlink_groups("unlink", &groups, |cmd, i| {
+            cmd.arg(&found[i]);
+        })
+        .await
+    }
+
+    async fn unlink_groups(
+        &self,
+        op: &'static str,
+        groups: &[(Route, Vec<usize>)],
+        add_key: impl Fn(&mut redis::Cmd, usize),
+    ) -> Result<()> {
+        let cmds: Vec<redis::Cmd> = groups
+            .iter()
+            .map(|(_, indices)| {
+                let mut cmd = redis::cmd("UNLINK");
+                for &i in indices {
+                    add_key(&mut cmd, i);
+                }
+                cmd
+            })
+            .collect();
+        let done = self
+            .each(groups.iter().zip(&cmds).map(|((route, indices), cmd)| {
+                self.query::<()>(op, indices.len(), route.clone(), cmd)
+            }))
+            .await?;
+        let deleted: usize = groups.iter().map(|(_, indices)| indices.len()).sum();
+        debug_assert_eq!(done.len(), groups.len());
+        self.count(Stat::Delete, deleted);
         Ok(())
+    }
+
+    /// The positions of `keys` in groups of at most [`CHUNK_KEYS`] that one command can
+    /// carry, each with its route: in order on one server, by slot in a cluster.
+    fn groups<T>(&self, keys: &[T], slot: impl Fn(&T) -> u16) -> Vec<(Route, Vec<usize>)> {
+        match &self.inner.topology {
+            Topology::Single(_) => (0..keys.len())
+                .collect::<Vec<_>>()
+                .chunks(CHUNK_KEYS)
+                .map(|chunk| (Route::Slot(0), chunk.to_vec()))
+                .collect(),
+            Topology::Cluster(_) => {
+                let mut by_slot: BTreeMap<u16, Vec<usize>> = BTreeMap::new();
+                for (i, key) in keys.iter().enumerate() {
+                    by_slot.entry(slot(key)).or_default().push(i);
+                }
+                by_slot
+                    .into_iter()
+                    .flat_map(|(slot, indices)| {
+                        indices
+                            .chunks(CHUNK_KEYS)
+                            .map(|chunk| (Route::Slot(slot), chunk.to_vec()))
+                            .collect::<Vec<_>>()
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// Runs `calls`: one after the other on one server (one round trip each), all at once in
+    /// a cluster (they go to different nodes). The first error, after every call ended.
+    async fn each<T, F>(&self, calls: impl Iterator<Item = F>) -> Result<Vec<T>>
+    where
+        F: Future<Output = Result<T>>,
+    {
+        match &self.inner.topology {
+            Topology::Single(_) => {
+                let mut out = Vec::new();
+                for call in calls {
+                    out.push(call.await?);
+                }
+                Ok(out)
+            }
+            Topology::Cluster(_) => join_all(calls).await.into_iter().collect(),
+        }
     }
 
     /// Every key with its namespace, checked against the size limit before any I/O.

@@ -5,16 +5,20 @@ use std::fmt;
 use std::time::Duration;
 
 use cache_core::{CacheError, Result};
-use deadpool_redis::redis::io::tcp::TcpSettings;
-use deadpool_redis::redis::io::tcp::socket2::TcpKeepalive;
-use deadpool_redis::redis::{AsyncConnectionConfig, ConnectionAddr, ConnectionInfo};
-use deadpool_redis::{Manager, Pool, Runtime};
+use redis::io::tcp::TcpSettings;
+use redis::io::tcp::socket2::TcpKeepalive;
+use redis::{ConnectionAddr, ConnectionInfo, RedisConnectionInfo};
 
-use crate::RedisCache;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+
+use crate::cluster::{Cluster, seed_addr};
 use crate::connections::Connections;
 use crate::errors::RedisSource;
 use crate::keys::Keys;
-use crate::redis_url;
+use crate::manager::{NodeManager, Sentinels, Target};
+use crate::redis_url::Topology as UrlTopology;
+use crate::{RedisCache, Topology};
 
 /// The URL used when none is given.
 const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
@@ -72,6 +76,11 @@ pub struct RedisCacheBuilder {
     max_size: usize,
     #[cfg(feature = "tls")]
     ca_certificate: Option<Vec<u8>>,
+    cluster_nodes: Option<Vec<String>>,
+    sentinel: Option<(String, Vec<String>)>,
+    sentinel_username: Option<String>,
+    sentinel_password: Option<String>,
+    read_from_replicas: bool,
 }
 
 impl Default for RedisCacheBuilder {
@@ -89,6 +98,11 @@ impl Default for RedisCacheBuilder {
             max_size: DEFAULT_MAX_SIZE,
             #[cfg(feature = "tls")]
             ca_certificate: None,
+            cluster_nodes: None,
+            sentinel: None,
+            sentinel_username: None,
+            sentinel_password: None,
+            read_from_replicas: false,
         }
     }
 }
@@ -99,6 +113,61 @@ impl RedisCacheBuilder {
     /// Defaults to `redis://127.0.0.1:6379`.
     pub fn url(mut self, url: impl Into<String>) -> Self {
         self.url = Some(url.into());
+        self
+    }
+
+    /// A Redis Cluster, reached first through these nodes (`redis://host:port` or
+    /// `rediss://host:port` URLs, credentials included); the others are discovered with
+    /// `CLUSTER SLOTS`. The same as the URL `redis+cluster://host:port,host:port`; not
+    /// together with [`url`](Self::url).
+    ///
+    /// Keys spread over the cluster's slots. A namespace with a hash tag (`"{traces}:"`)
+    /// keeps every key of the cache in one slot, so on one node: batches become one command,
+    /// but that node holds and serves the whole cache.
+    pub fn cluster_nodes<I, S>(mut self, nodes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.cluster_nodes = Some(nodes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// The master that these sentinels (`redis://host:port` URLs, 26379 by default) know as
+    /// `master_name`; the cache follows it through failovers. The same as the URL
+    /// `redis+sentinel://host:port,host:port/master_name`; not together with
+    /// [`url`](Self::url). The master's credentials and database are set with
+    /// [`username`](Self::username), [`password`](Self::password) and [`db`](Self::db);
+    /// the sentinels' own with [`sentinel_credentials`](Self::sentinel_credentials).
+    pub fn sentinel<I, S>(mut self, master_name: impl Into<String>, sentinels: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.sentinel = Some((
+            master_name.into(),
+            sentinels.into_iter().map(Into::into).collect(),
+        ));
+        self
+    }
+
+    /// The user and password of the sentinels themselves (`requirepass` on the sentinels),
+    /// when they differ from those in the sentinels' URLs. Never printed.
+    pub fn sentinel_credentials(
+        mut self,
+        username: Option<String>,
+        password: impl Into<String>,
+    ) -> Self {
+        self.sentinel_username = username;
+        self.sentinel_password = Some(password.into());
+        self
+    }
+
+    /// Sends reads (`get`, `get_many`) to replicas (Cluster and Sentinel), falling back to the
+    /// primary when no replica answers. A replica lags its primary: a read may miss a write
+    /// that just returned, or return a value just overwritten. Off by default.
+    pub fn read_from_replicas(mut self, on: bool) -> Self {
+        self.read_from_replicas = on;
         self
     }
 
@@ -198,54 +267,237 @@ impl RedisCacheBuilder {
         if self.max_size == 0 {
             return Err(invalid("max_size must be at least 1 byte"));
         }
-        let info = self.connection_info()?;
-        let described = describe(&info);
         // Opening a connection runs in the background, not cut short by the operations
         // waiting for it, so it gets a longer bound than one operation.
         let connect_bound = refill_timeout(self.timeout);
-        let manager = Manager::new_with_config(
-            info,
-            AsyncConnectionConfig::new()
-                .set_connection_timeout(Some(connect_bound))
-                // Every operation has its own deadline, pool checkout included.
-                .set_response_timeout(None),
-        )
-        .map_err(|err| CacheError::InvalidConfig {
-            reason: "redis refused the connection settings".into(),
-            source: Some(RedisSource::boxed(err)),
-        })?;
-        let pool = Pool::builder(manager)
-            // One connection per lane, plus one spare so that a replacement can start while a
-            // stalled one (spawned on a runtime that is no longer driven) keeps its slot.
-            .max_size(self.pool_size.saturating_add(1))
-            .wait_timeout(Some(connect_bound))
-            .create_timeout(Some(connect_bound))
-            .recycle_timeout(Some(connect_bound))
-            .runtime(Runtime::Tokio1)
-            .build()
-            .map_err(|err| CacheError::InvalidConfig {
-                reason: "the connection pool could not be built".into(),
-                source: Some(Box::new(err)),
-            })?;
+        let (topology, described) = match self.topology()? {
+            UrlTopology::Single(info) => {
+                let info = self.single(info)?;
+                let described = describe(&info);
+                let manager = NodeManager::new(
+                    Target::Fixed {
+                        info: Box::new(info),
+                        readonly: false,
+                    },
+                    connect_bound,
+                );
+                let connections = Connections::open(manager, self.pool_size, connect_bound)?;
+                (Topology::Single(connections), described)
+            }
+            UrlTopology::Cluster(nodes) => self.cluster(nodes, connect_bound)?,
+            UrlTopology::Sentinel {
+                master_name,
+                sentinels,
+                node,
+                tls,
+            } => self.sentinels(master_name, sentinels, node, tls, connect_bound)?,
+        };
         Ok(RedisCache::from_parts(
-            Connections::new(pool, self.pool_size, connect_bound),
+            topology,
             Keys::new(self.namespace, self.max_size),
             self.timeout,
             described,
         ))
     }
 
-    /// The URL with the one-by-one settings applied.
-    fn connection_info(&self) -> Result<ConnectionInfo> {
-        let info = redis_url::connection_info(self.url.as_deref().unwrap_or(DEFAULT_URL))?;
+    /// The topology the settings describe: `cluster_nodes`, `sentinel`, or the URL.
+    fn topology(&self) -> Result<UrlTopology> {
+        let url = self.url.as_deref();
+        match (&self.cluster_nodes, &self.sentinel) {
+            (Some(_), Some(_)) => Err(invalid("give cluster_nodes or sentinel, not both")),
+            (Some(_), None) | (None, Some(_)) if url.is_some() => Err(invalid(
+                "give either a url or cluster_nodes / sentinel, not both",
+            )),
+            (Some(nodes), None) => {
+                if nodes.is_empty() {
+                    return Err(invalid("cluster_nodes needs at least one node"));
+                }
+                let infos = nodes
+                    .iter()
+                    .map(|node| single_url(node, "cluster_nodes"))
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(UrlTopology::Cluster(infos))
+            }
+            (None, Some((master_name, sentinels))) => {
+                if sentinels.is_empty() {
+                    return Err(invalid("sentinel needs at least one sentinel"));
+                }
+                if master_name.is_empty() {
+                    return Err(invalid("the sentinel master name is empty"));
+                }
+                let infos = sentinels
+                    .iter()
+                    .map(|sentinel| single_url(&with_default_port(sentinel, 26379), "sentinel"))
+                    .collect::<Result<Vec<_>>>()?;
+                let tls = infos
+                    .iter()
+                    .any(|info| matches!(info.addr(), ConnectionAddr::TcpTls { .. }));
+                // The sentinels' URLs may hold their own credentials; the master's are set
+                // one by one.
+                Ok(UrlTopology::Sentinel {
+                    master_name: master_name.clone(),
+                    sentinels: infos,
+                    node: RedisConnectionInfo::default(),
+                    tls,
+                })
+            }
+            (None, None) => crate::redis_url::topology(url.unwrap_or(DEFAULT_URL)),
+        }
+    }
+
+    /// A cluster over `nodes`, the seeds.
+    fn cluster(
+        &self,
+        nodes: Vec<ConnectionInfo>,
+        connect_bound: Duration,
+    ) -> Result<(Topology, Described)> {
+        if self.host.is_some() || self.port.is_some() {
+            return Err(invalid(
+                "host and port do not apply to a cluster; give its nodes",
+            ));
+        }
+        let mut seeds = Vec::with_capacity(nodes.len());
+        let mut template = None;
+        for info in nodes {
+            let info = self.node_settings(info)?;
+            if info.redis_settings().db() != 0 {
+                return Err(invalid("a redis cluster has only db 0"));
+            }
+            let addr = seed_addr(&info)
+                .ok_or_else(|| invalid("a cluster node must be a redis:// or rediss:// url"))?;
+            seeds.push(addr);
+            template.get_or_insert(info);
+        }
+        let template = template.ok_or_else(|| invalid("a cluster needs at least one node"))?;
+        let mut described = describe(&template);
+        described.addr = format!(
+            "{}+cluster://{}",
+            if matches!(template.addr(), ConnectionAddr::TcpTls { .. }) {
+                "rediss"
+            } else {
+                "redis"
+            },
+            seeds.join(",")
+        );
+        let cluster = Cluster::new(
+            seeds,
+            template,
+            self.pool_size,
+            self.timeout,
+            connect_bound,
+            self.read_from_replicas,
+        );
+        Ok((Topology::Cluster(cluster), described))
+    }
+
+    /// The master that `sentinels` name `master_name`.
+    fn sentinels(
+        &self,
+        master_name: String,
+        sentinels: Vec<ConnectionInfo>,
+        node: RedisConnectionInfo,
+        tls: bool,
+        connect_bound: Duration,
+    ) -> Result<(Topology, Described)> {
+        if self.host.is_some() || self.port.is_some() {
+            return Err(invalid(
+                "host and port do not apply to sentinels; give the sentinels' addresses",
+            ));
+        }
+        if self.read_from_replicas {
+            return Err(invalid(
+                "read_from_replicas is not supported with sentinels yet; use a cluster, or read from the master",
+            ));
+        }
+        let mut addrs = Vec::with_capacity(sentinels.len());
+        let mut infos = Vec::with_capacity(sentinels.len());
+        for info in sentinels {
+            addrs.push(
+                seed_addr(&info)
+                    .ok_or_else(|| invalid("a sentinel must be a redis:// or rediss:// url"))?,
+            );
+            let mut redis = info.redis_settings().clone();
+            if let Some(username) = &self.sentinel_username {
+                redis = redis.set_username(username);
+            }
+            if let Some(password) = &self.sentinel_password {
+                redis = redis.set_password(password);
+            }
+            let info = info
+                .set_redis_settings(redis.set_db(0))
+                .set_tcp_settings(tcp_settings(self.timeout));
+            infos.push(self.tls(info)?);
+        }
+        // The data nodes' address comes from the sentinels; the first sentinel's stands in.
+        let first = infos
+            .first()
+            .ok_or_else(|| invalid("sentinel needs at least one sentinel"))?;
+        let placeholder = match first.addr() {
+            ConnectionAddr::TcpTls {
+                host,
+                port,
+                insecure,
+                tls_params,
+            } if tls => ConnectionAddr::TcpTls {
+                host: host.clone(),
+                port: *port,
+                insecure: *insecure,
+                tls_params: tls_params.clone(),
+            },
+            ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
+                ConnectionAddr::Tcp(host.clone(), *port)
+            }
+            _ => return Err(invalid("a sentinel must be a redis:// or rediss:// url")),
+        };
+        let node =
+            self.node_settings(first.clone().set_addr(placeholder).set_redis_settings(node))?;
+        let mut described = describe(&node);
+        described.addr = format!(
+            "{}+sentinel://{}/{master_name}",
+            if tls { "rediss" } else { "redis" },
+            addrs.join(",")
+        );
+        let manager = NodeManager::new(
+            Target::Sentinel(Arc::new(Sentinels {
+                master_name,
+                sentinels: infos,
+                node,
+                preferred: AtomicUsize::new(0),
+            })),
+            connect_bound,
+        );
+        let connections = Connections::open(manager, self.pool_size, connect_bound)?;
+        Ok((Topology::Single(connections), described))
+    }
+
+    /// `info` with the one-by-one settings (db, username, password), the socket settings
+    /// and the certificate applied.
+    fn node_settings(&self, info: ConnectionInfo) -> Result<ConnectionInfo> {
+        let mut redis = info.redis_settings().clone();
+        if let Some(db) = self.db {
+            redis = redis.set_db(db);
+        }
+        if redis.db() < 0 {
+            return Err(invalid("db must not be negative"));
+        }
+        if let Some(username) = &self.username {
+            redis = redis.set_username(username);
+        }
+        if let Some(password) = &self.password {
+            redis = redis.set_password(password);
+        }
+        let info = info
+            .set_redis_settings(redis)
+            .set_tcp_settings(tcp_settings(self.timeout));
+        self.tls(info)
+    }
+
+    /// One server's settings: the URL's with `host` and `port` and the one-by-one settings
+    /// applied.
+    fn single(&self, info: ConnectionInfo) -> Result<ConnectionInfo> {
         let addr = match info.addr().clone() {
             ConnectionAddr::Tcp(host, port) => {
                 ConnectionAddr::Tcp(self.host.clone().unwrap_or(host), self.port.unwrap_or(port))
-            }
-            ConnectionAddr::TcpTls { .. } if !cfg!(feature = "tls") => {
-                return Err(invalid(
-                    "a rediss:// url needs the `tls` feature of cache-redis",
-                ));
             }
             ConnectionAddr::TcpTls {
                 host,
@@ -265,29 +517,12 @@ impl RedisCacheBuilder {
             }
             other => other,
         };
-        let mut redis = info.redis_settings().clone();
-        if let Some(db) = self.db {
-            redis = redis.set_db(db);
-        }
-        if redis.db() < 0 {
-            return Err(invalid("db must not be negative"));
-        }
-        if let Some(username) = &self.username {
-            redis = redis.set_username(username);
-        }
-        if let Some(password) = &self.password {
-            redis = redis.set_password(password);
-        }
-        let info = info
-            .set_addr(addr)
-            .set_redis_settings(redis)
-            .set_tcp_settings(tcp_settings(self.timeout));
-        self.tls(info)
+        self.node_settings(info.set_addr(addr))
     }
 
     #[cfg(feature = "tls")]
     fn tls(&self, info: ConnectionInfo) -> Result<ConnectionInfo> {
-        use deadpool_redis::redis::{Client, TlsCertificates};
+        use redis::{Client, TlsCertificates};
 
         if !matches!(info.addr(), ConnectionAddr::TcpTls { .. }) {
             return match self.ca_certificate {
@@ -405,5 +640,28 @@ fn describe(info: &ConnectionInfo) -> Described {
         db: redis.db(),
         username: redis.username().map(str::to_owned),
         password: redis.password().map(|_| "<redacted>"),
+    }
+}
+
+/// One server's URL given to `cluster_nodes` or `sentinel`.
+fn single_url(text: &str, what: &str) -> Result<ConnectionInfo> {
+    crate::redis_url::connection_info(text).map_err(|err| match err {
+        CacheError::InvalidConfig { reason, source } => CacheError::InvalidConfig {
+            reason: format!("{what}: {reason}"),
+            source,
+        },
+        other => other,
+    })
+}
+
+/// `text` with `port` when it names none (sentinels listen on 26379, not 6379).
+fn with_default_port(text: &str, port: u16) -> String {
+    let Ok(mut url) = url::Url::parse(text) else {
+        return text.to_owned();
+    };
+    if url.port().is_none() && url.set_port(Some(port)).is_ok() {
+        url.into()
+    } else {
+        text.to_owned()
     }
 }

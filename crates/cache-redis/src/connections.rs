@@ -28,12 +28,16 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use deadpool_redis::redis::aio::MultiplexedConnection;
-use deadpool_redis::{Connection, Pool};
+use deadpool::managed::{Object, Pool};
+use redis::aio::MultiplexedConnection;
+use redis::{FromRedisValue, RedisError};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
 mod refill;
+
+use crate::errors;
+use crate::manager::NodeManager;
 
 pub(crate) use self::refill::RefillError;
 use self::refill::{Next, RefillTask, Refills};
@@ -80,7 +84,7 @@ pub(crate) struct Connections {
 }
 
 struct Shared {
-    pool: Pool,
+    pool: Pool<NodeManager>,
     lanes: Box<[Lane]>,
     /// Tags each installed connection, so a late `retire` never removes its replacement.
     next_generation: AtomicU64,
@@ -113,16 +117,16 @@ struct LaneState {
 
 struct Held {
     /// The pool's object: while a lane holds it, the pool counts it as in use.
-    pooled: Connection,
+    pooled: Object<NodeManager>,
     generation: u64,
     /// When the lane got it (ms since `Shared::epoch`).
     installed: u64,
 }
 
 /// A connection handle for one operation.
-pub(crate) struct Lease {
+struct Lease {
     /// A clone of the lane's multiplexed handle; commands on it share the lane's socket.
-    pub(crate) conn: MultiplexedConnection,
+    conn: MultiplexedConnection,
     id: LeaseId,
 }
 
@@ -149,9 +153,34 @@ pub(crate) enum Retire {
 }
 
 impl Connections {
+    /// A pool of at most `lanes` + 1 connections made by `manager`, shared over `lanes` lanes;
+    /// opening, checking and waiting for one connection are each bounded by `connect_bound`.
+    /// Does no I/O.
+    ///
+    /// The spare connection lets a replacement open while a stalled attempt (spawned on a
+    /// runtime that is no longer driven) keeps its slot.
+    pub(crate) fn open(
+        manager: NodeManager,
+        lanes: usize,
+        connect_bound: Duration,
+    ) -> Result<Self, cache_core::CacheError> {
+        let pool = Pool::builder(manager)
+            .max_size(lanes.saturating_add(1))
+            .wait_timeout(Some(connect_bound))
+            .create_timeout(Some(connect_bound))
+            .recycle_timeout(Some(connect_bound))
+            .runtime(deadpool::Runtime::Tokio1)
+            .build()
+            .map_err(|err| cache_core::CacheError::InvalidConfig {
+                reason: "the connection pool could not be built".into(),
+                source: Some(Box::new(err)),
+            })?;
+        Ok(Self::new(pool, lanes, connect_bound))
+    }
+
     /// Shares the connections of `pool` over `lanes` lanes (at least one, at most the pool's
     /// size); each refill may take up to `refill_timeout`.
-    pub(crate) fn new(pool: Pool, lanes: usize, refill_timeout: Duration) -> Self {
+    fn new(pool: Pool<NodeManager>, lanes: usize, refill_timeout: Duration) -> Self {
         let lanes = (0..lanes.max(1))
             .map(|_| Lane {
                 state: Mutex::new(LaneState::default()),
@@ -181,7 +210,7 @@ impl Connections {
     /// # Errors
     /// The error of the refill this call waited for, the last refill's error while the lane
     /// backs off, and [`RefillError::Closed`] after [`close`](Self::close).
-    pub(crate) async fn lease(&self, now: u64, lane: Option<usize>) -> Result<Lease, RefillError> {
+    async fn lease(&self, now: u64, lane: Option<usize>) -> Result<Lease, RefillError> {
         let index = match lane {
             Some(lane) if lane < self.shared.lanes.len() => lane,
             _ => random_lane(self.shared.lanes.len()),
@@ -297,9 +326,9 @@ impl Connections {
         };
         match why {
             Retire::Suspect => drop(pooled),
-            Retire::ReadOnly => drop(Connection::take(pooled)),
+            Retire::ReadOnly => drop(Object::take(pooled)),
             Retire::Broken => {
-                drop(Connection::take(pooled));
+                drop(Object::take(pooled));
                 for (index, other) in self.shared.lanes.iter().enumerate() {
                     if index != id.lane {
                         let handed_back = other.lock().held.take();
@@ -352,9 +381,68 @@ impl Held {
     }
 }
 
-impl Lease {
-    /// The lane and connection this lease came from.
-    pub(crate) fn id(&self) -> LeaseId {
-        self.id
+/// A command, or a pipeline, borrowed for one operation.
+#[derive(Clone, Copy)]
+pub(crate) enum Request<'a> {
+    Cmd(&'a redis::Cmd),
+    Pipe(&'a redis::Pipeline),
+}
+
+/// Why [`Connections::send`] failed.
+pub(crate) enum SendError {
+    /// No connection could be had: the request was not sent.
+    NotSent(RefillError),
+    /// The request was sent on the connection of the [`LeaseId`], and failed.
+    Failed(RedisError, LeaseId),
+}
+
+impl Connections {
+    /// Sends `request` once on a leased connection (see [`lease`](Self::lease)), after
+    /// `ASKING` in the same write when `asking` (a cluster's `ASK` redirection). Notes the
+    /// reply, or retires the connection when the error may have broken it. `leased` is set
+    /// as soon as a connection is leased, so that a caller whose deadline passes can tell
+    /// which connection did not answer.
+    pub(crate) async fn send<T: FromRedisValue>(
+        &self,
+        started: u64,
+        lane: Option<usize>,
+        request: Request<'_>,
+        asking: bool,
+        leased: &mut Option<LeaseId>,
+    ) -> Result<T, SendError> {
+        let lease = self
+            .lease(started, lane)
+            .await
+            .map_err(SendError::NotSent)?;
+        let id = lease.id;
+        *leased = Some(id);
+        let mut conn = lease.conn;
+        let sent = match request {
+            Request::Cmd(cmd) if asking => {
+                // One write: on a shared connection, `ASKING` applies to the next command
+                // only if nothing is sent between the two.
+                let mut pipe = redis::pipe();
+                pipe.cmd("ASKING").ignore().add_command(cmd.clone());
+                pipe.query_async::<(T,)>(&mut conn)
+                    .await
+                    .map(|(value,)| value)
+            }
+            Request::Cmd(cmd) => cmd.query_async(&mut conn).await,
+            Request::Pipe(pipe) => pipe.query_async(&mut conn).await,
+        };
+        match sent {
+            Ok(value) => {
+                self.replied(&id, started);
+                Ok(value)
+            }
+            Err(err) => {
+                match errors::retires(&err) {
+                    Some(why) => self.retire(&id, why),
+                    // A server error is an answer: the connection is alive.
+                    None => self.replied(&id, started),
+                }
+                Err(SendError::Failed(err, id))
+            }
+        }
     }
 }

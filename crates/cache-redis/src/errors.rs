@@ -6,7 +6,7 @@ use std::time::Duration;
 use std::{fmt, io};
 
 use cache_core::{BoxError, CacheError};
-use deadpool_redis::redis::{ErrorKind, RedisError, ServerErrorKind};
+use redis::{ErrorKind, RedisError, ServerErrorKind};
 
 use crate::connections::{RefillError, Retire};
 

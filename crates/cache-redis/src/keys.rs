@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use cache_core::{CacheError, Result, normalize_ttl};
-use deadpool_redis::redis::{RedisWrite, ToRedisArgs, ToSingleRedisArg};
+use redis::{RedisWrite, ToRedisArgs, ToSingleRedisArg};
 
 /// The largest TTL sent to Redis, in milliseconds (about 146 million years). Redis refuses an
 /// expiry time that overflows a signed 64-bit count of milliseconds since the epoch; half of
@@ -88,6 +88,13 @@ impl Keys {
         }
         pattern.push('*');
         pattern
+    }
+}
+
+impl Key<'_> {
+    /// The key's hash slot in a Redis Cluster (a hash tag may be in the namespace).
+    pub(crate) fn slot(&self) -> u16 {
+        crate::cluster::slots::slot(&[self.namespace.as_bytes(), self.key.as_bytes()])
     }
 }
 

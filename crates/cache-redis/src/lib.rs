@@ -5,21 +5,21 @@
 
 mod batch;
 mod builder;
+mod cluster;
 mod connections;
 mod errors;
 mod keys;
+mod manager;
 mod redis_url;
 #[cfg(feature = "tls")]
 mod tls;
 
 use std::fmt;
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use deadpool_redis::redis::aio::MultiplexedConnection;
-use deadpool_redis::redis::{self, FromRedisValue, RedisError};
+use redis::FromRedisValue;
 use tracing::Instrument;
 
 pub use crate::builder::{DEFAULT_MAX_SIZE, DEFAULT_POOL_SIZE, DEFAULT_TIMEOUT, RedisCacheBuilder};
@@ -40,16 +40,26 @@ pub use cache_core::{
 pub use cache_core::{Codec, TypedCache};
 
 use crate::builder::Described;
-use crate::connections::{Connections, LeaseId, Retire};
-use crate::keys::{Keys, ttl_millis};
+use crate::cluster::{Cluster, Route};
+use crate::connections::{Connections, Request, Retire, SendError};
+use crate::keys::{Key, Keys, ttl_millis};
 
-/// Whether an operation may be sent a second time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Attempts {
-    /// Writes: once, whatever happens.
-    Once,
-    /// Reads: again, on the lane's replacement connection, when the first one was found gone.
-    AgainIfConnectionLost,
+/// How the cache reaches Redis.
+pub(crate) enum Topology {
+    /// One server: at a fixed address, or the master that sentinels name.
+    Single(Connections),
+    /// A Redis Cluster.
+    Cluster(Cluster),
+}
+
+impl Topology {
+    /// The connections shared per server.
+    fn lanes(&self) -> usize {
+        match self {
+            Self::Single(connections) => connections.lanes(),
+            Self::Cluster(cluster) => cluster.lanes(),
+        }
+    }
 }
 
 /// How many keys one `SCAN` step asks for, and so the largest `UNLINK` batch of a namespaced
@@ -92,7 +102,7 @@ pub struct RedisCache {
 }
 
 struct Inner {
-    connections: Connections,
+    topology: Topology,
     keys: Keys,
     timeout: Duration,
     closed: AtomicBool,
@@ -118,14 +128,14 @@ impl RedisCache {
     }
 
     pub(crate) fn from_parts(
-        connections: Connections,
+        topology: Topology,
         keys: Keys,
         timeout: Duration,
         described: Described,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
-                connections,
+                topology,
                 keys,
                 timeout,
                 closed: AtomicBool::new(false),
@@ -143,15 +153,30 @@ impl RedisCache {
     /// it does not answer within the timeout, [`CacheError::Backend`] when it refuses the
     /// credentials, and [`CacheError::Closed`] after [`close`](Cache::close).
     pub async fn ping(&self) -> Result<()> {
-        let reply: String = self.read("ping", 0, &redis::cmd("PING")).await?;
-        if reply == "PONG" {
-            Ok(())
-        } else {
-            Err(CacheError::Backend {
-                code: None,
-                message: format!("redis answered PING with {reply:?}"),
-                source: None,
-            })
+        let cmd = redis::cmd("PING");
+        for route in self.every_primary().await? {
+            let reply: String = self.read("ping", 0, route, &cmd).await?;
+            if reply != "PONG" {
+                return Err(CacheError::Backend {
+                    code: None,
+                    message: format!("redis answered PING with {reply:?}"),
+                    source: None,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// A route to each primary: the one server, or every primary of the cluster's slot map.
+    async fn every_primary(&self) -> Result<Vec<Route>> {
+        self.ensure_open()?;
+        match &self.inner.topology {
+            Topology::Single(_) => Ok(vec![Route::Slot(0)]),
+            Topology::Cluster(cluster) => {
+                cache_core::runtime::require_tokio("cache-redis", true)?;
+                let primaries = cluster.primaries(self.inner.timeout).await?;
+                Ok(primaries.into_iter().map(Route::Node).collect())
+            }
         }
     }
 
@@ -177,56 +202,54 @@ impl RedisCache {
         }
     }
 
-    /// Sends one command on a shared connection, within the timeout. A write is sent once.
-    ///
-    /// `op` and `keys` (how many keys it carries) name it in traces.
+    /// Where the command on `key` goes: its slot's node in a cluster, the server otherwise.
+    fn route(&self, key: &Key<'_>) -> Route {
+        match &self.inner.topology {
+            Topology::Single(_) => Route::Slot(0),
+            Topology::Cluster(_) => Route::Slot(key.slot()),
+        }
+    }
+
+    /// Sends one write command within the timeout, once (in a cluster, again only where
+    /// Redis says it did not execute it: a redirection, `TRYAGAIN`, a node down).
     async fn query<T: FromRedisValue + Send>(
         &self,
         op: &'static str,
         keys: usize,
+        route: Route,
         cmd: &redis::Cmd,
     ) -> Result<T> {
-        self.with_connection(op, keys, Attempts::Once, |mut conn| async move {
-            cmd.query_async(&mut conn).await
-        })
-        .await
+        self.run(op, keys, false, route, Request::Cmd(cmd)).await
     }
 
-    /// Sends one read-only command, once more on a new connection if the first one turned
-    /// out to be gone (Redis restarted, or closed an idle connection) before it answered.
+    /// Sends one read-only command, again on a new connection if the first one turned out
+    /// to be gone (Redis restarted, failed over, or closed an idle connection) before it
+    /// answered.
     async fn read<T: FromRedisValue + Send>(
         &self,
         op: &'static str,
         keys: usize,
+        route: Route,
         cmd: &redis::Cmd,
     ) -> Result<T> {
-        self.with_connection(
-            op,
-            keys,
-            Attempts::AgainIfConnectionLost,
-            |mut conn| async move { cmd.query_async(&mut conn).await },
-        )
-        .await
+        self.run(op, keys, true, route, Request::Cmd(cmd)).await
     }
 
-    /// [`attempt`](Self::attempt), counted in the stats and traced: a `debug` span named
-    /// `redis` with the operation, the namespace and the number of keys (never a key, a value
-    /// or a password), and a `debug` event with the outcome.
-    async fn with_connection<T, F, Fut>(
+    /// Sends `request` within the timeout, counted in the stats and traced: a `debug` span
+    /// named `redis` with the operation, the namespace and the number of keys (never a key,
+    /// a value or a password), and a `debug` event with the outcome. `read` marks a command
+    /// that may be sent again (and, with `read_from_replicas`, to a replica).
+    async fn run<T: FromRedisValue + Send>(
         &self,
         op: &'static str,
         keys: usize,
-        attempts: Attempts,
-        send: F,
-    ) -> Result<T>
-    where
-        T: Send,
-        F: Fn(MultiplexedConnection) -> Fut + Send + Sync,
-        Fut: Future<Output = std::result::Result<T, RedisError>> + Send,
-    {
+        read: bool,
+        route: Route,
+        request: Request<'_>,
+    ) -> Result<T> {
         let span = tracing::debug_span!("redis", op, namespace = self.namespace(), keys);
         async {
-            let result = self.attempt(attempts, send).await;
+            let result = self.dispatch(read, route, request).await;
             match &result {
                 Ok(_) => tracing::debug!("done"),
                 Err(err) => {
@@ -246,76 +269,20 @@ impl RedisCache {
         .await
     }
 
-    /// Runs `op` on a leased connection within one deadline that covers the lease too.
-    ///
-    /// A timeout with no reply on the connection since the operation started, or an error
-    /// that may have broken the connection, retires the connection from its lane. Only reads
-    /// are sent again, and only when their connection was lost: a write that failed midway
-    /// has an unknown outcome.
-    async fn attempt<T, F, Fut>(&self, attempts: Attempts, op: F) -> Result<T>
-    where
-        T: Send,
-        F: Fn(MultiplexedConnection) -> Fut + Send + Sync,
-        Fut: Future<Output = std::result::Result<T, RedisError>> + Send,
-    {
+    async fn dispatch<T: FromRedisValue + Send>(
+        &self,
+        read: bool,
+        route: Route,
+        request: Request<'_>,
+    ) -> Result<T> {
         self.ensure_open()?;
         // Timers bound every call and sockets reach Redis: without either driver tokio would
         // panic, so say what to change instead (remembered per thread and runtime).
         cache_core::runtime::require_tokio("cache-redis", true)?;
-        let inner = &*self.inner;
-        let connections = &inner.connections;
-        let started = connections.now_ms();
-        let mut leased: Option<LeaseId> = None;
-        let outcome = tokio::time::timeout(inner.timeout, async {
-            let mut again = attempts == Attempts::AgainIfConnectionLost;
-            let mut lane = None;
-            loop {
-                let lease = connections
-                    .lease(started, lane)
-                    .await
-                    .map_err(|err| errors::from_refill(err, inner.timeout))?;
-                let id = lease.id();
-                leased = Some(id);
-                let err = match op(lease.conn).await {
-                    Ok(value) => {
-                        connections.replied(&id, started);
-                        return Ok(value);
-                    }
-                    Err(err) => err,
-                };
-                let why = errors::retires(&err);
-                if why.is_none() {
-                    // A server error is an answer: the connection is alive.
-                    connections.replied(&id, started);
-                }
-                if let Some(why) = why {
-                    connections.retire(&id, why);
-                }
-                if again && errors::lost_connection(&err) {
-                    // On the same lane, which now waits for a new connection: another lane
-                    // may hold a dead one too.
-                    again = false;
-                    lane = Some(id.lane);
-                    continue;
-                }
-                return Err(errors::from_redis(err, inner.timeout));
-            }
-        })
-        .await;
-        match outcome {
-            Ok(result) => result,
-            Err(_elapsed) => {
-                // Hand the connection back only if it has been silent since this operation
-                // started: one that answered others meanwhile is slow, not stuck.
-                if let Some(id) = leased
-                    && !connections.replied_since(&id, started)
-                {
-                    connections.retire(&id, Retire::Suspect);
-                }
-                Err(CacheError::Timeout {
-                    after: inner.timeout,
-                })
-            }
+        let timeout = self.inner.timeout;
+        match &self.inner.topology {
+            Topology::Single(connections) => single(connections, timeout, read, request).await,
+            Topology::Cluster(cluster) => cluster.attempt(timeout, read, &route, request).await,
         }
     }
 
@@ -324,25 +291,86 @@ impl RedisCache {
         let ttl = ttl_millis(ttl)?;
         let key = self.inner.keys.key(key)?;
         let value = self.inner.keys.value(value)?;
+        let route = self.route(&key);
         let mut cmd = redis::cmd("SET");
         cmd.arg(key).arg(value);
         if let Some(ms) = ttl {
             cmd.arg("PX").arg(ms);
         }
-        self.query::<()>("set", 1, &cmd).await?;
+        self.query::<()>("set", 1, route, &cmd).await?;
         self.count(Stat::Set, 1);
         Ok(())
     }
 
-    /// One `SCAN` step over the namespace: the next cursor and the keys found.
-    async fn scan_step(&self, cursor: u64, pattern: &str) -> Result<(u64, Vec<Vec<u8>>)> {
+    /// One `SCAN` step over the namespace on the node of `route`: the next cursor and the
+    /// keys found.
+    async fn scan_step(
+        &self,
+        route: &Route,
+        cursor: u64,
+        pattern: &str,
+    ) -> Result<(u64, Vec<Vec<u8>>)> {
         let mut cmd = redis::cmd("SCAN");
         cmd.arg(cursor)
             .arg("MATCH")
             .arg(pattern)
             .arg("COUNT")
             .arg(SCAN_COUNT);
-        self.read("scan", 0, &cmd).await
+        self.read("scan", 0, route.clone(), &cmd).await
+    }
+}
+
+/// Sends `request` to the one server within `timeout`, on a leased connection; the deadline
+/// covers the lease too.
+///
+/// A timeout with no reply on the connection since the operation started, or an error that
+/// may have broken the connection, retires the connection from its lane. Only reads are sent
+/// again, and only when their connection was lost: a write that failed midway has an unknown
+/// outcome.
+async fn single<T: FromRedisValue + Send>(
+    connections: &Connections,
+    timeout: Duration,
+    read: bool,
+    request: Request<'_>,
+) -> Result<T> {
+    let started = connections.now_ms();
+    let mut leased = None;
+    let outcome = tokio::time::timeout(timeout, async {
+        let mut again = read;
+        let mut lane = None;
+        loop {
+            match connections
+                .send(started, lane, request, false, &mut leased)
+                .await
+            {
+                Ok(value) => return Ok(value),
+                Err(SendError::NotSent(err)) => return Err(errors::from_refill(err, timeout)),
+                Err(SendError::Failed(err, id)) => {
+                    if again && errors::lost_connection(&err) {
+                        // On the same lane, which now waits for a new connection: another
+                        // lane may hold a dead one too.
+                        again = false;
+                        lane = Some(id.lane);
+                        continue;
+                    }
+                    return Err(errors::from_redis(err, timeout));
+                }
+            }
+        }
+    })
+    .await;
+    match outcome {
+        Ok(result) => result,
+        Err(_elapsed) => {
+            // Hand the connection back only if it has been silent since this operation
+            // started: one that answered others meanwhile is slow, not stuck.
+            if let Some(id) = leased
+                && !connections.replied_since(&id, started)
+            {
+                connections.retire(&id, Retire::Suspect);
+            }
+            Err(CacheError::Timeout { after: timeout })
+        }
     }
 }
 
@@ -354,9 +382,10 @@ impl Cache for RedisCache {
     /// connection errors of [`RedisCache::ping`].
     async fn get_bytes(&self, key: &str) -> Result<Option<Bytes>> {
         let key = self.inner.keys.key(key)?;
+        let route = self.route(&key);
         let mut cmd = redis::cmd("GET");
         cmd.arg(key);
-        let value: Option<Vec<u8>> = self.read("get", 1, &cmd).await?;
+        let value: Option<Vec<u8>> = self.read("get", 1, route, &cmd).await?;
         self.count(
             if value.is_some() {
                 Stat::Hit
@@ -390,9 +419,10 @@ impl Cache for RedisCache {
     /// `UNLINK`, one round trip; the value's memory is freed in the background.
     async fn delete(&self, key: &str) -> Result<()> {
         let key = self.inner.keys.key(key)?;
+        let route = self.route(&key);
         let mut cmd = redis::cmd("UNLINK");
         cmd.arg(key);
-        self.query::<()>("delete", 1, &cmd).await?;
+        self.query::<()>("delete", 1, route, &cmd).await?;
         self.count(Stat::Delete, 1);
         Ok(())
     }
@@ -406,33 +436,40 @@ impl Cache for RedisCache {
     /// keys of other programs included.** Give the cache a namespace if it shares the
     /// database.
     async fn clear(&self) -> Result<()> {
+        let primaries = self.every_primary().await?;
         if self.inner.keys.namespace().is_empty() {
             let mut cmd = redis::cmd("FLUSHDB");
             cmd.arg("ASYNC");
-            return self.query::<()>("flushdb", 0, &cmd).await;
+            for route in primaries {
+                self.query::<()>("flushdb", 0, route, &cmd).await?;
+            }
+            return Ok(());
         }
         let pattern = self.inner.keys.scan_pattern();
-        let mut cursor = 0;
-        loop {
-            let (next, keys) = self.scan_step(cursor, &pattern).await?;
-            if !keys.is_empty() {
-                let found = keys.len();
-                let mut cmd = redis::cmd("UNLINK");
-                cmd.arg(keys);
-                self.query::<()>("unlink", found, &cmd).await?;
+        for route in primaries {
+            let mut cursor = 0;
+            loop {
+                let (next, keys) = self.scan_step(&route, cursor, &pattern).await?;
+                if !keys.is_empty() {
+                    self.unlink_found(keys).await?;
+                }
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
             }
-            if next == 0 {
-                return Ok(());
-            }
-            cursor = next;
         }
+        Ok(())
     }
 
     /// Closes the pool and its connections. Idempotent; afterwards every operation on this
     /// cache and its clones returns [`CacheError::Closed`]. Operations already in flight finish.
     async fn close(&self) -> Result<()> {
         if !self.inner.closed.swap(true, Ordering::AcqRel) {
-            self.inner.connections.close();
+            match &self.inner.topology {
+                Topology::Single(connections) => connections.close(),
+                Topology::Cluster(cluster) => cluster.close(),
+            }
         }
         Ok(())
     }
@@ -526,7 +563,7 @@ impl fmt::Debug for RedisCache {
             .field("username", username)
             .field("password", password)
             .field("namespace", &inner.keys.namespace())
-            .field("pool_size", &inner.connections.lanes())
+            .field("pool_size", &inner.topology.lanes())
             .field("timeout", &inner.timeout)
             .field("max_size", &inner.keys.max_size())
             .field("closed", &inner.closed.load(Ordering::Relaxed))

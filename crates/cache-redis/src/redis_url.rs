@@ -2,11 +2,15 @@
 //! error names the part that is wrong (scheme, host, port, database, path) and never
 //! repeats the URL, which may hold a password.
 
+mod topology;
+
 use std::net::IpAddr;
 
 use cache_core::{CacheError, Result};
-use deadpool_redis::redis::{ConnectionInfo, IntoConnectionInfo, RedisError};
+use redis::{ConnectionInfo, IntoConnectionInfo, RedisError};
 use url::{Host, ParseError, Url};
+
+pub(crate) use topology::{Topology, topology};
 
 /// Every URL form redis-rs accepts, for error messages.
 const FORMS: &str = "expected redis://, rediss://, valkey:// or valkeys:// followed by \
@@ -180,7 +184,7 @@ fn invalid(reason: String) -> CacheError {
 
 #[cfg(test)]
 mod tests {
-    use deadpool_redis::redis::ConnectionAddr;
+    use redis::ConnectionAddr;
 
     use super::*;
 

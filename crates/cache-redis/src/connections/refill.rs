@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use deadpool_redis::PoolError;
-use deadpool_redis::redis::RedisError;
+use deadpool::managed::PoolError;
+use redis::RedisError;
 
 use super::{Held, Shared};
 
@@ -183,8 +183,8 @@ impl Drop for RefillTask {
     }
 }
 
-impl From<PoolError> for RefillError {
-    fn from(err: PoolError) -> Self {
+impl From<PoolError<RedisError>> for RefillError {
+    fn from(err: PoolError<RedisError>) -> Self {
         match err {
             PoolError::Backend(err) => Self::Redis(err),
             PoolError::Timeout(_) => Self::Timeout,
