@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 
 use cache_core::{CacheError, Result};
-use deadpool_redis::redis::{ConnectionInfo, IntoConnectionInfo, RedisError};
+use deadpool_redis::redis::{ConnectionInfo, IntoConnectionInfo, ProtocolVersion, RedisError};
 use url::{Host, ParseError, Url};
 
 /// Every URL form redis-rs accepts, for error messages.
@@ -145,15 +145,26 @@ fn check_query(url: &Url, transport: Transport) -> Result<()> {
             "db" if transport == Transport::Unix && !is_db(&value) => {
                 return Err(invalid(db_reason(transport)));
             }
-            "protocol" if !matches!(&*value, "2" | "3" | "resp2" | "resp3") => {
-                return Err(invalid(
-                    "the protocol in the redis url (?protocol=) is not 2, 3, resp2 or resp3".into(),
-                ));
+            "protocol" if protocol_version(&value).is_none() => {
+                return Err(invalid(protocol_reason()));
             }
             _ => {}
         }
     }
     Ok(())
+}
+
+/// The RESP version a `?protocol=` value names, read as redis-rs reads it.
+fn protocol_version(value: &str) -> Option<ProtocolVersion> {
+    match value {
+        "2" | "resp2" => Some(ProtocolVersion::RESP2),
+        "3" | "resp3" => Some(ProtocolVersion::RESP3),
+        _ => None,
+    }
+}
+
+fn protocol_reason() -> String {
+    "the protocol in the redis url (?protocol=) is not 2, 3, resp2 or resp3".into()
 }
 
 fn is_db(text: &str) -> bool {
