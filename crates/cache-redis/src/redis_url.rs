@@ -1,6 +1,19 @@
 //! The URL given to the builder, checked part by part before redis-rs reads it, so that an
 //! error names the part that is wrong (scheme, host, port, database, path) and never
 //! repeats the URL, which may hold a password.
+//!
+//! The single-server forms are read by redis-rs; the forms naming several servers (a cluster's
+//! seed nodes, a master's sentinels) are split here, in [`topology()`].
+
+#[cfg_attr(
+    not(test),
+    expect(
+        dead_code,
+        reason = "the builder reads only the single-server form until it builds cluster and \
+                  sentinel caches"
+    )
+)]
+mod topology;
 
 use std::net::IpAddr;
 
@@ -8,10 +21,19 @@ use cache_core::{CacheError, Result};
 use deadpool_redis::redis::{ConnectionInfo, IntoConnectionInfo, ProtocolVersion, RedisError};
 use url::{Host, ParseError, Url};
 
-/// Every URL form redis-rs accepts, for error messages.
+#[expect(
+    unused_imports,
+    reason = "the builder reads only the single-server form until it builds cluster and \
+              sentinel caches"
+)]
+pub(crate) use topology::{Topology, topology};
+
+/// Every URL form this crate accepts, for error messages.
 const FORMS: &str = "expected redis://, rediss://, valkey:// or valkeys:// followed by \
     [user[:password]@]host[:port][/db], or redis+unix://, valkey+unix:// or unix:// followed \
-    by /path/to/socket[?db=N]";
+    by /path/to/socket[?db=N], or redis+cluster:// or rediss+cluster:// followed by \
+    [user[:password]@]host[:port][,host[:port]...], or redis+sentinel:// or rediss+sentinel:// \
+    followed by [user[:password]@]host[:port][,host[:port]...]/master_name[/db]";
 
 /// How a scheme connects.
 #[derive(Clone, Copy, PartialEq, Eq)]
