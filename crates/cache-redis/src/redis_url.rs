@@ -1,21 +1,26 @@
 //! The URL given to the builder, checked part by part before redis-rs reads it, so that an
 //! error names the part that is wrong (scheme, host, port, database, path) and never
 //! repeats the URL, which may hold a password.
+//!
+//! The single-server forms are read by redis-rs; the forms naming several servers (a cluster's
+//! seed nodes, a master's sentinels) are split here, in [`topology()`].
 
 mod topology;
 
 use std::net::IpAddr;
 
 use cache_core::{CacheError, Result};
-use redis::{ConnectionInfo, IntoConnectionInfo, RedisError};
+use redis::{ConnectionInfo, IntoConnectionInfo, ProtocolVersion, RedisError};
 use url::{Host, ParseError, Url};
 
 pub(crate) use topology::{Topology, topology};
 
-/// Every URL form redis-rs accepts, for error messages.
+/// Every URL form this crate accepts, for error messages.
 const FORMS: &str = "expected redis://, rediss://, valkey:// or valkeys:// followed by \
     [user[:password]@]host[:port][/db], or redis+unix://, valkey+unix:// or unix:// followed \
-    by /path/to/socket[?db=N]";
+    by /path/to/socket[?db=N], or redis+cluster:// or rediss+cluster:// followed by \
+    [user[:password]@]host[:port][,host[:port]...], or redis+sentinel:// or rediss+sentinel:// \
+    followed by [user[:password]@]host[:port][,host[:port]...]/master_name[/db]";
 
 /// How a scheme connects.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -149,15 +154,26 @@ fn check_query(url: &Url, transport: Transport) -> Result<()> {
             "db" if transport == Transport::Unix && !is_db(&value) => {
                 return Err(invalid(db_reason(transport)));
             }
-            "protocol" if !matches!(&*value, "2" | "3" | "resp2" | "resp3") => {
-                return Err(invalid(
-                    "the protocol in the redis url (?protocol=) is not 2, 3, resp2 or resp3".into(),
-                ));
+            "protocol" if protocol_version(&value).is_none() => {
+                return Err(invalid(protocol_reason()));
             }
             _ => {}
         }
     }
     Ok(())
+}
+
+/// The RESP version a `?protocol=` value names, read as redis-rs reads it.
+fn protocol_version(value: &str) -> Option<ProtocolVersion> {
+    match value {
+        "2" | "resp2" => Some(ProtocolVersion::RESP2),
+        "3" | "resp3" => Some(ProtocolVersion::RESP3),
+        _ => None,
+    }
+}
+
+fn protocol_reason() -> String {
+    "the protocol in the redis url (?protocol=) is not 2, 3, resp2 or resp3".into()
 }
 
 fn is_db(text: &str) -> bool {
