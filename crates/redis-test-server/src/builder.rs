@@ -81,6 +81,21 @@ impl RedisServerBuilder {
         self
     }
 
+    /// Gives `password` to the primary when replicating (`--masterauth`, as one argument
+    /// even if it has spaces, unlike [`config`](Self::config)).
+    pub(crate) fn masterauth(mut self, password: impl Into<String>) -> Self {
+        self.config.masterauth = Some(password.into());
+        self
+    }
+
+    /// Makes a cluster node: its port is chosen so that the cluster bus port (port + 10000)
+    /// is free too. The `cluster-enabled` option itself is passed with
+    /// [`config`](Self::config).
+    pub(crate) fn cluster_bus(mut self) -> Self {
+        self.config.cluster_bus = true;
+        self
+    }
+
     /// Starts the server and waits until it answers; see [`RedisServer::start`].
     pub fn start(self) -> RedisServer {
         RedisServer::launch(self.config)
@@ -102,6 +117,7 @@ impl fmt::Debug for RedisServerBuilder {
             .collect();
         f.debug_struct("RedisServerBuilder")
             .field("password", &c.password.as_ref().map(|_| REDACTED))
+            .field("masterauth", &c.masterauth.as_ref().map(|_| REDACTED))
             .field("acl_users", &users)
             .field("unix_socket", &c.unix_socket)
             .field("tls", &c.tls)
@@ -123,10 +139,14 @@ pub(crate) struct AclUser {
 #[derive(Clone, Default)]
 pub(crate) struct Config {
     password: Option<String>,
+    /// The password a replica gives its primary (`--masterauth`, one argument).
+    masterauth: Option<String>,
     acl_users: Vec<AclUser>,
     pub(crate) unix_socket: bool,
     pub(crate) tls: bool,
     extra: Vec<(String, String)>,
+    /// A cluster node: its port must have a free cluster bus port (port + 10000) too.
+    pub(crate) cluster_bus: bool,
 }
 
 /// Where a server listens and keeps its files.
@@ -202,6 +222,9 @@ impl Config {
         if let Some(password) = &self.password {
             args.extend(["--requirepass".to_owned(), secret(password)]);
         }
+        if let Some(password) = &self.masterauth {
+            args.extend(["--masterauth".to_owned(), secret(password)]);
+        }
         for user in &self.acl_users {
             args.extend([
                 "--user".to_owned(),
@@ -235,6 +258,7 @@ impl Config {
     /// Every secret in the configuration, to scrub from anything printed.
     pub(crate) fn secrets(&self) -> Vec<String> {
         let mut secrets: Vec<String> = self.password.iter().cloned().collect();
+        secrets.extend(self.masterauth.iter().cloned());
         secrets.extend(self.acl_users.iter().map(|u| u.password.clone()));
         for user in &self.acl_users {
             secrets.extend(rule_secrets(&user.rules));
@@ -267,7 +291,7 @@ fn is_secret_option(name: &str) -> bool {
 }
 
 /// The value of option `name`, redacted if it is a secret.
-fn redact_value(name: &str, value: &str) -> String {
+pub(crate) fn redact_value(name: &str, value: &str) -> String {
     if is_secret_option(name) {
         REDACTED.to_owned()
     } else if name.eq_ignore_ascii_case("user") {

@@ -11,7 +11,11 @@
 //! or any other option; [`RedisServer::kill`], [`RedisServer::restart`],
 //! [`RedisServer::pause`] and [`RedisServer::resume`] simulate outages.
 //!
-//! Needs `redis-server` on `PATH` (and `openssl` for TLS); unix only.
+//! [`RedisCluster`] starts a private Redis Cluster (3 primaries and 3 replicas by default)
+//! made of such servers, with helpers that kill a primary and wait for the failover, or
+//! move slots.
+//!
+//! Needs `redis-server` on `PATH` (`redis-cli` for clusters, `openssl` for TLS); unix only.
 //!
 //! ```
 //! use redis_test_server::RedisServer;
@@ -33,15 +37,22 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 mod builder;
+mod cli;
+mod cluster;
 mod proxy;
+mod resp;
 mod tls;
 mod util;
 
 pub use builder::RedisServerBuilder;
+pub use cli::{CliError, CliJob};
+pub use cluster::{RedisCluster, RedisClusterBuilder, hash_tag_for_slot, key_slot};
 pub use proxy::LatencyProxy;
 
 use builder::{Config, Endpoints, LOG_FILE, redact};
-use util::{answers_ping, create_temp_dir, file_len, free_ports, last_lines, read_from};
+use util::{
+    answers_ping, create_temp_dir, file_len, free_cluster_ports, free_ports, last_lines, read_from,
+};
 
 const REDIS_NOT_FOUND: &str = "redis-server was not found on PATH. The Redis tests start a \
     private redis-server of their own (they never use one already running); install it with \
@@ -243,7 +254,11 @@ impl RedisServer {
         }
         let mut attempt = 1;
         loop {
-            let ports = free_ports(if server.config.tls { 2 } else { 1 });
+            let ports = if server.config.cluster_bus {
+                free_cluster_ports(1)
+            } else {
+                free_ports(if server.config.tls { 2 } else { 1 })
+            };
             server.endpoints.port = ports[0];
             server.endpoints.tls_port = ports.get(1).copied();
             match server.spawn() {
