@@ -96,6 +96,14 @@ impl RedisServerBuilder {
         self
     }
 
+    /// Makes a sentinel (`redis-server <file> --sentinel`) whose configuration file holds
+    /// `config`; `secrets` are the passwords in it, scrubbed from anything printed.
+    pub(crate) fn sentinel(mut self, config: String, secrets: Vec<String>) -> Self {
+        self.config.sentinel_config = Some(config);
+        self.config.config_file_secrets = secrets;
+        self
+    }
+
     /// Starts the server and waits until it answers; see [`RedisServer::start`].
     pub fn start(self) -> RedisServer {
         RedisServer::launch(self.config)
@@ -147,6 +155,12 @@ pub(crate) struct Config {
     extra: Vec<(String, String)>,
     /// A cluster node: its port must have a free cluster bus port (port + 10000) too.
     pub(crate) cluster_bus: bool,
+    /// A sentinel: the text of its configuration file, written as [`SENTINEL_CONFIG_FILE`]
+    /// into its directory at the first start (the sentinel rewrites it; a restart keeps
+    /// the rewritten file).
+    pub(crate) sentinel_config: Option<String>,
+    /// Secrets that only appear in `sentinel_config` (such as `sentinel auth-pass`).
+    pub(crate) config_file_secrets: Vec<String>,
 }
 
 /// Where a server listens and keeps its files.
@@ -176,6 +190,9 @@ pub(crate) struct TlsFiles {
 /// The name of the server's log file inside its directory.
 pub(crate) const LOG_FILE: &str = "redis.log";
 
+/// The name of a sentinel's configuration file inside its directory.
+pub(crate) const SENTINEL_CONFIG_FILE: &str = "sentinel.conf";
+
 impl Config {
     /// The command-line arguments of `redis-server`; with `redact`, secrets are replaced
     /// by `***` (for printing).
@@ -188,25 +205,32 @@ impl Config {
             }
         };
         let dir = path_str(&ep.dir);
-        let mut args: Vec<String> = [
-            "--port",
-            &ep.port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            dir,
-            "--logfile",
-            path_str(&ep.dir.join(LOG_FILE)),
-            "--daemonize",
-            "no",
-        ]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
+        let mut args = Vec::new();
+        if self.sentinel_config.is_some() {
+            // The configuration file must come first.
+            let file = ep.dir.join(SENTINEL_CONFIG_FILE);
+            args.extend([path_str(&file).to_owned(), "--sentinel".to_owned()]);
+        }
+        args.extend(
+            [
+                "--port",
+                &ep.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                dir,
+                "--logfile",
+                path_str(&ep.dir.join(LOG_FILE)),
+                "--daemonize",
+                "no",
+            ]
+            .iter()
+            .map(|s| (*s).to_owned()),
+        );
         if let Some(path) = &ep.unix_socket {
             args.extend(["--unixsocket".to_owned(), path_str(path).to_owned()]);
             args.extend(["--unixsocketperm".to_owned(), "700".to_owned()]);
@@ -259,6 +283,7 @@ impl Config {
     pub(crate) fn secrets(&self) -> Vec<String> {
         let mut secrets: Vec<String> = self.password.iter().cloned().collect();
         secrets.extend(self.masterauth.iter().cloned());
+        secrets.extend(self.config_file_secrets.iter().cloned());
         secrets.extend(self.acl_users.iter().map(|u| u.password.clone()));
         for user in &self.acl_users {
             secrets.extend(rule_secrets(&user.rules));

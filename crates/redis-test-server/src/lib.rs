@@ -12,8 +12,8 @@
 //! [`RedisServer::pause`] and [`RedisServer::resume`] simulate outages.
 //!
 //! [`RedisCluster`] starts a private Redis Cluster (3 primaries and 3 replicas by default)
-//! made of such servers, with helpers that kill a primary and wait for the failover, or
-//! move slots.
+//! and [`RedisSentinels`] a master, a replica and three sentinels, both made of such
+//! servers, with helpers that kill a primary and wait for the failover, or move slots.
 //!
 //! Needs `redis-server` on `PATH` (`redis-cli` for clusters, `openssl` for TLS); unix only.
 //!
@@ -41,6 +41,7 @@ mod cli;
 mod cluster;
 mod proxy;
 mod resp;
+mod sentinel;
 mod tls;
 mod util;
 
@@ -48,8 +49,9 @@ pub use builder::RedisServerBuilder;
 pub use cli::{CliError, CliJob};
 pub use cluster::{RedisCluster, RedisClusterBuilder, hash_tag_for_slot, key_slot};
 pub use proxy::LatencyProxy;
+pub use sentinel::{RedisSentinels, RedisSentinelsBuilder};
 
-use builder::{Config, Endpoints, LOG_FILE, redact};
+use builder::{Config, Endpoints, LOG_FILE, SENTINEL_CONFIG_FILE, redact};
 use util::{
     answers_ping, create_temp_dir, file_len, free_cluster_ports, free_ports, last_lines, read_from,
 };
@@ -251,6 +253,11 @@ impl RedisServer {
         // directory.
         if server.config.tls {
             server.ca_cert_pem = Some(tls::generate(&server.endpoints.dir));
+        }
+        if let Some(text) = &server.config.sentinel_config {
+            let file = server.endpoints.dir.join(SENTINEL_CONFIG_FILE);
+            fs::write(&file, text)
+                .unwrap_or_else(|e| panic!("cannot write {}: {e}", file.display()));
         }
         let mut attempt = 1;
         loop {
