@@ -81,6 +81,29 @@ impl RedisServerBuilder {
         self
     }
 
+    /// Gives `password` to the primary when replicating (`--masterauth`, as one argument
+    /// even if it has spaces, unlike [`config`](Self::config)).
+    pub(crate) fn masterauth(mut self, password: impl Into<String>) -> Self {
+        self.config.masterauth = Some(password.into());
+        self
+    }
+
+    /// Makes a cluster node: its port is chosen so that the cluster bus port (port + 10000)
+    /// is free too. The `cluster-enabled` option itself is passed with
+    /// [`config`](Self::config).
+    pub(crate) fn cluster_bus(mut self) -> Self {
+        self.config.cluster_bus = true;
+        self
+    }
+
+    /// Makes a sentinel (`redis-server <file> --sentinel`) whose configuration file holds
+    /// `config`; `secrets` are the passwords in it, scrubbed from anything printed.
+    pub(crate) fn sentinel(mut self, config: String, secrets: Vec<String>) -> Self {
+        self.config.sentinel_config = Some(config);
+        self.config.config_file_secrets = secrets;
+        self
+    }
+
     /// Starts the server and waits until it answers; see [`RedisServer::start`].
     pub fn start(self) -> RedisServer {
         RedisServer::launch(self.config)
@@ -102,6 +125,7 @@ impl fmt::Debug for RedisServerBuilder {
             .collect();
         f.debug_struct("RedisServerBuilder")
             .field("password", &c.password.as_ref().map(|_| REDACTED))
+            .field("masterauth", &c.masterauth.as_ref().map(|_| REDACTED))
             .field("acl_users", &users)
             .field("unix_socket", &c.unix_socket)
             .field("tls", &c.tls)
@@ -123,10 +147,20 @@ pub(crate) struct AclUser {
 #[derive(Clone, Default)]
 pub(crate) struct Config {
     password: Option<String>,
+    /// The password a replica gives its primary (`--masterauth`, one argument).
+    masterauth: Option<String>,
     acl_users: Vec<AclUser>,
     pub(crate) unix_socket: bool,
     pub(crate) tls: bool,
     extra: Vec<(String, String)>,
+    /// A cluster node: its port must have a free cluster bus port (port + 10000) too.
+    pub(crate) cluster_bus: bool,
+    /// A sentinel: the text of its configuration file, written as [`SENTINEL_CONFIG_FILE`]
+    /// into its directory at the first start (the sentinel rewrites it; a restart keeps
+    /// the rewritten file).
+    pub(crate) sentinel_config: Option<String>,
+    /// Secrets that only appear in `sentinel_config` (such as `sentinel auth-pass`).
+    pub(crate) config_file_secrets: Vec<String>,
 }
 
 /// Where a server listens and keeps its files.
@@ -156,6 +190,9 @@ pub(crate) struct TlsFiles {
 /// The name of the server's log file inside its directory.
 pub(crate) const LOG_FILE: &str = "redis.log";
 
+/// The name of a sentinel's configuration file inside its directory.
+pub(crate) const SENTINEL_CONFIG_FILE: &str = "sentinel.conf";
+
 impl Config {
     /// The command-line arguments of `redis-server`; with `redact`, secrets are replaced
     /// by `***` (for printing).
@@ -168,25 +205,32 @@ impl Config {
             }
         };
         let dir = path_str(&ep.dir);
-        let mut args: Vec<String> = [
-            "--port",
-            &ep.port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            dir,
-            "--logfile",
-            path_str(&ep.dir.join(LOG_FILE)),
-            "--daemonize",
-            "no",
-        ]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
+        let mut args = Vec::new();
+        if self.sentinel_config.is_some() {
+            // The configuration file must come first.
+            let file = ep.dir.join(SENTINEL_CONFIG_FILE);
+            args.extend([path_str(&file).to_owned(), "--sentinel".to_owned()]);
+        }
+        args.extend(
+            [
+                "--port",
+                &ep.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                dir,
+                "--logfile",
+                path_str(&ep.dir.join(LOG_FILE)),
+                "--daemonize",
+                "no",
+            ]
+            .iter()
+            .map(|s| (*s).to_owned()),
+        );
         if let Some(path) = &ep.unix_socket {
             args.extend(["--unixsocket".to_owned(), path_str(path).to_owned()]);
             args.extend(["--unixsocketperm".to_owned(), "700".to_owned()]);
@@ -201,6 +245,9 @@ impl Config {
         }
         if let Some(password) = &self.password {
             args.extend(["--requirepass".to_owned(), secret(password)]);
+        }
+        if let Some(password) = &self.masterauth {
+            args.extend(["--masterauth".to_owned(), secret(password)]);
         }
         for user in &self.acl_users {
             args.extend([
@@ -235,6 +282,8 @@ impl Config {
     /// Every secret in the configuration, to scrub from anything printed.
     pub(crate) fn secrets(&self) -> Vec<String> {
         let mut secrets: Vec<String> = self.password.iter().cloned().collect();
+        secrets.extend(self.masterauth.iter().cloned());
+        secrets.extend(self.config_file_secrets.iter().cloned());
         secrets.extend(self.acl_users.iter().map(|u| u.password.clone()));
         for user in &self.acl_users {
             secrets.extend(rule_secrets(&user.rules));
@@ -267,7 +316,7 @@ fn is_secret_option(name: &str) -> bool {
 }
 
 /// The value of option `name`, redacted if it is a secret.
-fn redact_value(name: &str, value: &str) -> String {
+pub(crate) fn redact_value(name: &str, value: &str) -> String {
     if is_secret_option(name) {
         REDACTED.to_owned()
     } else if name.eq_ignore_ascii_case("user") {

@@ -11,7 +11,11 @@
 //! or any other option; [`RedisServer::kill`], [`RedisServer::restart`],
 //! [`RedisServer::pause`] and [`RedisServer::resume`] simulate outages.
 //!
-//! Needs `redis-server` on `PATH` (and `openssl` for TLS); unix only.
+//! [`RedisCluster`] starts a private Redis Cluster (3 primaries and 3 replicas by default)
+//! and [`RedisSentinels`] a master, a replica and three sentinels, both made of such
+//! servers, with helpers that kill a primary and wait for the failover, or move slots.
+//!
+//! Needs `redis-server` on `PATH` (`redis-cli` for clusters, `openssl` for TLS); unix only.
 //!
 //! ```
 //! use redis_test_server::RedisServer;
@@ -28,19 +32,29 @@ use std::fs::{self, File};
 use std::io::ErrorKind;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
 mod builder;
+mod cli;
+mod cluster;
 mod proxy;
+mod resp;
+mod sentinel;
 mod tls;
 mod util;
 
 pub use builder::RedisServerBuilder;
+pub use cli::{CliError, CliJob};
+pub use cluster::{RedisCluster, RedisClusterBuilder, hash_tag_for_slot, key_slot};
 pub use proxy::LatencyProxy;
+pub use sentinel::{RedisSentinels, RedisSentinelsBuilder};
 
-use builder::{Config, Endpoints, LOG_FILE, redact};
-use util::{answers_ping, create_temp_dir, file_len, free_ports, last_lines, read_from};
+use builder::{Config, Endpoints, LOG_FILE, SENTINEL_CONFIG_FILE, redact};
+use util::{
+    answers_ping, create_temp_dir, file_len, free_cluster_ports, free_ports, last_lines, read_from,
+};
 
 const REDIS_NOT_FOUND: &str = "redis-server was not found on PATH. The Redis tests start a \
     private redis-server of their own (they never use one already running); install it with \
@@ -73,6 +87,8 @@ pub struct RedisServer {
     child: Option<Child>,
     /// The id of the current, or last, process.
     pid: u32,
+    /// Whether the process was stopped by [`RedisServer::pause`] and not resumed since.
+    paused: AtomicBool,
 }
 
 /// Why a launch of the process failed.
@@ -152,6 +168,7 @@ impl RedisServer {
     /// Its ports stay reserved for this server by convention (nothing else in the tests
     /// binds them), so [`restart`](Self::restart) can reuse them.
     pub fn kill(&mut self) {
+        self.paused.store(false, Ordering::SeqCst);
         if let Some(mut child) = self.child.take() {
             // Fails only if it already exited; either way, reap it.
             let _ = child.kill();
@@ -175,13 +192,29 @@ impl RedisServer {
     /// Freezes the process (SIGSTOP): connections are still accepted by the kernel, but
     /// nothing is answered until [`resume`](Self::resume). Does nothing if it was killed.
     pub fn pause(&self) {
-        self.signal("-STOP");
+        if self.signal("-STOP") {
+            self.paused.store(true, Ordering::SeqCst);
+        }
     }
 
     /// Lets a [paused](Self::pause) process go on (SIGCONT); the requests sent meanwhile are
     /// then answered. Does nothing if it was killed.
     pub fn resume(&self) {
-        self.signal("-CONT");
+        if self.signal("-CONT") {
+            self.paused.store(false, Ordering::SeqCst);
+        }
+    }
+
+    /// Whether the process was started and not [killed](Self::kill) since (it is not
+    /// checked whether it exited on its own).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// Whether the process is [paused](Self::pause) (and not resumed, killed or restarted
+    /// since).
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::SeqCst)
     }
 
     /// The last lines of the server's log (and of its stdout/stderr, if any), with
@@ -213,6 +246,7 @@ impl RedisServer {
             ca_cert_pem: None,
             child: None,
             pid: 0,
+            paused: AtomicBool::new(false),
             config,
         };
         // From here on, a panic drops `server`, which kills the process and removes the
@@ -220,9 +254,18 @@ impl RedisServer {
         if server.config.tls {
             server.ca_cert_pem = Some(tls::generate(&server.endpoints.dir));
         }
+        if let Some(text) = &server.config.sentinel_config {
+            let file = server.endpoints.dir.join(SENTINEL_CONFIG_FILE);
+            fs::write(&file, text)
+                .unwrap_or_else(|e| panic!("cannot write {}: {e}", file.display()));
+        }
         let mut attempt = 1;
         loop {
-            let ports = free_ports(if server.config.tls { 2 } else { 1 });
+            let ports = if server.config.cluster_bus {
+                free_cluster_ports(1)
+            } else {
+                free_ports(if server.config.tls { 2 } else { 1 })
+            };
             server.endpoints.port = ports[0];
             server.endpoints.tls_port = ports.get(1).copied();
             match server.spawn() {
@@ -332,14 +375,15 @@ impl RedisServer {
         redact(&command, &self.secrets)
     }
 
-    /// Sends a signal with the `kill` command (no `unsafe` here), if the process is running.
-    fn signal(&self, signal: &str) {
+    /// Sends a signal with the `kill` command (no `unsafe` here), if the process is running;
+    /// returns whether it did.
+    fn signal(&self, signal: &str) -> bool {
         if self.child.is_none() {
-            return;
+            return false;
         }
         let pid = self.pid.to_string();
         match Command::new("kill").args([signal, &pid]).status() {
-            Ok(status) if status.success() => {}
+            Ok(status) if status.success() => true,
             Ok(status) => panic!("`kill {signal} {pid}` failed: {status}"),
             Err(e) => panic!("cannot run `kill {signal} {pid}`: {e}"),
         }
@@ -358,6 +402,7 @@ impl fmt::Debug for RedisServer {
         f.debug_struct("RedisServer")
             .field("pid", &self.pid)
             .field("running", &self.child.is_some())
+            .field("paused", &self.is_paused())
             .field("port", &self.endpoints.port)
             .field("tls_port", &self.endpoints.tls_port)
             .field("unix_socket", &self.endpoints.unix_socket)

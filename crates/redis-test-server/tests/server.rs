@@ -1,6 +1,6 @@
 //! Tests of the harness against real `redis-server` processes (never the one on 6379).
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::ErrorKind;
 use std::net::{Ipv4Addr, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::process::Command;
@@ -9,43 +9,13 @@ use std::time::{Duration, Instant};
 
 use redis_test_server::RedisServer;
 
-const TIMEOUT: Duration = Duration::from_secs(5);
+mod common;
+
+use common::{TIMEOUT, call, connect_port, read_line, send};
 
 /// Connects to the server's plain port.
 fn connect(server: &RedisServer) -> TcpStream {
-    assert_ne!(server.port(), 6379, "must never touch the shared Redis");
-    let stream = TcpStream::connect((Ipv4Addr::LOCALHOST, server.port())).unwrap();
-    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-    stream
-}
-
-/// Sends a command as a RESP array of bulk strings.
-fn send(stream: &mut impl Write, args: &[&str]) {
-    let mut request = format!("*{}\r\n", args.len());
-    for arg in args {
-        request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
-    }
-    stream.write_all(request.as_bytes()).unwrap();
-}
-
-/// Reads one line of reply (enough for simple strings, errors and integers).
-fn read_line(stream: &mut impl Read) -> std::io::Result<String> {
-    let mut line = Vec::new();
-    let mut byte = [0u8; 1];
-    while !line.ends_with(b"\r\n") {
-        match stream.read(&mut byte)? {
-            0 => return Err(ErrorKind::UnexpectedEof.into()),
-            _ => line.push(byte[0]),
-        }
-    }
-    line.truncate(line.len() - 2);
-    Ok(String::from_utf8(line).unwrap())
-}
-
-/// Sends a command and reads the first line of its reply.
-fn call(stream: &mut (impl Read + Write), args: &[&str]) -> String {
-    send(stream, args);
-    read_line(stream).unwrap()
+    connect_port(server.port())
 }
 
 #[test]
@@ -172,14 +142,18 @@ fn kill_then_restart_on_the_same_port() {
     let mut stream = connect(&server);
     assert_eq!(call(&mut stream, &["SET", "k", "v"]), "+OK");
 
+    assert!(server.is_running());
     server.kill();
     server.kill(); // a no-op
+    assert!(!server.is_running());
     server.pause(); // no-ops when not running
+    assert!(!server.is_paused());
     server.resume();
     assert!(read_line(&mut stream).is_err(), "the connection is closed");
     assert!(TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err());
 
     server.restart();
+    assert!(server.is_running());
     assert_eq!(server.port(), port);
     assert_ne!(server.pid(), pid);
     let mut stream = connect(&server);
@@ -216,6 +190,7 @@ fn pause_and_resume() {
     assert_eq!(call(&mut stream, &["PING"]), "+PONG");
 
     server.pause();
+    assert!(server.is_paused());
     stream
         .set_read_timeout(Some(Duration::from_millis(300)))
         .unwrap();
@@ -227,6 +202,7 @@ fn pause_and_resume() {
     );
 
     server.resume();
+    assert!(!server.is_paused());
     stream.set_read_timeout(Some(TIMEOUT)).unwrap();
     assert_eq!(read_line(&mut stream).unwrap(), "+PONG");
 }
