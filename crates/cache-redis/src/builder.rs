@@ -10,7 +10,6 @@ use redis::io::tcp::socket2::TcpKeepalive;
 use redis::{ConnectionAddr, ConnectionInfo, RedisConnectionInfo};
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
 
 use crate::cluster::{Cluster, seed_addr};
 use crate::connections::Connections;
@@ -457,17 +456,10 @@ impl RedisCacheBuilder {
             if tls { "rediss" } else { "redis" },
             addrs.join(",")
         );
-        let manager = NodeManager::new(
-            Target::Sentinel(Arc::new(Sentinels {
-                master_name,
-                sentinels: infos,
-                node,
-                preferred: AtomicUsize::new(0),
-            })),
-            connect_bound,
-        );
+        let sentinels = Arc::new(Sentinels::new(master_name, infos, node, self.timeout));
+        let manager = NodeManager::new(Target::Sentinel(Arc::clone(&sentinels)), connect_bound);
         let connections = Connections::open(manager, self.pool_size, connect_bound)?;
-        Ok((Topology::Single(connections), described))
+        Ok((Topology::Sentinel(connections, sentinels), described))
     }
 
     /// `info` with the one-by-one settings (db, username, password), the socket settings

@@ -25,7 +25,7 @@
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
 use deadpool::managed::{Object, Pool};
@@ -339,6 +339,28 @@ impl Connections {
         }
     }
 
+    /// Stops using every connection, open or pooled: the next operations open new ones (to
+    /// a new master, after a failover behind sentinels).
+    pub(crate) fn reset(&self) {
+        for lane in &*self.shared.lanes {
+            let taken = lane.lock().held.take();
+            if let Some(Held { pooled, .. }) = taken {
+                drop(Object::take(pooled));
+            }
+        }
+        self.shared.pool.retain(|_, _| false);
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::SeqCst)
+    }
+
+    /// A handle that does not keep the connections open.
+    pub(crate) fn downgrade(&self) -> WeakConnections {
+        WeakConnections(Arc::downgrade(&self.shared))
+    }
+
     /// Empties every lane and closes the pool; later leases fail with [`RefillError::Closed`].
     pub(crate) fn close(&self) {
         self.shared.closed.store(true, Ordering::SeqCst);
@@ -353,6 +375,15 @@ impl Connections {
     /// The number of lanes: the connections that operations are shared over.
     pub(crate) fn lanes(&self) -> usize {
         self.shared.lanes.len()
+    }
+}
+
+/// [`Connections`] that may have been dropped.
+pub(crate) struct WeakConnections(Weak<Shared>);
+
+impl WeakConnections {
+    pub(crate) fn upgrade(&self) -> Option<Connections> {
+        self.0.upgrade().map(|shared| Connections { shared })
     }
 }
 

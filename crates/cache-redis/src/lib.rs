@@ -43,11 +43,14 @@ use crate::builder::Described;
 use crate::cluster::{Cluster, Route};
 use crate::connections::{Connections, Request, Retire, SendError};
 use crate::keys::{Key, Keys, ttl_millis};
+use crate::manager::Sentinels;
 
 /// How the cache reaches Redis.
 pub(crate) enum Topology {
     /// One server: at a fixed address, or the master that sentinels name.
     Single(Connections),
+    /// The master that sentinels name, followed through failovers.
+    Sentinel(Connections, Arc<Sentinels>),
     /// A Redis Cluster.
     Cluster(Cluster),
 }
@@ -56,7 +59,7 @@ impl Topology {
     /// The connections shared per server.
     fn lanes(&self) -> usize {
         match self {
-            Self::Single(connections) => connections.lanes(),
+            Self::Single(connections) | Self::Sentinel(connections, _) => connections.lanes(),
             Self::Cluster(cluster) => cluster.lanes(),
         }
     }
@@ -171,7 +174,7 @@ impl RedisCache {
     async fn every_primary(&self) -> Result<Vec<Route>> {
         self.ensure_open()?;
         match &self.inner.topology {
-            Topology::Single(_) => Ok(vec![Route::Slot(0)]),
+            Topology::Single(_) | Topology::Sentinel(..) => Ok(vec![Route::Slot(0)]),
             Topology::Cluster(cluster) => {
                 cache_core::runtime::require_tokio("cache-redis", true)?;
                 let primaries = cluster.primaries(self.inner.timeout).await?;
@@ -205,7 +208,7 @@ impl RedisCache {
     /// Where the command on `key` goes: its slot's node in a cluster, the server otherwise.
     fn route(&self, key: &Key<'_>) -> Route {
         match &self.inner.topology {
-            Topology::Single(_) => Route::Slot(0),
+            Topology::Single(_) | Topology::Sentinel(..) => Route::Slot(0),
             Topology::Cluster(_) => Route::Slot(key.slot()),
         }
     }
@@ -282,6 +285,10 @@ impl RedisCache {
         let timeout = self.inner.timeout;
         match &self.inner.topology {
             Topology::Single(connections) => single(connections, timeout, read, request).await,
+            Topology::Sentinel(connections, sentinels) => {
+                sentinels.watch(connections);
+                single(connections, timeout, read, request).await
+            }
             Topology::Cluster(cluster) => cluster.attempt(timeout, read, &route, request).await,
         }
     }
@@ -467,7 +474,9 @@ impl Cache for RedisCache {
     async fn close(&self) -> Result<()> {
         if !self.inner.closed.swap(true, Ordering::AcqRel) {
             match &self.inner.topology {
-                Topology::Single(connections) => connections.close(),
+                Topology::Single(connections) | Topology::Sentinel(connections, _) => {
+                    connections.close();
+                }
                 Topology::Cluster(cluster) => cluster.close(),
             }
         }

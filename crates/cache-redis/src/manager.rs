@@ -8,12 +8,15 @@
 //! the connection settings (timeouts, TLS certificates) in one place for every topology.
 
 use std::fmt;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
+use futures_util::StreamExt;
 use redis::aio::MultiplexedConnection;
+
+use crate::connections::{Connections, WeakConnections};
 use redis::{
     AsyncConnectionConfig, Client, ConnectionAddr, ConnectionInfo, ErrorKind, RedisError, Value,
 };
@@ -22,8 +25,6 @@ use redis::{
 pub(crate) struct NodeManager {
     target: Target,
     config: AsyncConnectionConfig,
-    /// The bound on opening one connection, and on each question to a sentinel.
-    connect_timeout: Duration,
 }
 
 /// Where a pool's connections go.
@@ -38,15 +39,24 @@ pub(crate) enum Target {
     Sentinel(Arc<Sentinels>),
 }
 
+/// How often the sentinels are asked whether the master changed.
+const WATCH_INTERVAL: Duration = Duration::from_millis(500);
+
 /// The sentinels of one master name, and how to reach the servers they name.
 pub(crate) struct Sentinels {
-    pub(crate) master_name: String,
+    master_name: String,
     /// How to reach each sentinel (its own credentials and TLS).
-    pub(crate) sentinels: Vec<ConnectionInfo>,
+    sentinels: Vec<ConnectionInfo>,
     /// The settings of the data nodes; its address is replaced by the one a sentinel names.
-    pub(crate) node: ConnectionInfo,
+    node: ConnectionInfo,
+    /// The bound on each question to a sentinel.
+    ask_timeout: Duration,
     /// The sentinel asked first: the last one that answered.
-    pub(crate) preferred: AtomicUsize,
+    preferred: AtomicUsize,
+    /// The master (host, port) that the latest connection was opened to.
+    current: Mutex<Option<(String, u16)>>,
+    /// Whether a task watches for a new master.
+    watching: AtomicBool,
 }
 
 /// The role a connection's server must have.
@@ -63,7 +73,6 @@ impl NodeManager {
                 .set_connection_timeout(Some(connect_timeout))
                 // Every operation has its own deadline, pool checkout included.
                 .set_response_timeout(None),
-            connect_timeout,
         }
     }
 
@@ -89,8 +98,10 @@ impl managed::Manager for NodeManager {
                 Ok(conn)
             }
             Target::Sentinel(sentinels) => {
-                let addr = sentinels.master_addr(self).await?;
+                let (host, port) = sentinels.master_addr().await?;
+                let addr = sentinels.node_addr(host.clone(), port);
                 let mut conn = self.connect(sentinels.node.clone().set_addr(addr)).await?;
+                *sentinels.lock_current() = Some((host, port));
                 // A sentinel may name a master that has just been demoted (it has not noticed
                 // yet): a connection that would answer `READONLY` to every write is refused.
                 check_role(&mut conn, Role::Master).await?;
@@ -118,15 +129,87 @@ impl managed::Manager for NodeManager {
 }
 
 impl Sentinels {
+    pub(crate) fn new(
+        master_name: String,
+        sentinels: Vec<ConnectionInfo>,
+        node: ConnectionInfo,
+        ask_timeout: Duration,
+    ) -> Self {
+        Self {
+            master_name,
+            sentinels,
+            node,
+            ask_timeout,
+            preferred: AtomicUsize::new(0),
+            current: Mutex::new(None),
+            watching: AtomicBool::new(false),
+        }
+    }
+
+    fn lock_current(&self) -> std::sync::MutexGuard<'_, Option<(String, u16)>> {
+        self.current.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Starts a task (unless one runs) that asks the sentinels every [`WATCH_INTERVAL`] where
+    /// the master is, and empties the lanes and the pool of `connections` when it moved.
+    ///
+    /// After a failover the old master may go on accepting writes (sentinels reconfigure
+    /// it as a replica only once they see it again, up to 10 s later), so a cache cannot
+    /// wait for its `READONLY` answers; it stops using it within one interval of the switch.
+    /// The task ends with the cache, or with its runtime (the next operation starts another).
+    pub(crate) fn watch(self: &Arc<Self>, connections: &Connections) {
+        if self.watching.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let watcher = Watcher {
+            sentinels: Arc::clone(self),
+            connections: connections.downgrade(),
+        };
+        tokio::spawn(watcher.run());
+    }
+
+    /// A subscription to `+switch-master` on the sentinel that answered last, if it answers.
+    async fn subscribe(&self) -> Option<redis::aio::PubSub> {
+        let count = self.sentinels.len();
+        let index = self.preferred.load(Ordering::Relaxed) % count.max(1);
+        let info = self.sentinels.get(index)?.clone();
+        tokio::time::timeout(self.ask_timeout, async {
+            let mut pubsub = Client::open(info).ok()?.get_async_pubsub().await.ok()?;
+            pubsub.subscribe("+switch-master").await.ok()?;
+            Some(pubsub)
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+
+    /// The new master a `+switch-master` announcement names, if it is about ours:
+    /// `<name> <old host> <old port> <new host> <new port>`.
+    fn switched_to(&self, message: &redis::Msg) -> Option<(String, u16)> {
+        let payload: String = message.get_payload().ok()?;
+        let mut fields = payload.split(' ');
+        if fields.next()? != self.master_name {
+            return None;
+        }
+        let host = fields.nth(2)?.to_owned();
+        let port = fields.next()?.parse().ok()?;
+        Some((host, port))
+    }
+
     /// Asks the sentinels, in turn from the last one that answered, where the master is.
-    async fn master_addr(&self, manager: &NodeManager) -> Result<ConnectionAddr, RedisError> {
+    async fn master_addr(&self) -> Result<(String, u16), RedisError> {
         let count = self.sentinels.len();
         let first = self.preferred.load(Ordering::Relaxed);
         let mut last_err = None;
         for i in 0..count {
             let index = (first + i) % count;
-            let asked = tokio::time::timeout(manager.connect_timeout, async {
-                let mut conn = manager.connect(self.sentinels[index].clone()).await?;
+            let asked = tokio::time::timeout(self.ask_timeout, async {
+                let config = AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(self.ask_timeout))
+                    .set_response_timeout(None);
+                let mut conn = Client::open(self.sentinels[index].clone())?
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await?;
                 redis::cmd("SENTINEL")
                     .arg("GET-MASTER-ADDR-BY-NAME")
                     .arg(&self.master_name)
@@ -137,7 +220,7 @@ impl Sentinels {
             match asked {
                 Ok(Ok(Some((host, port)))) => {
                     self.preferred.store(index, Ordering::Relaxed);
-                    return Ok(self.node_addr(host, port));
+                    return Ok((host, port));
                 }
                 Ok(Ok(None)) => {
                     last_err = Some(RedisError::from((
@@ -174,6 +257,78 @@ impl Sentinels {
             },
             _ => ConnectionAddr::Tcp(host, port),
         }
+    }
+}
+
+/// The task of [`Sentinels::watch`].
+struct Watcher {
+    sentinels: Arc<Sentinels>,
+    connections: WeakConnections,
+}
+
+impl Watcher {
+    /// Listens to the sentinels' `+switch-master` announcements, and asks them every
+    /// [`WATCH_INTERVAL`] too (an announcement can be lost while the subscription is down).
+    async fn run(self) {
+        let mut subscription = None;
+        loop {
+            if subscription.is_none() {
+                subscription = self.sentinels.subscribe().await;
+            }
+            let announced = match subscription.as_mut() {
+                Some(pubsub) => {
+                    let mut messages = pubsub.on_message();
+                    match tokio::time::timeout(WATCH_INTERVAL, messages.next()).await {
+                        Ok(Some(message)) => Some(message),
+                        Ok(None) => {
+                            drop(messages);
+                            subscription = None;
+                            None
+                        }
+                        Err(_interval) => None,
+                    }
+                }
+                None => {
+                    tokio::time::sleep(WATCH_INTERVAL).await;
+                    None
+                }
+            };
+            let Some(connections) = self.connections.upgrade() else {
+                return;
+            };
+            if connections.is_closed() {
+                return;
+            }
+            let master = match announced {
+                Some(message) => match self.sentinels.switched_to(&message) {
+                    Some(master) => master,
+                    None => continue,
+                },
+                None => match self.sentinels.master_addr().await {
+                    Ok(master) => master,
+                    Err(_) => continue,
+                },
+            };
+            let moved = {
+                let mut current = self.sentinels.lock_current();
+                let moved = current.as_ref().is_some_and(|now| *now != master);
+                if moved {
+                    *current = Some(master);
+                }
+                moved
+            };
+            if moved {
+                tracing::debug!("the sentinels name a new master; reconnecting");
+                connections.reset();
+            }
+        }
+    }
+}
+
+impl Drop for Watcher {
+    /// Lets the next operation start a watcher again (this one's runtime shut down).
+    fn drop(&mut self) {
+        self.sentinels.watching.store(false, Ordering::Release);
     }
 }
 

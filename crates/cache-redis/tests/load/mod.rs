@@ -19,8 +19,12 @@ pub(crate) struct Report {
     pub(crate) errors: BTreeMap<&'static str, u64>,
     /// The full keys (namespace included) of the calls that failed.
     pub(crate) failed_keys: Vec<String>,
-    /// Reads that went back in time, or returned a version never written.
+    /// Reads that returned a version never written (or no version at all, after one was read
+    /// or acknowledged, when it went back in time too far for a lost write to explain).
     pub(crate) wrong: u64,
+    /// Reads older than a version already acknowledged or read: writes lost by the server
+    /// (a Sentinel failover loses the writes the old master took after the promotion).
+    pub(crate) stale: u64,
     /// Examples of wrong reads.
     pub(crate) wrong_examples: Vec<String>,
     /// The longest call.
@@ -96,6 +100,7 @@ impl Load {
             }
             total.failed_keys.extend(report.failed_keys);
             total.wrong += report.wrong;
+            total.stale += report.stale;
             total.wrong_examples.extend(report.wrong_examples);
             total.longest = total.longest.max(report.longest);
         }
@@ -133,7 +138,7 @@ async fn run(
         rng ^= rng >> 7;
         rng ^= rng << 17;
         let k = (rng % keys as u64) as usize;
-        let write = (rng >> 32) % 2 == 0;
+        let write = (rng >> 32).is_multiple_of(2);
         let started = Instant::now();
         let outcome = if write {
             let version = sent[k] + 1;
@@ -150,6 +155,15 @@ async fn run(
                     let floor = acked[k].max(read[k]);
                     match version {
                         Some(v) if v >= floor && v <= sent[k] => read[k] = v,
+                        Some(v) if v <= sent[k] => {
+                            report.stale += 1;
+                            report.wrong_examples.push(format!(
+                                "{}: read {v} (stale), acknowledged {}, read before {}",
+                                names[k], acked[k], read[k]
+                            ));
+                            read[k] = v;
+                            acked[k] = v;
+                        }
                         _ => {
                             report.wrong += 1;
                             report.wrong_examples.push(format!(
@@ -168,7 +182,9 @@ async fn run(
         progress.fetch_add(1, Ordering::Relaxed);
         if let Err(err) = outcome {
             *report.errors.entry(kind(&err)).or_default() += 1;
-            report.failed_keys.push(format!("{}{}", cache.namespace(), names[k]));
+            report
+                .failed_keys
+                .push(format!("{}{}", cache.namespace(), names[k]));
             if matches!(err, CacheError::Closed) {
                 break;
             }
