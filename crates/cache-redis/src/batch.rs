@@ -190,7 +190,7 @@ impl RedisCache {
     /// carry, each with its route: in order on one server, by slot in a cluster.
     fn groups<T>(&self, keys: &[T], slot: impl Fn(&T) -> u16) -> Vec<(Route, Vec<usize>)> {
         match &self.inner.topology {
-            Topology::Single(_) | Topology::Sentinel(..) => (0..keys.len())
+            Topology::Single(_) | Topology::Sentinel { .. } => (0..keys.len())
                 .collect::<Vec<_>>()
                 .chunks(CHUNK_KEYS)
                 .map(|chunk| (Route::Slot(0), chunk.to_vec()))
@@ -220,7 +220,7 @@ impl RedisCache {
         F: Future<Output = Result<T>>,
     {
         match &self.inner.topology {
-            Topology::Single(_) | Topology::Sentinel(..) => {
+            Topology::Single(_) | Topology::Sentinel { .. } => {
                 let mut out = Vec::new();
                 for call in calls {
                     out.push(call.await?);

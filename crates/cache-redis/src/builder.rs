@@ -403,11 +403,6 @@ impl RedisCacheBuilder {
                 "host and port do not apply to sentinels; give the sentinels' addresses",
             ));
         }
-        if self.read_from_replicas {
-            return Err(invalid(
-                "read_from_replicas is not supported with sentinels yet; use a cluster, or read from the master",
-            ));
-        }
         let mut addrs = Vec::with_capacity(sentinels.len());
         let mut infos = Vec::with_capacity(sentinels.len());
         for info in sentinels {
@@ -458,8 +453,22 @@ impl RedisCacheBuilder {
         );
         let sentinels = Arc::new(Sentinels::new(master_name, infos, node, self.timeout));
         let manager = NodeManager::new(Target::Sentinel(Arc::clone(&sentinels)), connect_bound);
-        let connections = Connections::open(manager, self.pool_size, connect_bound)?;
-        Ok((Topology::Sentinel(connections, sentinels), described))
+        let master = Connections::open(manager, self.pool_size, connect_bound)?;
+        let replicas = if self.read_from_replicas {
+            let manager = NodeManager::new(
+                Target::SentinelReplica(Arc::clone(&sentinels)),
+                connect_bound,
+            );
+            Some(Connections::open(manager, self.pool_size, connect_bound)?)
+        } else {
+            None
+        };
+        let topology = Topology::Sentinel {
+            master,
+            replicas,
+            sentinels,
+        };
+        Ok((topology, described))
     }
 
     /// `info` with the one-by-one settings (db, username, password), the socket settings

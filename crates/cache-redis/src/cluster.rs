@@ -37,6 +37,12 @@ use self::slots::{Range, SLOTS, join_host_port, parse_cluster_slots, split_host_
 
 /// The least time between two refreshes of the slot map.
 const REFRESH_INTERVAL: Duration = Duration::from_millis(100);
+/// The age at which a slot map is refreshed even though nothing redirected a command: nodes
+/// added, replicas that came up.
+const MAP_MAX_AGE: Duration = Duration::from_secs(10);
+/// The same, for a map that lists no replica of a slot whose reads should go to one (Redis
+/// lists a replica only once it has replicated something).
+const MAP_MAX_AGE_WITHOUT_REPLICAS: Duration = Duration::from_secs(1);
 /// The first pause before a command is retried; it doubles up to [`MAX_PAUSE`].
 const FIRST_PAUSE: Duration = Duration::from_millis(10);
 /// The longest pause between two tries of one command.
@@ -89,6 +95,8 @@ struct SlotMap {
     /// The shard serving each slot, or [`UNSERVED`].
     owner: Box<[u16]>,
     shards: Vec<Shard>,
+    /// When `CLUSTER SLOTS` described it.
+    fetched: Instant,
 }
 
 #[derive(Clone)]
@@ -403,6 +411,14 @@ impl Shared {
         let Some(shard) = map.shards.get(usize::from(map.owner[usize::from(slot)])) else {
             return Ok(None);
         };
+        let max_age = if !primary_only && shard.replicas.is_empty() {
+            MAP_MAX_AGE_WITHOUT_REPLICAS
+        } else {
+            MAP_MAX_AGE
+        };
+        if map.fetched.elapsed() > max_age {
+            self.refresh_soon();
+        }
         if !primary_only && !shard.replicas.is_empty() {
             let pick = usize::from(slot) % (shard.replicas.len() + 1);
             if let Some(replica) = shard.replicas.get(pick) {
@@ -573,7 +589,11 @@ impl Shared {
                 owner[usize::from(slot)] = index;
             }
         }
-        let map = SlotMap { owner, shards };
+        let map = SlotMap {
+            owner,
+            shards,
+            fetched: Instant::now(),
+        };
         let mut kept: std::collections::HashSet<&str> =
             self.seeds.iter().map(String::as_str).collect();
         for shard in &map.shards {

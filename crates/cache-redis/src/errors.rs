@@ -55,6 +55,16 @@ pub(crate) fn from_redis(err: RedisError, timeout: Duration) -> CacheError {
             }
         }
         ErrorKind::Io => unavailable(io_reason(&err).into(), err),
+        ErrorKind::MasterNameNotFoundBySentinel => unavailable(
+            "the sentinels name no master by this name, or the server they name is not the \
+             master yet (a failover in progress); check the master name"
+                .into(),
+            err,
+        ),
+        ErrorKind::NoValidReplicasFoundBySentinel => unavailable(
+            "the sentinels know no replica of the master that is up and in sync".into(),
+            err,
+        ),
         // A host name that resolves to no address is reported as a configuration error, but it
         // happens when connecting, and DNS may answer differently later.
         ErrorKind::InvalidClientConfig if is_no_address(&err) => unavailable(

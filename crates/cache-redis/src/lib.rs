@@ -49,8 +49,13 @@ use crate::manager::Sentinels;
 pub(crate) enum Topology {
     /// One server: at a fixed address, or the master that sentinels name.
     Single(Connections),
-    /// The master that sentinels name, followed through failovers.
-    Sentinel(Connections, Arc<Sentinels>),
+    /// The master that sentinels name, followed through failovers, and with
+    /// `read_from_replicas`, connections to its replicas for reads.
+    Sentinel {
+        master: Connections,
+        replicas: Option<Connections>,
+        sentinels: Arc<Sentinels>,
+    },
     /// A Redis Cluster.
     Cluster(Cluster),
 }
@@ -59,7 +64,11 @@ impl Topology {
     /// The connections shared per server.
     fn lanes(&self) -> usize {
         match self {
-            Self::Single(connections) | Self::Sentinel(connections, _) => connections.lanes(),
+            Self::Single(connections)
+            | Self::Sentinel {
+                master: connections,
+                ..
+            } => connections.lanes(),
             Self::Cluster(cluster) => cluster.lanes(),
         }
     }
@@ -174,7 +183,7 @@ impl RedisCache {
     async fn every_primary(&self) -> Result<Vec<Route>> {
         self.ensure_open()?;
         match &self.inner.topology {
-            Topology::Single(_) | Topology::Sentinel(..) => Ok(vec![Route::Slot(0)]),
+            Topology::Single(_) | Topology::Sentinel { .. } => Ok(vec![Route::Slot(0)]),
             Topology::Cluster(cluster) => {
                 cache_core::runtime::require_tokio("cache-redis", true)?;
                 let primaries = cluster.primaries(self.inner.timeout).await?;
@@ -208,7 +217,7 @@ impl RedisCache {
     /// Where the command on `key` goes: its slot's node in a cluster, the server otherwise.
     fn route(&self, key: &Key<'_>) -> Route {
         match &self.inner.topology {
-            Topology::Single(_) | Topology::Sentinel(..) => Route::Slot(0),
+            Topology::Single(_) | Topology::Sentinel { .. } => Route::Slot(0),
             Topology::Cluster(_) => Route::Slot(key.slot()),
         }
     }
@@ -285,9 +294,30 @@ impl RedisCache {
         let timeout = self.inner.timeout;
         match &self.inner.topology {
             Topology::Single(connections) => single(connections, timeout, read, request).await,
-            Topology::Sentinel(connections, sentinels) => {
-                sentinels.watch(connections);
-                single(connections, timeout, read, request).await
+            Topology::Sentinel {
+                master,
+                replicas,
+                sentinels,
+            } => {
+                sentinels.watch(master, replicas.as_ref());
+                let deadline = tokio::time::Instant::now() + timeout;
+                if read && let Some(replicas) = replicas {
+                    match single(replicas, timeout, read, request).await {
+                        // No replica could serve it: the master may, in the time left.
+                        Err(CacheError::Unavailable { .. }) => {}
+                        done => return done,
+                    }
+                }
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                if left.is_zero() {
+                    return Err(CacheError::Timeout { after: timeout });
+                }
+                single(master, left, read, request)
+                    .await
+                    .map_err(|err| match err {
+                        CacheError::Timeout { .. } => CacheError::Timeout { after: timeout },
+                        other => other,
+                    })
             }
             Topology::Cluster(cluster) => cluster.attempt(timeout, read, &route, request).await,
         }
@@ -474,8 +504,14 @@ impl Cache for RedisCache {
     async fn close(&self) -> Result<()> {
         if !self.inner.closed.swap(true, Ordering::AcqRel) {
             match &self.inner.topology {
-                Topology::Single(connections) | Topology::Sentinel(connections, _) => {
-                    connections.close();
+                Topology::Single(connections) => connections.close(),
+                Topology::Sentinel {
+                    master, replicas, ..
+                } => {
+                    master.close();
+                    if let Some(replicas) = replicas {
+                        replicas.close();
+                    }
                 }
                 Topology::Cluster(cluster) => cluster.close(),
             }

@@ -7,6 +7,7 @@
 //! keeps its pooled connections; ours asks `ROLE` instead. One manager of our own also keeps
 //! the connection settings (timeouts, TLS certificates) in one place for every topology.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -18,7 +19,8 @@ use redis::aio::MultiplexedConnection;
 
 use crate::connections::{Connections, WeakConnections};
 use redis::{
-    AsyncConnectionConfig, Client, ConnectionAddr, ConnectionInfo, ErrorKind, RedisError, Value,
+    AsyncConnectionConfig, Client, ConnectionAddr, ConnectionInfo, ErrorKind, FromRedisValue,
+    RedisError, Value,
 };
 
 /// Opens and checks the connections of one pool.
@@ -35,8 +37,10 @@ pub(crate) enum Target {
         info: Box<ConnectionInfo>,
         readonly: bool,
     },
-    /// The server that sentinels name for a master name.
+    /// The master that sentinels name.
     Sentinel(Arc<Sentinels>),
+    /// A replica of that master, for reads.
+    SentinelReplica(Arc<Sentinels>),
 }
 
 /// How often the sentinels are asked whether the master changed.
@@ -57,12 +61,15 @@ pub(crate) struct Sentinels {
     current: Mutex<Option<(String, u16)>>,
     /// Whether a task watches for a new master.
     watching: AtomicBool,
+    /// Turns over the replicas a new replica connection goes to.
+    next_replica: AtomicUsize,
 }
 
 /// The role a connection's server must have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Role {
     Master,
+    Replica,
 }
 
 impl NodeManager {
@@ -107,6 +114,13 @@ impl managed::Manager for NodeManager {
                 check_role(&mut conn, Role::Master).await?;
                 Ok(conn)
             }
+            Target::SentinelReplica(sentinels) => {
+                let (host, port) = sentinels.replica_addr().await?;
+                let addr = sentinels.node_addr(host, port);
+                let mut conn = self.connect(sentinels.node.clone().set_addr(addr)).await?;
+                check_role(&mut conn, Role::Replica).await?;
+                Ok(conn)
+            }
         }
     }
 
@@ -121,6 +135,9 @@ impl managed::Manager for NodeManager {
             }
             // One round trip too, and it also tells a master demoted behind the same address.
             Target::Sentinel(_) => check_role(conn, Role::Master)
+                .await
+                .map_err(RecycleError::Backend)?,
+            Target::SentinelReplica(_) => check_role(conn, Role::Replica)
                 .await
                 .map_err(RecycleError::Backend)?,
         }
@@ -143,6 +160,7 @@ impl Sentinels {
             preferred: AtomicUsize::new(0),
             current: Mutex::new(None),
             watching: AtomicBool::new(false),
+            next_replica: AtomicUsize::new(0),
         }
     }
 
@@ -157,13 +175,14 @@ impl Sentinels {
     /// it as a replica only once they see it again, up to 10 s later), so a cache cannot
     /// wait for its `READONLY` answers; it stops using it within one interval of the switch.
     /// The task ends with the cache, or with its runtime (the next operation starts another).
-    pub(crate) fn watch(self: &Arc<Self>, connections: &Connections) {
+    pub(crate) fn watch(self: &Arc<Self>, master: &Connections, replicas: Option<&Connections>) {
         if self.watching.swap(true, Ordering::AcqRel) {
             return;
         }
         let watcher = Watcher {
             sentinels: Arc::clone(self),
-            connections: connections.downgrade(),
+            connections: master.downgrade(),
+            replicas: replicas.map(Connections::downgrade),
         };
         tokio::spawn(watcher.run());
     }
@@ -196,8 +215,58 @@ impl Sentinels {
         Some((host, port))
     }
 
-    /// Asks the sentinels, in turn from the last one that answered, where the master is.
+    /// Asks the sentinels where the master is.
     async fn master_addr(&self) -> Result<(String, u16), RedisError> {
+        self.ask("GET-MASTER-ADDR-BY-NAME", |reply| {
+            match Option::<(String, u16)>::from_redis_value(reply)? {
+                Some(addr) => Ok(addr),
+                None => Err(RedisError::from((
+                    ErrorKind::MasterNameNotFoundBySentinel,
+                    "the sentinels know no master by this name",
+                    format!("{:?}", self.master_name),
+                ))),
+            }
+        })
+        .await
+    }
+
+    /// Asks the sentinels for a replica of the master that is up and in sync, a different one
+    /// each time when there are several.
+    async fn replica_addr(&self) -> Result<(String, u16), RedisError> {
+        self.ask("REPLICAS", |reply| {
+            let replicas = Vec::<HashMap<String, String>>::from_redis_value(reply)?;
+            let healthy: Vec<(String, u16)> = replicas
+                .iter()
+                .filter(|fields| {
+                    let flags = fields.get("flags").map_or("", String::as_str);
+                    !flags
+                        .split(',')
+                        .any(|flag| matches!(flag, "s_down" | "o_down" | "disconnected" | "master"))
+                        && fields.get("master-link-status").map(String::as_str) == Some("ok")
+                })
+                .filter_map(|fields| {
+                    Some((fields.get("ip")?.clone(), fields.get("port")?.parse().ok()?))
+                })
+                .collect();
+            if healthy.is_empty() {
+                return Err(RedisError::from((
+                    ErrorKind::NoValidReplicasFoundBySentinel,
+                    "the sentinels know no replica of the master that is up and in sync",
+                )));
+            }
+            let turn = self.next_replica.fetch_add(1, Ordering::Relaxed);
+            Ok(healthy[turn % healthy.len()].clone())
+        })
+        .await
+    }
+
+    /// `SENTINEL <question> <master name>` to the sentinels, in turn from the last one that
+    /// answered, each within the bound; the first answer that `read` accepts.
+    async fn ask<T>(
+        &self,
+        question: &str,
+        read: impl Fn(Value) -> Result<T, RedisError>,
+    ) -> Result<T, RedisError> {
         let count = self.sentinels.len();
         let first = self.preferred.load(Ordering::Relaxed);
         let mut last_err = None;
@@ -211,31 +280,26 @@ impl Sentinels {
                     .get_multiplexed_async_connection_with_config(&config)
                     .await?;
                 redis::cmd("SENTINEL")
-                    .arg("GET-MASTER-ADDR-BY-NAME")
+                    .arg(question)
                     .arg(&self.master_name)
-                    .query_async::<Option<(String, u16)>>(&mut conn)
+                    .query_async::<Value>(&mut conn)
                     .await
             })
             .await;
-            match asked {
-                Ok(Ok(Some((host, port)))) => {
-                    self.preferred.store(index, Ordering::Relaxed);
-                    return Ok((host, port));
-                }
-                Ok(Ok(None)) => {
-                    last_err = Some(RedisError::from((
-                        ErrorKind::MasterNameNotFoundBySentinel,
-                        "the sentinels know no master by this name",
-                        format!("{:?}", self.master_name),
-                    )));
-                }
-                Ok(Err(err)) => last_err = Some(err),
+            let err = match asked {
+                Ok(Ok(reply)) => match read(reply) {
+                    Ok(answer) => {
+                        self.preferred.store(index, Ordering::Relaxed);
+                        return Ok(answer);
+                    }
+                    Err(err) => err,
+                },
+                Ok(Err(err)) => err,
                 Err(_elapsed) => {
-                    last_err = Some(RedisError::from(std::io::Error::from(
-                        std::io::ErrorKind::TimedOut,
-                    )));
+                    RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))
                 }
-            }
+            };
+            last_err = Some(err);
         }
         Err(last_err.unwrap_or_else(|| {
             RedisError::from((ErrorKind::InvalidClientConfig, "no sentinel was given"))
@@ -264,6 +328,8 @@ impl Sentinels {
 struct Watcher {
     sentinels: Arc<Sentinels>,
     connections: WeakConnections,
+    /// Replica connections, renewed too: the promoted replica is the master now.
+    replicas: Option<WeakConnections>,
 }
 
 impl Watcher {
@@ -320,6 +386,9 @@ impl Watcher {
             if moved {
                 tracing::debug!("the sentinels name a new master; reconnecting");
                 connections.reset();
+                if let Some(replicas) = self.replicas.as_ref().and_then(WeakConnections::upgrade) {
+                    replicas.reset();
+                }
             }
         }
     }
@@ -345,13 +414,18 @@ async fn check_role(conn: &mut MultiplexedConnection, role: Role) -> Result<(), 
     };
     let expected = match role {
         Role::Master => "master",
+        Role::Replica => "slave",
     };
     if actual == expected {
         Ok(())
     } else {
+        let kind = match role {
+            Role::Master => ErrorKind::MasterNameNotFoundBySentinel,
+            Role::Replica => ErrorKind::NoValidReplicasFoundBySentinel,
+        };
         Err(RedisError::from((
-            ErrorKind::MasterNameNotFoundBySentinel,
-            "the server the sentinels name is not the master (yet)",
+            kind,
+            "the server the sentinels name does not have the role they say (a failover in progress)",
             format!("expected {expected}, found {actual:?}"),
         )))
     }
@@ -368,6 +442,7 @@ impl fmt::Debug for NodeManager {
                 }
             }
             Target::Sentinel(_) => "sentinel master",
+            Target::SentinelReplica(_) => "sentinel replica",
         };
         f.debug_struct("NodeManager")
             .field("target", &target)

@@ -391,3 +391,62 @@ async fn a_manual_failover_returns_no_wrong_value() {
             .is_empty()
     );
 }
+
+/// The `GET` calls a node served, from `INFO commandstats`.
+fn gets_served(cluster: &RedisCluster, port: u16) -> u64 {
+    let stats = cluster.cli(port, &["INFO", "commandstats"]);
+    stats
+        .lines()
+        .find_map(|line| line.strip_prefix("cmdstat_get:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_serve_reads_when_asked_to() {
+    let _serial = SERIAL.lock().await;
+    let cluster = start(RedisCluster::builder()).await;
+    let cache = RedisCache::builder()
+        .url(cluster.url())
+        .read_from_replicas(true)
+        .timeout(TIMEOUT)
+        .build()
+        .unwrap();
+    let keys: Vec<String> = (0..200).map(|i| format!("r{i}")).collect();
+    for key in &keys {
+        cache.set(key, key, None).await.unwrap();
+    }
+    // Redis lists a replica in `CLUSTER SLOTS` only once it has replicated something; the
+    // cache asks again a second later.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    cache.get("any").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Replicas lag their primaries a little: read until every write is visible.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for key in &keys {
+        loop {
+            match cache.get(key).await.unwrap() {
+                Some(value) => {
+                    assert_eq!(&value, key);
+                    break;
+                }
+                None if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                None => panic!("{key} never became visible"),
+            }
+        }
+    }
+    let on_replicas: u64 = cluster
+        .replica_ports()
+        .into_iter()
+        .map(|port| gets_served(&cluster, port))
+        .sum();
+    let on_primaries: u64 = cluster
+        .primary_ports()
+        .into_iter()
+        .map(|port| gets_served(&cluster, port))
+        .sum();
+    eprintln!("GETs served: {on_replicas} by replicas, {on_primaries} by primaries");
+    assert!(on_replicas >= 50, "{on_replicas} GETs on replicas");
+}

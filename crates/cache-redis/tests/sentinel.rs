@@ -190,3 +190,28 @@ async fn a_demoted_master_answering_readonly_makes_the_cache_find_the_new_one() 
     let new_master = sentinels.master_port();
     assert_eq!(sentinels.cli(new_master, &["GET", "k"]).trim(), "after");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_replica_serves_reads_when_asked_to() {
+    let _serial = SERIAL.lock().await;
+    let sentinels = start(RedisSentinels::builder()).await;
+    let cache = RedisCache::builder()
+        .url(sentinels.url())
+        .read_from_replicas(true)
+        .timeout(TIMEOUT)
+        .build()
+        .unwrap();
+    cache.set("k", "v", None).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while cache.get("k").await.unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the write never reached the replica"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let stats = sentinels.cli(sentinels.replica_port(), &["INFO", "commandstats"]);
+    assert!(stats.contains("cmdstat_get:calls="), "{stats}");
+    let on_master = sentinels.cli(sentinels.master_port(), &["INFO", "commandstats"]);
+    assert!(!on_master.contains("cmdstat_get:"), "{on_master}");
+}
