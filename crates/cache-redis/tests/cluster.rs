@@ -450,3 +450,51 @@ async fn replicas_serve_reads_when_asked_to() {
     eprintln!("GETs served: {on_replicas} by replicas, {on_primaries} by primaries");
     assert!(on_replicas >= 50, "{on_replicas} GETs on replicas");
 }
+
+/// The least-privilege rules of the README for a cluster: every operation works, replica
+/// reads included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acl_user_with_the_readme_rules_can_use_every_operation_on_a_cluster() {
+    let _serial = SERIAL.lock().await;
+    let rules = "traces on >pw resetkeys ~traces:* resetchannels -@all +get +mget +set \
+                 +unlink +scan +ping +cluster|slots +asking +readonly";
+    let cluster = start(RedisCluster::builder().config("user", rules)).await;
+    let url = cluster
+        .url()
+        .replace("redis+cluster://", "redis+cluster://traces:pw@");
+    let cache = RedisCache::builder()
+        .url(url)
+        .namespace("traces:")
+        .read_from_replicas(true)
+        .timeout(TIMEOUT)
+        .build()
+        .unwrap();
+    cache.ping().await.unwrap();
+    let entries: Vec<(String, String)> =
+        (0..100).map(|i| (format!("k{i}"), i.to_string())).collect();
+    cache
+        .set_many(&entries, Some(Duration::from_secs(60)))
+        .await
+        .unwrap();
+    cache.set("one", "1", None).await.unwrap();
+    let keys: Vec<&String> = entries.iter().map(|(k, _)| k).collect();
+    // Replicas may lag: a read that misses is asked again.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while cache
+        .get_many(&keys)
+        .await
+        .unwrap()
+        .iter()
+        .any(Option::is_none)
+    {
+        assert!(Instant::now() < deadline, "the writes never became visible");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cache.delete_many(&keys).await.unwrap();
+    cache.delete("one").await.unwrap();
+    cache.set("two", "2", None).await.unwrap();
+    cache.clear().await.unwrap();
+    for port in cluster.primary_ports() {
+        assert_eq!(cluster.cli(port, &["DBSIZE"]).trim(), "0");
+    }
+}

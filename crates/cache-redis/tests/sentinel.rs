@@ -215,3 +215,34 @@ async fn the_replica_serves_reads_when_asked_to() {
     let on_master = sentinels.cli(sentinels.master_port(), &["INFO", "commandstats"]);
     assert!(!on_master.contains("cmdstat_get:"), "{on_master}");
 }
+
+/// The least-privilege rules of the README for the data nodes behind sentinels.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acl_user_with_the_readme_rules_can_use_every_operation_behind_sentinels() {
+    let _serial = SERIAL.lock().await;
+    let rules = "traces on >pw resetkeys ~traces:* resetchannels -@all +get +mget +set \
+                 +unlink +scan +ping +role";
+    let sentinels = start(RedisSentinels::builder().config("user", rules)).await;
+    let cache = RedisCache::builder()
+        .sentinel(sentinels.master_name(), sentinels.sentinel_urls())
+        .username("traces")
+        .password("pw")
+        .namespace("traces:")
+        .timeout(TIMEOUT)
+        .build()
+        .unwrap();
+    cache.ping().await.unwrap();
+    cache
+        .set_many(&[("a", "1"), ("b", "2")], None)
+        .await
+        .unwrap();
+    assert_eq!(
+        cache.get_many(&["a", "b", "c"]).await.unwrap(),
+        [Some("1".to_owned()), Some("2".to_owned()), None]
+    );
+    cache.delete_many(&["a"]).await.unwrap();
+    cache.delete("b").await.unwrap();
+    cache.set("c", "3", None).await.unwrap();
+    cache.clear().await.unwrap();
+    assert_eq!(cache.get("c").await.unwrap(), None);
+}
