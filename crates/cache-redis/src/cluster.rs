@@ -263,13 +263,17 @@ impl Cluster {
         let map = tokio::time::timeout(timeout, self.shared.current_map())
             .await
             .map_err(|_| CacheError::Timeout { after: timeout })??;
+        // The shards that serve a slot: a `MOVED` may have added one that a refresh has not
+        // yet removed, whose node serves nothing any more.
+        let mut serving = vec![false; map.shards.len()];
+        for &owner in &map.owner {
+            if let Some(flag) = serving.get_mut(usize::from(owner)) {
+                *flag = true;
+            }
+        }
         let mut primaries: Vec<Arc<Node>> = Vec::with_capacity(map.shards.len());
-        for shard in &map.shards {
-            if map.owner.iter().any(|&owner| {
-                usize::from(owner) < map.shards.len()
-                    && Arc::ptr_eq(&map.shards[usize::from(owner)].primary, &shard.primary)
-            }) && !primaries.iter().any(|p| Arc::ptr_eq(p, &shard.primary))
-            {
+        for (shard, serving) in map.shards.iter().zip(serving) {
+            if serving && !primaries.iter().any(|p| Arc::ptr_eq(p, &shard.primary)) {
                 primaries.push(Arc::clone(&shard.primary));
             }
         }
