@@ -7,10 +7,9 @@ use std::time::Duration;
 use cache_core::{Bytes, CacheError, Result, Stat};
 use futures_util::future::join_all;
 
+use crate::RedisCache;
 use crate::cluster::Route;
-use crate::connections::Request;
 use crate::keys::{Key, ttl_millis};
-use crate::{RedisCache, Topology};
 
 /// The most keys one round trip of a batch carries: large batches are split so that one
 /// command never holds Redis (single-threaded) for long, and each chunk has the timeout.
@@ -88,26 +87,6 @@ impl RedisCache {
             }
             cmd
         };
-        if let Topology::Cluster(_) = &self.inner.topology {
-            // Not a pipeline: on `ASK`, each command must go to the importing node with its
-            // own `ASKING`, and a pipeline would send every command after one `ASKING`.
-            for chunk in checked.chunks(CHUNK_KEYS) {
-                let cmds: Vec<(Route, redis::Cmd)> = chunk
-                    .iter()
-                    .map(|(key, value)| (Route::Slot(key.slot()), set(key, value)))
-                    .collect();
-                let done = self
-                    .each(
-                        cmds.iter().map(|(route, cmd)| {
-                            self.query::<()>("set_many", 1, route.clone(), cmd)
-                        }),
-                    )
-                    .await;
-                // After an error, some entries of the chunk may be stored: none is counted.
-                self.count(Stat::Set, done?.len());
-            }
-            return Ok(());
-        }
         let mut rest = &checked[..];
         while !rest.is_empty() {
             let mut bytes = 0;
@@ -121,19 +100,30 @@ impl RedisCache {
                 .count()
                 .max(1);
             let (chunk, later) = rest.split_at(take);
-            let mut pipe = redis::pipe();
-            for (key, value) in chunk {
-                pipe.add_command(set(key, value));
+            if self.inner.topology.is_cluster() {
+                // Not a pipeline: on `ASK`, each command must go to the importing node with
+                // its own `ASKING`, and a pipeline would send every command after one `ASKING`.
+                let cmds: Vec<(Route, redis::Cmd)> = chunk
+                    .iter()
+                    .map(|(key, value)| (Route::Slot(key.slot()), set(key, value)))
+                    .collect();
+                let done = self
+                    .each(
+                        cmds.iter().map(|(route, cmd)| {
+                            self.query::<()>("set_many", 1, route.clone(), cmd)
+                        }),
+                    )
+                    .await;
+                // After an error, some entries of the chunk may be stored: none is counted.
+                self.count(Stat::Set, done?.len());
+            } else {
+                let mut pipe = redis::pipe();
+                for (key, value) in chunk {
+                    pipe.add_command(set(key, value));
+                }
+                self.run_pipeline("set_many", chunk.len(), &pipe).await?;
+                self.count(Stat::Set, chunk.len());
             }
-            self.run::<()>(
-                "set_many",
-                chunk.len(),
-                false,
-                Route::Slot(0),
-                Request::Pipe(&pipe),
-            )
-            .await?;
-            self.count(Stat::Set, chunk.len());
             rest = later;
         }
         Ok(())
@@ -189,28 +179,28 @@ impl RedisCache {
     /// The positions of `keys` in groups of at most [`CHUNK_KEYS`] that one command can
     /// carry, each with its route: in order on one server, by slot in a cluster.
     fn groups<T>(&self, keys: &[T], slot: impl Fn(&T) -> u16) -> Vec<(Route, Vec<usize>)> {
-        match &self.inner.topology {
-            Topology::Single(_) | Topology::Sentinel { .. } => (0..keys.len())
-                .collect::<Vec<_>>()
-                .chunks(CHUNK_KEYS)
-                .map(|chunk| (Route::Slot(0), chunk.to_vec()))
-                .collect(),
-            Topology::Cluster(_) => {
-                let mut by_slot: BTreeMap<u16, Vec<usize>> = BTreeMap::new();
-                for (i, key) in keys.iter().enumerate() {
-                    by_slot.entry(slot(key)).or_default().push(i);
-                }
-                by_slot
-                    .into_iter()
-                    .flat_map(|(slot, indices)| {
-                        indices
-                            .chunks(CHUNK_KEYS)
-                            .map(|chunk| (Route::Slot(slot), chunk.to_vec()))
-                            .collect::<Vec<_>>()
-                    })
-                    .collect()
-            }
+        if !self.inner.topology.is_cluster() {
+            return (0..keys.len())
+                .step_by(CHUNK_KEYS)
+                .map(|start| {
+                    let end = (start + CHUNK_KEYS).min(keys.len());
+                    (Route::Slot(0), (start..end).collect())
+                })
+                .collect();
         }
+        let mut by_slot: BTreeMap<u16, Vec<usize>> = BTreeMap::new();
+        for (i, key) in keys.iter().enumerate() {
+            by_slot.entry(slot(key)).or_default().push(i);
+        }
+        by_slot
+            .into_iter()
+            .flat_map(|(slot, indices)| {
+                indices
+                    .chunks(CHUNK_KEYS)
+                    .map(|chunk| (Route::Slot(slot), chunk.to_vec()))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
     }
 
     /// Runs `calls`: one after the other on one server (one round trip each), all at once in
@@ -219,15 +209,14 @@ impl RedisCache {
     where
         F: Future<Output = Result<T>>,
     {
-        match &self.inner.topology {
-            Topology::Single(_) | Topology::Sentinel { .. } => {
-                let mut out = Vec::new();
-                for call in calls {
-                    out.push(call.await?);
-                }
-                Ok(out)
+        if self.inner.topology.is_cluster() {
+            join_all(calls).await.into_iter().collect()
+        } else {
+            let mut out = Vec::new();
+            for call in calls {
+                out.push(call.await?);
             }
-            Topology::Cluster(_) => join_all(calls).await.into_iter().collect(),
+            Ok(out)
         }
     }
 

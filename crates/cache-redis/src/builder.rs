@@ -365,6 +365,15 @@ impl RedisCacheBuilder {
             let addr = seed_addr(&info)
                 .ok_or_else(|| invalid("a cluster node must be a redis:// or rediss:// url"))?;
             seeds.push(addr);
+            // Every node is reached with one set of credentials and one transport.
+            if let Some(first) = &template
+                && !same_access(first, &info)
+            {
+                return Err(invalid(
+                    "every cluster node must use the same scheme (redis:// or rediss://) and \
+                     the same credentials",
+                ));
+            }
             template.get_or_insert(info);
         }
         let template = template.ok_or_else(|| invalid("a cluster needs at least one node"))?;
@@ -642,6 +651,13 @@ fn describe(info: &ConnectionInfo) -> Described {
         username: redis.username().map(str::to_owned),
         password: redis.password().map(|_| "<redacted>"),
     }
+}
+
+/// Whether two nodes are reached the same way: transport and credentials.
+fn same_access(a: &ConnectionInfo, b: &ConnectionInfo) -> bool {
+    let tls = |info: &ConnectionInfo| matches!(info.addr(), ConnectionAddr::TcpTls { .. });
+    let (ra, rb) = (a.redis_settings(), b.redis_settings());
+    tls(a) == tls(b) && ra.username() == rb.username() && ra.password() == rb.password()
 }
 
 /// One server's URL given to `cluster_nodes` or `sentinel`.

@@ -10,9 +10,9 @@
 //! - `MOVED` updates the slot's owner at once and refreshes the whole map in the background;
 //! - `ASK` sends `ASKING` and the command together, in one write, to the importing node;
 //! - `TRYAGAIN`, `CLUSTERDOWN`, `MASTERDOWN`, `LOADING`, `READONLY` and a node that cannot be
-//!   reached (the command was not executed) are retried after a short pause, while the
-//!   deadline allows; a write whose connection broke after it was sent is not retried (its
-//!   outcome is unknown), a read is;
+//!   reached (the command was not executed: see [`errors::not_executed`]) are retried after
+//!   a short pause, while the deadline allows; a write whose connection broke after it was
+//!   sent is not retried (its outcome is unknown), a read is;
 //! - a node's broken connection sends only that node's lanes to a health check.
 
 use std::collections::HashMap;
@@ -27,9 +27,10 @@ use redis::{
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::connections::{Connections, LeaseId, RefillError, Request, Retire, SendError};
+use crate::Kind;
+use crate::connections::{Connections, RefillError, Request, SendError};
 use crate::errors;
-use crate::manager::{NodeManager, Target};
+use crate::manager::{NodeManager, Target, with_host_port};
 
 pub(crate) mod slots;
 
@@ -108,9 +109,13 @@ struct Shard {
 #[derive(Default)]
 struct Refresh {
     running: bool,
+    /// The number of the running refresh, or of the last one.
+    number: u64,
     started: Option<Instant>,
     /// The error of the last refresh, cleared by a success.
     failed: Option<RedisError>,
+    /// The node that answered the last refresh, asked first next time.
+    answered: Option<String>,
 }
 
 /// What to do after a command failed.
@@ -153,22 +158,25 @@ impl Cluster {
         }
     }
 
-    /// Sends `request` along `route`, following redirections and retrying what was not
-    /// executed, until it succeeds, fails for good or `timeout` passes. `read` allows a
-    /// replica (with `read_from_replicas`) and a resend after a lost connection.
+    /// Sends `cmd` along `route`, following redirections and retrying what was not
+    /// executed, until it succeeds, fails for good or `timeout` passes.
     pub(crate) async fn attempt<T: FromRedisValue + Send>(
         &self,
         timeout: Duration,
-        read: bool,
+        kind: Kind,
         route: &Route,
-        request: Request<'_>,
+        cmd: &redis::Cmd,
     ) -> Result<T, CacheError> {
         let shared = &self.shared;
         let deadline = Instant::now() + timeout;
-        let mut leased: Option<(Arc<Node>, LeaseId, u64)> = None;
+        // The node of the latest try, when it started, and its connection: kept outside the
+        // deadline's future, so that a try cut short can retire a connection that stayed
+        // silent.
+        let mut tried: Option<(Arc<Node>, u64)> = None;
+        let mut leased = None;
         let outcome = tokio::time::timeout_at(deadline, async {
             let mut asking: Option<Arc<Node>> = None;
-            let mut primary_only = !(read && shared.read_from_replicas);
+            let mut primary_only = kind != Kind::Read || !shared.read_from_replicas;
             let mut pause = FIRST_PAUSE;
             let mut redirects = 0u32;
             loop {
@@ -194,53 +202,57 @@ impl Cluster {
                 };
                 let connections = &node.connections;
                 let started = connections.now_ms();
-                let mut id = None;
-                let sent = connections.send(started, None, request, ask, &mut id).await;
-                if let Some(id) = id {
-                    leased = Some((Arc::clone(&node), id, started));
-                }
+                tried = Some((Arc::clone(&node), started));
+                leased = None;
+                let sent = connections
+                    .send(started, None, Request::Cmd(cmd), ask, &mut leased)
+                    .await;
                 let err = match sent {
                     Ok(value) => return Ok(value),
-                    Err(SendError::NotSent(RefillError::Closed)) => return Err(CacheError::Closed),
                     Err(SendError::NotSent(err)) => {
+                        let err = errors::from_refill(err, timeout);
+                        // Credentials refused, or the cache closed: no use trying again.
+                        if !matches!(
+                            err,
+                            CacheError::Unavailable { .. } | CacheError::Timeout { .. }
+                        ) {
+                            return Err(err);
+                        }
                         // This node cannot be reached: it may have failed over.
                         shared.refresh_soon();
-                        if !primary_only {
-                            primary_only = true;
-                            continue;
-                        }
-                        errors::from_refill(err, timeout)
+                        err
                     }
-                    Err(SendError::Failed(err, _)) => match next(&err, read) {
+                    Err(SendError::Failed(err, _)) => match next(&err, kind != Kind::Write) {
                         Next::Moved(slot, addr) => {
-                            shared.moved(slot, &addr)?;
+                            shared.moved(slot, &addr, &node)?;
                             redirects += 1;
                             if redirects > FREE_REDIRECTS {
-                                pause_or_fail(&mut pause, deadline, errors::from_redis(err, timeout))
-                                    .await?;
+                                let err = errors::from_redis(err, timeout);
+                                pause_or_fail(&mut pause, deadline, err).await?;
                             }
                             continue;
                         }
                         Next::Ask(addr) => {
-                            asking = Some(shared.node(&addr)?);
+                            asking = Some(shared.redirected_to(&addr, &node)?);
                             redirects += 1;
                             if redirects > FREE_REDIRECTS {
-                                pause_or_fail(&mut pause, deadline, errors::from_redis(err, timeout))
-                                    .await?;
+                                let err = errors::from_redis(err, timeout);
+                                pause_or_fail(&mut pause, deadline, err).await?;
                             }
                             continue;
                         }
                         Next::Retry => {
                             shared.refresh_soon();
-                            if !primary_only {
-                                primary_only = true;
-                                continue;
-                            }
                             errors::from_redis(err, timeout)
                         }
                         Next::Fail => return Err(errors::from_redis(err, timeout)),
                     },
                 };
+                if !primary_only {
+                    // The replica failed: its primary may answer at once.
+                    primary_only = true;
+                    continue;
+                }
                 pause_or_fail(&mut pause, deadline, err).await?;
             }
         })
@@ -248,10 +260,8 @@ impl Cluster {
         match outcome {
             Ok(result) => result,
             Err(_elapsed) => {
-                if let Some((node, id, started)) = leased
-                    && !node.connections.replied_since(&id, started)
-                {
-                    node.connections.retire(&id, Retire::Suspect);
+                if let Some((node, started)) = tried {
+                    node.connections.retire_if_silent(leased, started);
                 }
                 Err(CacheError::Timeout { after: timeout })
             }
@@ -259,10 +269,8 @@ impl Cluster {
     }
 
     /// The primaries of the current slot map, after waiting for a first map if need be.
-    pub(crate) async fn primaries(&self, timeout: Duration) -> Result<Vec<Arc<Node>>, CacheError> {
-        let map = tokio::time::timeout(timeout, self.shared.current_map())
-            .await
-            .map_err(|_| CacheError::Timeout { after: timeout })??;
+    pub(crate) async fn primaries(&self) -> Result<Vec<Arc<Node>>, CacheError> {
+        let map = self.shared.current_map().await?;
         // The shards that serve a slot: a `MOVED` may have added one that a refresh has not
         // yet removed, whose node serves nothing any more.
         let mut serving = vec![false; map.shards.len()];
@@ -282,22 +290,18 @@ impl Cluster {
 
     /// Closes every node's pool; later commands fail with [`CacheError::Closed`].
     pub(crate) fn close(&self) {
-        self.shared.closed.store(true, Ordering::SeqCst);
-        let nodes: Vec<Arc<Node>> = self
-            .shared
-            .lock_nodes()
-            .drain()
-            .map(|(_, node)| node)
-            .collect();
+        let shared = &self.shared;
+        let nodes: Vec<Arc<Node>> = {
+            let mut nodes = shared.lock_nodes();
+            // Under the nodes' lock, which `node()` checks the flag under too.
+            shared.closed.store(true, Ordering::SeqCst);
+            nodes.drain().map(|(_, node)| node).collect()
+        };
         for node in nodes {
             node.connections.close();
         }
-        *self
-            .shared
-            .map
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = None;
-        self.shared.refreshed.notify_waiters();
+        *shared.map.write().unwrap_or_else(PoisonError::into_inner) = None;
+        shared.refreshed.notify_waiters();
     }
 
     /// The number of lanes per node.
@@ -321,28 +325,36 @@ async fn pause_or_fail(
     Ok(())
 }
 
-/// What a command's error means in a cluster.
-fn next(err: &RedisError, read: bool) -> Next {
+/// What a command's error means in a cluster; `resend_if_lost`: the command is a read, which
+/// may be sent again after its connection was lost.
+fn next(err: &RedisError, resend_if_lost: bool) -> Next {
     match err.kind() {
-        ErrorKind::Server(ServerErrorKind::Moved) => match err.redirect_node() {
-            Some((addr, slot)) => Next::Moved(slot, addr.to_owned()),
+        ErrorKind::Server(ServerErrorKind::Moved) => match redirection(err) {
+            Some((slot, addr)) if usize::from(slot) < SLOTS => Next::Moved(slot, addr),
+            _ => Next::Fail,
+        },
+        ErrorKind::Server(ServerErrorKind::Ask) => match redirection(err) {
+            Some((_, addr)) => Next::Ask(addr),
             None => Next::Fail,
         },
-        ErrorKind::Server(ServerErrorKind::Ask) => match err.redirect_node() {
-            Some((addr, _)) => Next::Ask(addr.to_owned()),
-            None => Next::Fail,
-        },
-        ErrorKind::Server(
-            ServerErrorKind::TryAgain
-            | ServerErrorKind::ClusterDown
-            | ServerErrorKind::MasterDown
-            | ServerErrorKind::BusyLoading
-            | ServerErrorKind::ReadOnly,
-        ) => Next::Retry,
+        ErrorKind::Server(kind) if errors::not_executed(kind) => Next::Retry,
         _ if err.is_connection_refusal() => Next::Retry,
-        _ if read && errors::lost_connection(err) => Next::Retry,
+        _ if resend_if_lost && errors::lost_connection(err) => Next::Retry,
         _ => Next::Fail,
     }
+}
+
+/// The slot and node (`host:port`) of a `MOVED` or `ASK`, also when it answered the command
+/// sent after `ASKING`, whose error redis-rs reports as a pipeline's.
+fn redirection(err: &RedisError) -> Option<(u16, String)> {
+    if let Some((addr, slot)) = err.redirect_node() {
+        return Some((slot, addr.to_owned()));
+    }
+    let errors = err.clone().into_server_errors()?;
+    let (_, first) = errors.first()?;
+    let mut words = first.details()?.split_ascii_whitespace();
+    let slot = words.next()?.parse().ok()?;
+    Some((slot, words.next()?.to_owned()))
 }
 
 impl Shared {
@@ -361,51 +373,59 @@ impl Shared {
             .clone()
     }
 
-    /// The node at `addr` (`host:port`), made (without I/O) on first use.
+    /// The node at `addr` (`host:port`, `[v6]:port` or `v6:port`), made (without I/O) on
+    /// first use.
     fn node(&self, addr: &str) -> Result<Arc<Node>, CacheError> {
+        let (host, port) = split_host_port(addr)
+            .filter(|(host, _)| !host.is_empty())
+            .ok_or_else(|| CacheError::Backend {
+                code: None,
+                message: "the redis cluster named a node without a valid host:port".into(),
+                source: None,
+            })?;
+        let addr = join_host_port(&host, port);
+        let mut nodes = self.lock_nodes();
         if self.closed.load(Ordering::SeqCst) {
             return Err(CacheError::Closed);
         }
-        let mut nodes = self.lock_nodes();
-        if let Some(node) = nodes.get(addr) {
+        if let Some(node) = nodes.get(&addr) {
             return Ok(Arc::clone(node));
         }
-        let (host, port) = split_host_port(addr).ok_or_else(|| CacheError::Backend {
-            code: None,
-            message: "the redis cluster named a node without a valid host:port".into(),
-            source: None,
-        })?;
-        let addr_of = match self.template.addr() {
-            ConnectionAddr::TcpTls {
-                insecure,
-                tls_params,
-                ..
-            } => ConnectionAddr::TcpTls {
-                host,
-                port,
-                insecure: *insecure,
-                tls_params: tls_params.clone(),
-            },
-            _ => ConnectionAddr::Tcp(host, port),
-        };
         let manager = NodeManager::new(
             Target::Fixed {
-                info: Box::new(self.template.clone().set_addr(addr_of)),
+                info: Box::new(self.template.clone().set_addr(with_host_port(
+                    self.template.addr(),
+                    host,
+                    port,
+                ))),
                 readonly: self.read_from_replicas,
             },
             self.connect_bound,
         );
         let connections = Connections::open(manager, self.lanes, self.connect_bound)?;
         let node = Arc::new(Node {
-            addr: addr.to_owned(),
+            addr: addr.clone(),
             connections,
         });
-        nodes.insert(addr.to_owned(), Arc::clone(&node));
+        nodes.insert(addr, Arc::clone(&node));
         Ok(node)
     }
 
+    /// The node a redirection from `from` names; an empty host (a node that does not know
+    /// its own address) is `from`'s host.
+    fn redirected_to(&self, addr: &str, from: &Node) -> Result<Arc<Node>, CacheError> {
+        match (addr.strip_prefix(':'), split_host_port(&from.addr)) {
+            (Some(port), Some((host, _))) => match port.parse() {
+                Ok(port) => self.node(&join_host_port(&host, port)),
+                Err(_) => self.node(addr),
+            },
+            _ => self.node(addr),
+        }
+    }
+
     /// The node to send a command on `slot` to: its primary, or one of its replicas unless
-    /// `primary_only`; `None` when no node serves the slot. Waits for a first slot map.
+    /// `primary_only`; `None` when no node serves the slot. Waits for a first slot map, and
+    /// refreshes an old one in the background.
     async fn node_for(
         self: &Arc<Self>,
         slot: u16,
@@ -424,18 +444,15 @@ impl Shared {
             self.refresh_soon();
         }
         if !primary_only && !shard.replicas.is_empty() {
-            let pick = usize::from(slot) % (shard.replicas.len() + 1);
-            if let Some(replica) = shard.replicas.get(pick) {
-                return Ok(Some(Arc::clone(replica)));
-            }
+            let replica = &shard.replicas[usize::from(slot) % shard.replicas.len()];
+            return Ok(Some(Arc::clone(replica)));
         }
         Ok(Some(Arc::clone(&shard.primary)))
     }
 
-    /// The slot map, after a first refresh if there is none yet. Fails with the error of that
-    /// refresh when it failed.
+    /// The slot map, after a first refresh if there is none yet. Fails with the error of the
+    /// last refresh when it failed and no new one may start yet.
     async fn current_map(self: &Arc<Self>) -> Result<Arc<SlotMap>, CacheError> {
-        let mut waited = false;
         loop {
             if let Some(map) = self.map() {
                 return Ok(map);
@@ -446,54 +463,60 @@ impl Shared {
             let refreshed = self.refreshed.notified();
             tokio::pin!(refreshed);
             refreshed.as_mut().enable();
+            let running = self.refresh_soon();
+            // Read after `refresh_soon`, which waits for a refresh that is installing its map.
             if let Some(map) = self.map() {
                 return Ok(map);
             }
-            {
+            if !running {
                 let refresh = self.lock_refresh();
-                if waited
-                    && !refresh.running
-                    && let Some(err) = &refresh.failed
-                {
-                    return Err(errors::from_redis(err.clone(), self.ask_bound));
-                }
+                return Err(match &refresh.failed {
+                    Some(err) => errors::from_redis(err.clone(), self.ask_bound),
+                    None => CacheError::Unavailable {
+                        reason: "the redis cluster's slot map is not known yet; retry shortly"
+                            .into(),
+                        source: None,
+                    },
+                });
             }
-            self.refresh_soon();
-            waited = true;
             refreshed.await;
         }
     }
 
     /// Starts a refresh of the slot map in the background, unless one runs or one started
-    /// less than [`REFRESH_INTERVAL`] ago.
-    fn refresh_soon(self: &Arc<Self>) {
+    /// less than [`REFRESH_INTERVAL`] ago. Whether a refresh runs now.
+    fn refresh_soon(self: &Arc<Self>) -> bool {
         if self.closed.load(Ordering::SeqCst) {
-            return;
+            return false;
         }
-        {
+        let number = {
             let mut refresh = self.lock_refresh();
             // A refresh past its bound belongs to a runtime that is no longer driven.
             let stalled = refresh
                 .started
                 .is_some_and(|started| started.elapsed() > self.refresh_bound() * 2);
             if refresh.running && !stalled {
-                return;
+                return true;
             }
             if !refresh.running
                 && refresh
                     .started
                     .is_some_and(|started| started.elapsed() < REFRESH_INTERVAL)
             {
-                return;
+                return false;
             }
             refresh.running = true;
+            refresh.number += 1;
             refresh.started = Some(Instant::now());
-        }
+            refresh.number
+        };
         let task = RefreshTask {
             shared: Arc::clone(self),
+            number,
             done: false,
         };
         tokio::spawn(task.run());
+        true
     }
 
     /// The bound on one whole refresh: every candidate asked in turn.
@@ -501,9 +524,11 @@ impl Shared {
         self.ask_bound.saturating_mul(4)
     }
 
-    /// Asks the known nodes (primaries first), then the seeds, for `CLUSTER SLOTS`.
+    /// Asks for `CLUSTER SLOTS`: first the node that answered last time, then the map's
+    /// primaries, its replicas, and the seeds. The ranges and the node that answered.
     async fn fetch_ranges(&self) -> Result<(Vec<Range>, String), RedisError> {
         let mut candidates: Vec<String> = Vec::new();
+        candidates.extend(self.lock_refresh().answered.clone());
         if let Some(map) = self.map() {
             for shard in &map.shards {
                 candidates.push(shard.primary.addr.clone());
@@ -516,7 +541,8 @@ impl Shared {
         let mut seen = std::collections::HashSet::new();
         candidates.retain(|addr| seen.insert(addr.clone()));
         let mut last_err = None;
-        let cmd = redis::cmd("CLUSTER").arg("SLOTS").clone();
+        let mut cmd = redis::cmd("CLUSTER");
+        cmd.arg("SLOTS");
         for addr in candidates {
             let Ok(node) = self.node(&addr) else {
                 continue;
@@ -529,36 +555,27 @@ impl Shared {
                 connections.send::<Value>(started, None, Request::Cmd(&cmd), false, &mut leased),
             )
             .await;
-            let host = split_host_port(&addr)
+            let host = split_host_port(&node.addr)
                 .map(|(host, _)| host)
                 .unwrap_or_default();
-            match asked {
+            let err = match asked {
                 Ok(Ok(reply)) => match parse_cluster_slots(&reply, &host) {
-                    Some(ranges) if !ranges.is_empty() => return Ok((ranges, addr)),
-                    _ => {
-                        last_err = Some(RedisError::from((
-                            ErrorKind::Parse,
-                            "the redis cluster answered CLUSTER SLOTS with an unexpected reply",
-                        )));
-                    }
+                    Some(ranges) if !ranges.is_empty() => return Ok((ranges, node.addr.clone())),
+                    _ => RedisError::from((
+                        ErrorKind::Parse,
+                        "the redis cluster answered CLUSTER SLOTS with an unexpected reply",
+                    )),
                 },
                 Ok(Err(
                     SendError::NotSent(RefillError::Redis(err)) | SendError::Failed(err, _),
-                )) => {
-                    last_err = Some(err);
-                }
-                Ok(Err(SendError::NotSent(_))) => {}
+                )) => err,
+                Ok(Err(SendError::NotSent(_))) => continue,
                 Err(_elapsed) => {
-                    if let Some(id) = leased
-                        && !connections.replied_since(&id, started)
-                    {
-                        connections.retire(&id, Retire::Suspect);
-                    }
-                    last_err = Some(RedisError::from(std::io::Error::from(
-                        std::io::ErrorKind::TimedOut,
-                    )));
+                    connections.retire_if_silent(leased, started);
+                    RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))
                 }
-            }
+            };
+            last_err = Some(err);
         }
         Err(last_err.unwrap_or_else(|| {
             RedisError::from((
@@ -610,28 +627,38 @@ impl Shared {
         Ok(())
     }
 
-    /// Notes a `MOVED`: `slot` is now served by the primary at `addr`. Refreshes the whole
-    /// map in the background, since a moved slot often means more changed.
-    fn moved(self: &Arc<Self>, slot: u16, addr: &str) -> Result<(), CacheError> {
-        let node = self.node(addr)?;
-        {
+    /// Notes a `MOVED` from `from`: `slot` is now served by the primary at `addr`. Refreshes
+    /// the whole map in the background, since a moved slot often means more changed.
+    fn moved(self: &Arc<Self>, slot: u16, addr: &str, from: &Node) -> Result<(), CacheError> {
+        let node = self.redirected_to(addr, from)?;
+        let owned_by = |map: &SlotMap| {
+            map.shards
+                .get(usize::from(map.owner[usize::from(slot)]))
+                .is_some_and(|shard| Arc::ptr_eq(&shard.primary, &node))
+        };
+        // Most redirections of a slot come after the first one updated it.
+        let known = self.map().is_some_and(|map| owned_by(&map));
+        if !known {
             let mut guard = self.map.write().unwrap_or_else(PoisonError::into_inner);
-            if let Some(map) = guard.as_mut() {
-                let current = map.shards.get(usize::from(map.owner[usize::from(slot)]));
-                if current.is_none_or(|shard| shard.primary.addr != addr) {
-                    let map = Arc::make_mut(map);
-                    let index = match map.shards.iter().position(|s| s.primary.addr == addr) {
-                        Some(index) => index,
-                        None => {
-                            map.shards.push(Shard {
-                                primary: node,
-                                replicas: Vec::new(),
-                            });
-                            map.shards.len() - 1
-                        }
-                    };
-                    map.owner[usize::from(slot)] = u16::try_from(index).unwrap_or(UNSERVED);
-                }
+            if let Some(map) = guard.as_mut()
+                && !owned_by(map)
+            {
+                let map = Arc::make_mut(map);
+                let index = match map
+                    .shards
+                    .iter()
+                    .position(|s| Arc::ptr_eq(&s.primary, &node))
+                {
+                    Some(index) => index,
+                    None => {
+                        map.shards.push(Shard {
+                            primary: Arc::clone(&node),
+                            replicas: Vec::new(),
+                        });
+                        map.shards.len() - 1
+                    }
+                };
+                map.owner[usize::from(slot)] = u16::try_from(index).unwrap_or(UNSERVED);
             }
         }
         self.refresh_soon();
@@ -642,6 +669,8 @@ impl Shared {
 /// One refresh of the slot map, ended in `Drop` if its runtime drops it unfinished.
 struct RefreshTask {
     shared: Arc<Shared>,
+    /// Its number: a refresh that stalled and was replaced must not install its map.
+    number: u64,
     done: bool,
 }
 
@@ -649,21 +678,26 @@ impl RefreshTask {
     async fn run(mut self) {
         let shared = Arc::clone(&self.shared);
         let outcome = tokio::time::timeout(shared.refresh_bound(), shared.fetch_ranges()).await;
-        let failed = match outcome {
-            Ok(Ok((ranges, _asked))) => match shared.install(&ranges) {
-                Ok(()) => None,
-                Err(_closed) => Some(RedisError::from((ErrorKind::Io, "the cache was closed"))),
-            },
-            Ok(Err(err)) => Some(err),
-            Err(_elapsed) => Some(RedisError::from(std::io::Error::from(
-                std::io::ErrorKind::TimedOut,
-            ))),
-        };
         self.done = true;
         {
             let mut refresh = shared.lock_refresh();
+            if refresh.number != self.number {
+                return;
+            }
             refresh.running = false;
-            refresh.failed = failed;
+            refresh.failed = match outcome {
+                Ok(Ok((ranges, answered))) => match shared.install(&ranges) {
+                    Ok(()) => {
+                        refresh.answered = Some(answered);
+                        None
+                    }
+                    Err(_closed) => Some(RedisError::from((ErrorKind::Io, "the cache was closed"))),
+                },
+                Ok(Err(err)) => Some(err),
+                Err(_elapsed) => Some(RedisError::from(std::io::Error::from(
+                    std::io::ErrorKind::TimedOut,
+                ))),
+            };
         }
         shared.refreshed.notify_waiters();
     }
@@ -673,11 +707,13 @@ impl Drop for RefreshTask {
     fn drop(&mut self) {
         if !self.done {
             let mut refresh = self.shared.lock_refresh();
-            refresh.running = false;
-            refresh.failed = Some(RedisError::from((
-                ErrorKind::Io,
-                "the slot map refresh was dropped; its runtime shut down",
-            )));
+            if refresh.number == self.number {
+                refresh.running = false;
+                refresh.failed = Some(RedisError::from((
+                    ErrorKind::Io,
+                    "the slot map refresh was dropped; its runtime shut down",
+                )));
+            }
             drop(refresh);
             self.shared.refreshed.notify_waiters();
         }

@@ -339,14 +339,32 @@ impl Connections {
         }
     }
 
-    /// Stops using every connection, open or pooled: the next operations open new ones (to
-    /// a new master, after a failover behind sentinels).
+    /// After an operation started at `started` ran out of time on the connection of
+    /// `leased`: hands the connection back to the pool for a health check, unless it answered
+    /// something since (then it is slow, not stuck).
+    pub(crate) fn retire_if_silent(&self, leased: Option<LeaseId>, started: u64) {
+        if let Some(id) = leased
+            && !self.replied_since(&id, started)
+        {
+            self.retire(&id, Retire::Suspect);
+        }
+    }
+
+    /// Stops using every connection, open or pooled, and forgets the back-off: the next
+    /// operations open new ones at once (to a new master, after a failover behind sentinels).
+    /// A refill running now is disowned, since it may be connecting to the old address.
     pub(crate) fn reset(&self) {
         for lane in &*self.shared.lanes {
-            let taken = lane.lock().held.take();
+            let taken = {
+                let mut state = lane.lock();
+                state.refills.disown();
+                state.held.take()
+            };
             if let Some(Held { pooled, .. }) = taken {
                 drop(Object::take(pooled));
             }
+            // Operations that waited for the disowned refill start another.
+            lane.refilled.notify_waiters();
         }
         self.shared.pool.retain(|_, _| false);
     }
@@ -448,18 +466,19 @@ impl Connections {
         let id = lease.id;
         *leased = Some(id);
         let mut conn = lease.conn;
+        // The rarer requests are boxed, so that the future of a plain command stays small.
         let sent = match request {
             Request::Cmd(cmd) if asking => {
                 // One write: on a shared connection, `ASKING` applies to the next command
                 // only if nothing is sent between the two.
                 let mut pipe = redis::pipe();
                 pipe.cmd("ASKING").ignore().add_command(cmd.clone());
-                pipe.query_async::<(T,)>(&mut conn)
+                Box::pin(pipe.query_async::<(T,)>(&mut conn))
                     .await
                     .map(|(value,)| value)
             }
             Request::Cmd(cmd) => cmd.query_async(&mut conn).await,
-            Request::Pipe(pipe) => pipe.query_async(&mut conn).await,
+            Request::Pipe(pipe) => Box::pin(pipe.query_async(&mut conn)).await,
         };
         match sent {
             Ok(value) => {

@@ -29,17 +29,18 @@ pub(crate) fn from_redis(err: RedisError, timeout: Duration) -> CacheError {
             message: "redis refused the credentials; check the username and password".into(),
             source: Some(RedisSource::boxed(err)),
         },
-        ErrorKind::Server(
-            ServerErrorKind::BusyLoading
-            | ServerErrorKind::TryAgain
-            | ServerErrorKind::MasterDown
-            | ServerErrorKind::ReadOnly
-            | ServerErrorKind::ClusterDown,
-        ) => unavailable(
+        ErrorKind::Server(kind) if not_executed(kind) => unavailable(
             format!(
                 "redis is not ready to serve this command ({}); retry shortly",
                 err.code().unwrap_or("not ready")
             ),
+            err,
+        ),
+        // Redirections that went on until the deadline: a resharding or failover.
+        ErrorKind::Server(ServerErrorKind::Moved | ServerErrorKind::Ask) => unavailable(
+            "the redis cluster kept redirecting the command (a resharding or failover in \
+             progress); retry shortly"
+                .into(),
             err,
         ),
         ErrorKind::Server(_) | ErrorKind::Extension if is_max_clients(&err) => unavailable(
@@ -88,6 +89,20 @@ pub(crate) fn from_redis(err: RedisError, timeout: Duration) -> CacheError {
             source: Some(RedisSource::boxed(err)),
         },
     }
+}
+
+/// Whether Redis refused the command without executing it, because it is not ready to
+/// serve it now (loading, a failover, a slot being migrated, a demoted primary): such a
+/// command, even a write, may be sent again.
+pub(crate) fn not_executed(kind: ServerErrorKind) -> bool {
+    matches!(
+        kind,
+        ServerErrorKind::BusyLoading
+            | ServerErrorKind::TryAgain
+            | ServerErrorKind::MasterDown
+            | ServerErrorKind::ReadOnly
+            | ServerErrorKind::ClusterDown
+    )
 }
 
 /// What an I/O error means for the caller, told by its [`io::ErrorKind`].

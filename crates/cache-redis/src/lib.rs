@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use redis::FromRedisValue;
 use tracing::Instrument;
 
@@ -41,13 +42,24 @@ pub use cache_core::{Codec, TypedCache};
 
 use crate::builder::Described;
 use crate::cluster::{Cluster, Route};
-use crate::connections::{Connections, Request, Retire, SendError};
+use crate::connections::{Connections, Request, SendError};
 use crate::keys::{Key, Keys, ttl_millis};
 use crate::manager::Sentinels;
 
+/// What a command does, and so where it may go and whether it may be sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A write: sent once, again only where Redis says it did not execute it.
+    Write,
+    /// A read: sent again after a lost connection; to a replica with `read_from_replicas`.
+    Read,
+    /// A read that must see the primary (`PING`, the `SCAN` of `clear`).
+    Check,
+}
+
 /// How the cache reaches Redis.
 pub(crate) enum Topology {
-    /// One server: at a fixed address, or the master that sentinels name.
+    /// One server, at a fixed address.
     Single(Connections),
     /// The master that sentinels name, followed through failovers, and with
     /// `read_from_replicas`, connections to its replicas for reads.
@@ -61,6 +73,10 @@ pub(crate) enum Topology {
 }
 
 impl Topology {
+    fn is_cluster(&self) -> bool {
+        matches!(self, Self::Cluster(_))
+    }
+
     /// The connections shared per server.
     fn lanes(&self) -> usize {
         match self {
@@ -165,18 +181,31 @@ impl RedisCache {
     /// it does not answer within the timeout, [`CacheError::Backend`] when it refuses the
     /// credentials, and [`CacheError::Closed`] after [`close`](Cache::close).
     pub async fn ping(&self) -> Result<()> {
-        let cmd = redis::cmd("PING");
-        for route in self.every_primary().await? {
-            let reply: String = self.read("ping", 0, route, &cmd).await?;
-            if reply != "PONG" {
-                return Err(CacheError::Backend {
-                    code: None,
-                    message: format!("redis answered PING with {reply:?}"),
-                    source: None,
-                });
+        let timeout = self.inner.timeout;
+        // One deadline for the whole check, every primary of a cluster asked at once.
+        tokio::time::timeout(timeout, async {
+            let cmd = redis::cmd("PING");
+            let replies = join_all(
+                self.every_primary()
+                    .await?
+                    .into_iter()
+                    .map(|route| self.run::<String>("ping", 0, Kind::Check, route, &cmd)),
+            )
+            .await;
+            for reply in replies {
+                let reply = reply?;
+                if reply != "PONG" {
+                    return Err(CacheError::Backend {
+                        code: None,
+                        message: format!("redis answered PING with {reply:?}"),
+                        source: None,
+                    });
+                }
             }
-        }
-        Ok(())
+            Ok(())
+        })
+        .await
+        .unwrap_or(Err(CacheError::Timeout { after: timeout }))
     }
 
     /// A route to each primary: the one server, or every primary of the cluster's slot map.
@@ -186,7 +215,10 @@ impl RedisCache {
             Topology::Single(_) | Topology::Sentinel { .. } => Ok(vec![Route::Slot(0)]),
             Topology::Cluster(cluster) => {
                 cache_core::runtime::require_tokio("cache-redis", true)?;
-                let primaries = cluster.primaries(self.inner.timeout).await?;
+                let timeout = self.inner.timeout;
+                let primaries = tokio::time::timeout(timeout, cluster.primaries())
+                    .await
+                    .map_err(|_| CacheError::Timeout { after: timeout })??;
                 Ok(primaries.into_iter().map(Route::Node).collect())
             }
         }
@@ -216,9 +248,10 @@ impl RedisCache {
 
     /// Where the command on `key` goes: its slot's node in a cluster, the server otherwise.
     fn route(&self, key: &Key<'_>) -> Route {
-        match &self.inner.topology {
-            Topology::Single(_) | Topology::Sentinel { .. } => Route::Slot(0),
-            Topology::Cluster(_) => Route::Slot(key.slot()),
+        if self.inner.topology.is_cluster() {
+            Route::Slot(key.slot())
+        } else {
+            Route::Slot(0)
         }
     }
 
@@ -231,12 +264,12 @@ impl RedisCache {
         route: Route,
         cmd: &redis::Cmd,
     ) -> Result<T> {
-        self.run(op, keys, false, route, Request::Cmd(cmd)).await
+        self.run(op, keys, Kind::Write, route, cmd).await
     }
 
     /// Sends one read-only command, again on a new connection if the first one turned out
     /// to be gone (Redis restarted, failed over, or closed an idle connection) before it
-    /// answered.
+    /// answered; to a replica with `read_from_replicas`.
     async fn read<T: FromRedisValue + Send>(
         &self,
         op: &'static str,
@@ -244,24 +277,89 @@ impl RedisCache {
         route: Route,
         cmd: &redis::Cmd,
     ) -> Result<T> {
-        self.run(op, keys, true, route, Request::Cmd(cmd)).await
+        self.run(op, keys, Kind::Read, route, cmd).await
     }
 
-    /// Sends `request` within the timeout, counted in the stats and traced: a `debug` span
-    /// named `redis` with the operation, the namespace and the number of keys (never a key,
-    /// a value or a password), and a `debug` event with the outcome. `read` marks a command
-    /// that may be sent again (and, with `read_from_replicas`, to a replica).
+    /// Sends one command within the timeout, counted and traced (see [`traced`](Self::traced)).
     async fn run<T: FromRedisValue + Send>(
         &self,
         op: &'static str,
         keys: usize,
-        read: bool,
+        kind: Kind,
         route: Route,
-        request: Request<'_>,
+        cmd: &redis::Cmd,
+    ) -> Result<T> {
+        self.traced(op, keys, async {
+            self.ready()?;
+            let timeout = self.inner.timeout;
+            let request = Request::Cmd(cmd);
+            match &self.inner.topology {
+                Topology::Single(connections) => single(connections, timeout, kind, request).await,
+                Topology::Sentinel {
+                    master,
+                    replicas,
+                    sentinels,
+                } => {
+                    sentinels.watch(master, replicas.as_ref());
+                    let replicas = replicas.as_ref().filter(|_| kind == Kind::Read);
+                    // Boxed, like the cluster's, so that one server's future stays small.
+                    Box::pin(behind_sentinels(master, replicas, timeout, kind, request)).await
+                }
+                Topology::Cluster(cluster) => {
+                    Box::pin(cluster.attempt(timeout, kind, &route, cmd)).await
+                }
+            }
+        })
+        .await
+    }
+
+    /// Sends a pipeline of writes to the one server (never on a cluster, where each command
+    /// must be routed), within the timeout, once; counted and traced.
+    async fn run_pipeline(
+        &self,
+        op: &'static str,
+        keys: usize,
+        pipe: &redis::Pipeline,
+    ) -> Result<()> {
+        self.traced(op, keys, async {
+            self.ready()?;
+            let request = Request::Pipe(pipe);
+            match &self.inner.topology {
+                Topology::Single(connections)
+                | Topology::Sentinel {
+                    master: connections,
+                    ..
+                } => single(connections, self.inner.timeout, Kind::Write, request).await,
+                Topology::Cluster(_) => Err(CacheError::Backend {
+                    code: None,
+                    message: "a pipeline cannot be routed on a redis cluster".into(),
+                    source: None,
+                }),
+            }
+        })
+        .await
+    }
+
+    /// Checks that the cache is open and that tokio can run it.
+    fn ready(&self) -> Result<()> {
+        self.ensure_open()?;
+        // Timers bound every call and sockets reach Redis: without either driver tokio would
+        // panic, so say what to change instead (remembered per thread and runtime).
+        cache_core::runtime::require_tokio("cache-redis", true)
+    }
+
+    /// Runs `call` counted in the stats and traced: a `debug` span named `redis` with the
+    /// operation, the namespace and the number of keys (never a key, a value or a password),
+    /// and a `debug` event with the outcome.
+    async fn traced<T>(
+        &self,
+        op: &'static str,
+        keys: usize,
+        call: impl Future<Output = Result<T>>,
     ) -> Result<T> {
         let span = tracing::debug_span!("redis", op, namespace = self.namespace(), keys);
         async {
-            let result = self.dispatch(read, route, request).await;
+            let result = call.await;
             match &result {
                 Ok(_) => tracing::debug!("done"),
                 Err(err) => {
@@ -279,48 +377,6 @@ impl RedisCache {
         }
         .instrument(span)
         .await
-    }
-
-    async fn dispatch<T: FromRedisValue + Send>(
-        &self,
-        read: bool,
-        route: Route,
-        request: Request<'_>,
-    ) -> Result<T> {
-        self.ensure_open()?;
-        // Timers bound every call and sockets reach Redis: without either driver tokio would
-        // panic, so say what to change instead (remembered per thread and runtime).
-        cache_core::runtime::require_tokio("cache-redis", true)?;
-        let timeout = self.inner.timeout;
-        match &self.inner.topology {
-            Topology::Single(connections) => single(connections, timeout, read, request).await,
-            Topology::Sentinel {
-                master,
-                replicas,
-                sentinels,
-            } => {
-                sentinels.watch(master, replicas.as_ref());
-                let deadline = tokio::time::Instant::now() + timeout;
-                if read && let Some(replicas) = replicas {
-                    match single(replicas, timeout, read, request).await {
-                        // No replica could serve it: the master may, in the time left.
-                        Err(CacheError::Unavailable { .. }) => {}
-                        done => return done,
-                    }
-                }
-                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-                if left.is_zero() {
-                    return Err(CacheError::Timeout { after: timeout });
-                }
-                single(master, left, read, request)
-                    .await
-                    .map_err(|err| match err {
-                        CacheError::Timeout { .. } => CacheError::Timeout { after: timeout },
-                        other => other,
-                    })
-            }
-            Topology::Cluster(cluster) => cluster.attempt(timeout, read, &route, request).await,
-        }
     }
 
     /// `SET key value [PX ms]` of a value's bytes, checked before any I/O.
@@ -353,7 +409,8 @@ impl RedisCache {
             .arg(pattern)
             .arg("COUNT")
             .arg(SCAN_COUNT);
-        self.read("scan", 0, route.clone(), &cmd).await
+        // On the primary: a replica may lag behind the keys to remove.
+        self.run("scan", 0, Kind::Check, route.clone(), &cmd).await
     }
 }
 
@@ -367,13 +424,13 @@ impl RedisCache {
 async fn single<T: FromRedisValue + Send>(
     connections: &Connections,
     timeout: Duration,
-    read: bool,
+    kind: Kind,
     request: Request<'_>,
 ) -> Result<T> {
     let started = connections.now_ms();
     let mut leased = None;
     let outcome = tokio::time::timeout(timeout, async {
-        let mut again = read;
+        let mut again = kind != Kind::Write;
         let mut lane = None;
         loop {
             match connections
@@ -399,16 +456,40 @@ async fn single<T: FromRedisValue + Send>(
     match outcome {
         Ok(result) => result,
         Err(_elapsed) => {
-            // Hand the connection back only if it has been silent since this operation
-            // started: one that answered others meanwhile is slow, not stuck.
-            if let Some(id) = leased
-                && !connections.replied_since(&id, started)
-            {
-                connections.retire(&id, Retire::Suspect);
-            }
+            connections.retire_if_silent(leased, started);
             Err(CacheError::Timeout { after: timeout })
         }
     }
+}
+
+/// A read sent to a replica when there are `replicas`, else (or when no replica can serve
+/// it) to the master; both within `timeout`.
+async fn behind_sentinels<T: FromRedisValue + Send>(
+    master: &Connections,
+    replicas: Option<&Connections>,
+    timeout: Duration,
+    kind: Kind,
+    request: Request<'_>,
+) -> Result<T> {
+    let Some(replicas) = replicas else {
+        return single(master, timeout, kind, request).await;
+    };
+    let deadline = tokio::time::Instant::now() + timeout;
+    // Half the time for the replica, so that the master can still answer if it is silent.
+    match single(replicas, timeout / 2, Kind::Read, request).await {
+        Err(CacheError::Unavailable { .. } | CacheError::Timeout { .. }) => {}
+        done => return done,
+    }
+    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+    if left.is_zero() {
+        return Err(CacheError::Timeout { after: timeout });
+    }
+    single(master, left, Kind::Read, request)
+        .await
+        .map_err(|err| match err {
+            CacheError::Timeout { .. } => CacheError::Timeout { after: timeout },
+            other => other,
+        })
 }
 
 impl Cache for RedisCache {

@@ -43,8 +43,11 @@ pub(crate) enum Target {
     SentinelReplica(Arc<Sentinels>),
 }
 
-/// How often the sentinels are asked whether the master changed.
+/// How often the sentinels are asked whether the master changed, while no subscription to
+/// their announcements is up.
 const WATCH_INTERVAL: Duration = Duration::from_millis(500);
+/// The same while a subscription is up.
+const POLL_WHILE_SUBSCRIBED: Duration = Duration::from_secs(5);
 
 /// The sentinels of one master name, and how to reach the servers they name.
 pub(crate) struct Sentinels {
@@ -176,7 +179,8 @@ impl Sentinels {
     /// wait for its `READONLY` answers; it stops using it within one interval of the switch.
     /// The task ends with the cache, or with its runtime (the next operation starts another).
     pub(crate) fn watch(self: &Arc<Self>, master: &Connections, replicas: Option<&Connections>) {
-        if self.watching.swap(true, Ordering::AcqRel) {
+        // A load first: this runs on every operation, and the flag is nearly always set.
+        if self.watching.load(Ordering::Acquire) || self.watching.swap(true, Ordering::AcqRel) {
             return;
         }
         let watcher = Watcher {
@@ -217,7 +221,15 @@ impl Sentinels {
 
     /// Asks the sentinels where the master is.
     async fn master_addr(&self) -> Result<(String, u16), RedisError> {
-        self.ask("GET-MASTER-ADDR-BY-NAME", |reply| {
+        self.master_addr_on(&mut None).await
+    }
+
+    /// [`master_addr`](Self::master_addr), first on `kept` (see [`ask_on`](Self::ask_on)).
+    async fn master_addr_on(
+        &self,
+        kept: &mut Option<MultiplexedConnection>,
+    ) -> Result<(String, u16), RedisError> {
+        self.ask_on(kept, "GET-MASTER-ADDR-BY-NAME", |reply| {
             match Option::<(String, u16)>::from_redis_value(reply)? {
                 Some(addr) => Ok(addr),
                 None => Err(RedisError::from((
@@ -267,6 +279,27 @@ impl Sentinels {
         question: &str,
         read: impl Fn(Value) -> Result<T, RedisError>,
     ) -> Result<T, RedisError> {
+        self.ask_on(&mut None, question, read).await
+    }
+
+    /// [`ask`](Self::ask), first on `kept` (a connection to a sentinel that answered before),
+    /// which then holds the connection that answered.
+    async fn ask_on<T>(
+        &self,
+        kept: &mut Option<MultiplexedConnection>,
+        question: &str,
+        read: impl Fn(Value) -> Result<T, RedisError>,
+    ) -> Result<T, RedisError> {
+        let mut cmd = redis::cmd("SENTINEL");
+        cmd.arg(question).arg(&self.master_name);
+        if let Some(conn) = kept.as_mut() {
+            let asked =
+                tokio::time::timeout(self.ask_timeout, cmd.query_async::<Value>(conn)).await;
+            if let Ok(Ok(reply)) = asked {
+                return read(reply);
+            }
+            *kept = None;
+        }
         let count = self.sentinels.len();
         let first = self.preferred.load(Ordering::Relaxed);
         let mut last_err = None;
@@ -279,17 +312,15 @@ impl Sentinels {
                 let mut conn = Client::open(self.sentinels[index].clone())?
                     .get_multiplexed_async_connection_with_config(&config)
                     .await?;
-                redis::cmd("SENTINEL")
-                    .arg(question)
-                    .arg(&self.master_name)
-                    .query_async::<Value>(&mut conn)
-                    .await
+                let reply = cmd.query_async::<Value>(&mut conn).await?;
+                Ok::<_, RedisError>((reply, conn))
             })
             .await;
             let err = match asked {
-                Ok(Ok(reply)) => match read(reply) {
+                Ok(Ok((reply, conn))) => match read(reply) {
                     Ok(answer) => {
                         self.preferred.store(index, Ordering::Relaxed);
+                        *kept = Some(conn);
                         return Ok(answer);
                     }
                     Err(err) => err,
@@ -308,19 +339,24 @@ impl Sentinels {
 
     /// The address of a data node named by a sentinel, with the transport of `node`.
     fn node_addr(&self, host: String, port: u16) -> ConnectionAddr {
-        match self.node.addr() {
-            ConnectionAddr::TcpTls {
-                insecure,
-                tls_params,
-                ..
-            } => ConnectionAddr::TcpTls {
-                host,
-                port,
-                insecure: *insecure,
-                tls_params: tls_params.clone(),
-            },
-            _ => ConnectionAddr::Tcp(host, port),
-        }
+        with_host_port(self.node.addr(), host, port)
+    }
+}
+
+/// `host:port` reached as `template` is (TCP, or TLS with its settings).
+pub(crate) fn with_host_port(template: &ConnectionAddr, host: String, port: u16) -> ConnectionAddr {
+    match template {
+        ConnectionAddr::TcpTls {
+            insecure,
+            tls_params,
+            ..
+        } => ConnectionAddr::TcpTls {
+            host,
+            port,
+            insecure: *insecure,
+            tls_params: tls_params.clone(),
+        },
+        _ => ConnectionAddr::Tcp(host, port),
     }
 }
 
@@ -333,10 +369,13 @@ struct Watcher {
 }
 
 impl Watcher {
-    /// Listens to the sentinels' `+switch-master` announcements, and asks them every
-    /// [`WATCH_INTERVAL`] too (an announcement can be lost while the subscription is down).
+    /// Listens to the sentinels' `+switch-master` announcements, and asks them too, on one
+    /// kept connection: every [`WATCH_INTERVAL`] while no subscription is up, every
+    /// [`POLL_WHILE_SUBSCRIBED`] while one is (an announcement can still be lost).
     async fn run(self) {
         let mut subscription = None;
+        let mut kept = None;
+        let mut polled = tokio::time::Instant::now();
         loop {
             if subscription.is_none() {
                 subscription = self.sentinels.subscribe().await;
@@ -370,10 +409,16 @@ impl Watcher {
                     Some(master) => master,
                     None => continue,
                 },
-                None => match self.sentinels.master_addr().await {
-                    Ok(master) => master,
-                    Err(_) => continue,
-                },
+                None if subscription.is_some() && polled.elapsed() < POLL_WHILE_SUBSCRIBED => {
+                    continue;
+                }
+                None => {
+                    polled = tokio::time::Instant::now();
+                    match self.sentinels.master_addr_on(&mut kept).await {
+                        Ok(master) => master,
+                        Err(_) => continue,
+                    }
+                }
             };
             let moved = {
                 let mut current = self.sentinels.lock_current();

@@ -134,6 +134,12 @@ async fn a_cluster_has_only_db_0() {
         .build()
         .unwrap_err();
     assert!(err.to_string().contains("db 0"), "{err}");
+    let err = RedisCache::builder()
+        .cluster_nodes(["redis://:a@127.0.0.1:7000", "redis://:b@127.0.0.1:7001"])
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("same credentials"), "{err}");
+    assert!(!format!("{err:?}").contains(":a@"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

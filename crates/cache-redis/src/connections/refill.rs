@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use deadpool::managed::PoolError;
+use deadpool::managed::{Object, PoolError};
 use redis::RedisError;
 
 use super::{Held, Shared};
@@ -85,6 +85,17 @@ impl Refills {
         Next::Spawn(self.number)
     }
 
+    /// Forgets the running refill (its outcome will be dropped) and the back-off.
+    pub(super) fn disown(&mut self) {
+        if self.running {
+            self.running = false;
+            self.number += 1;
+        }
+        self.failed = None;
+        self.backoff = 0;
+        self.retry_at = 0;
+    }
+
     fn is_current(&self, number: u64) -> bool {
         self.running && self.number == number
     }
@@ -132,7 +143,12 @@ impl RefillTask {
         let now = shared.now_ms();
         let mut state = lane.lock();
         if !state.refills.is_current(self.number) {
-            // Superseded after stalling: the connection, if any, goes back to the pool.
+            // Superseded after stalling, or disowned by a reset (it may reach an old master):
+            // the connection, if any, is closed rather than pooled.
+            drop(state);
+            if let Ok(Ok(pooled)) = outcome {
+                drop(Object::take(pooled));
+            }
             return;
         }
         match outcome {
