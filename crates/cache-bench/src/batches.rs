@@ -1,11 +1,17 @@
 //! Batches of 100 keys on Redis (issue 5): `RedisCache::get_many`/`set_many` against the same
-//! commands on one raw redis-rs connection, and against redis-benchmark with `-P 16`.
+//! commands on one raw redis-rs connection, and against redis-benchmark with `-P 16`; and on a
+//! Redis Cluster (issue 12), against redis-rs's own cluster connection.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use cache_redis::{Cache, RedisCache};
+use futures_util::future::try_join_all;
 use redis::aio::MultiplexedConnection;
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::Slot;
 
+use crate::stores::set_px;
 use crate::workload::{KEYS, Result, Store, TTL};
 
 /// Keys per batch.
@@ -99,6 +105,58 @@ impl Store for RawBatches {
                 .arg(TTL.as_millis() as u64);
         }
         Ok(pipe.query_async(&mut self.conn).await?)
+    }
+}
+
+/// The same batches on one raw redis-rs cluster `ClusterConnection`: one `MGET` of the 100 keys
+/// (redis-rs splits it by slot, sends the parts concurrently and puts the values back in
+/// order), or one pipeline of `SET ... PX` per slot, the pipelines sent concurrently (a
+/// pipeline must stay within one slot for redis-rs to route it).
+#[derive(Clone)]
+pub(crate) struct RawClusterBatches {
+    conn: ClusterConnection,
+    keys: Arc<[String]>,
+}
+
+impl RawClusterBatches {
+    /// Batches on `conn` over the workload's `keys`.
+    pub(crate) fn new(conn: ClusterConnection, keys: Arc<[String]>) -> Self {
+        Self { conn, keys }
+    }
+}
+
+impl std::fmt::Debug for RawClusterBatches {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RawClusterBatches")
+    }
+}
+
+impl Store for RawClusterBatches {
+    type Value = String;
+
+    async fn get(&mut self, key: &str) -> Result<Option<String>> {
+        let values: Vec<Option<String>> = redis::cmd("MGET")
+            .arg(batch(&self.keys, key))
+            .query_async(&mut self.conn)
+            .await?;
+        Ok(values.into_iter().next().flatten())
+    }
+
+    async fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        let mut by_slot: HashMap<Slot, redis::Pipeline> = HashMap::new();
+        for k in batch(&self.keys, key) {
+            by_slot
+                .entry(Slot::for_key(k))
+                .or_insert_with(redis::pipe)
+                .add_command(set_px(k, value));
+        }
+        let conn = &self.conn;
+        try_join_all(by_slot.values().map(|pipe| {
+            let mut conn = conn.clone();
+            async move { pipe.query_async::<()>(&mut conn).await }
+        }))
+        .await?;
+        Ok(())
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod batches;
 mod chart;
+mod cluster;
 mod codecs;
 mod groups;
 mod histogram;
@@ -56,6 +57,7 @@ fn run(opts: &Options) -> Result<()> {
         eprintln!("cache-bench: a debug build; run with --release for figures worth reading");
     }
     groups::check_redis_programs(opts)?;
+    cluster::check_programs(opts)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(WORKERS)
         .enable_all()
@@ -71,6 +73,7 @@ fn run(opts: &Options) -> Result<()> {
     if let Some(series) = runtime.block_on(groups::redis_batches(opts, &work))? {
         results.batches = series;
     }
+    results.cluster = runtime.block_on(cluster::run(opts, &work))?;
     results.hit_ratios = runtime.block_on(groups::hit_ratios(opts))?;
     results.memory = groups::memory_per_entry(opts)?;
     results.codecs = runtime.block_on(codecs::run(opts))?;

@@ -32,8 +32,10 @@ Options:
   --rounds N     interleaved rounds per throughput group (default 15)
   --secs S       seconds per case and round (default 0.4)
   --only TEXT    keep the cases whose \"group: name\" contains TEXT, ignoring case;
-                 groups: in-process, redis, redis batches, hit ratio, memory,
-                 codecs (e.g. --only in-process, --only MemoryCache, --only codecs)
+                 groups: in-process, redis, redis batches, cluster, cluster
+                 batches, hit ratio, memory, codecs (e.g. --only in-process,
+                 --only MemoryCache, --only codecs; --only cluster keeps both
+                 cluster groups)
   --extended     also run RedisCache with pool_size 2 and 4, and deadpool-redis
                  with a checkout per operation
   --sets PCT     percentage of sets in the throughput groups (default 10, as the
@@ -132,6 +134,17 @@ mod tests {
         assert!(o.selects("redis", "RedisCache"));
         assert!(o.selects("in-process", "AnyCache over RedisCache"));
         assert!(!o.selects("in-process", "MemoryCache"));
+    }
+
+    #[test]
+    fn only_cluster_keeps_both_cluster_groups_and_nothing_else() {
+        let Ok(Parsed::Run(o)) = parse(&["--only", "cluster"]) else {
+            panic!("should parse");
+        };
+        assert!(o.selects("cluster", "RedisCache"));
+        assert!(o.selects("cluster batches", "RedisCache get_many/set_many of 100"));
+        assert!(!o.selects("redis", "RedisCache"));
+        assert!(!o.selects("redis batches", "raw MGET/pipelined SET of 100"));
     }
 
     #[test]

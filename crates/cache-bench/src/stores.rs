@@ -8,6 +8,7 @@ use cache_memory::{Bytes, Cache};
 use dashmap::DashMap;
 use moka::Expiry;
 use redis::aio::MultiplexedConnection;
+use redis::cluster_async::ClusterConnection;
 
 use crate::workload::{Result, Store, TTL};
 
@@ -175,7 +176,7 @@ impl Store for MutexMap {
 }
 
 /// `SET key value PX <TTL in ms>`, as `RedisCache` sends it.
-fn set_px(key: &str, value: &str) -> redis::Cmd {
+pub(crate) fn set_px(key: &str, value: &str) -> redis::Cmd {
     let mut cmd = redis::cmd("SET");
     cmd.arg(key)
         .arg(value)
@@ -195,6 +196,29 @@ impl std::fmt::Debug for RawRedis {
 }
 
 impl Store for RawRedis {
+    type Value = String;
+
+    async fn get(&mut self, key: &str) -> Result<Option<String>> {
+        Ok(redis::cmd("GET").arg(key).query_async(&mut self.0).await?)
+    }
+
+    async fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        Ok(set_px(key, value).query_async(&mut self.0).await?)
+    }
+}
+
+/// One redis-rs cluster `ClusterConnection`, cloned once per task, with redis-rs's defaults:
+/// it routes each command to its slot's primary.
+#[derive(Clone)]
+pub(crate) struct RawCluster(pub(crate) ClusterConnection);
+
+impl std::fmt::Debug for RawCluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RawCluster")
+    }
+}
+
+impl Store for RawCluster {
     type Value = String;
 
     async fn get(&mut self, key: &str) -> Result<Option<String>> {

@@ -1,6 +1,7 @@
 //! The tables printed at the end, and which of the issue's figures hold.
 
 use crate::batches::BATCH;
+use crate::cluster::{self, ClusterSeries, RAW_CLUSTER, RAW_CLUSTER_BATCHES};
 use crate::codecs::{self, CodecRow};
 use crate::groups::names::*;
 use crate::groups::{HitRatios, REPLAY_ROUNDS};
@@ -20,6 +21,8 @@ pub(crate) struct Results {
     pub(crate) redis: Vec<Series>,
     /// The Redis batch group, in keys per second.
     pub(crate) batches: Vec<Series>,
+    /// The cluster groups.
+    pub(crate) cluster: ClusterSeries,
     /// Hit ratios of the bounded caches.
     pub(crate) hit_ratios: HitRatios,
     /// Bytes per entry, by case.
@@ -94,6 +97,31 @@ pub(crate) fn print(results: &Results, opts: &Options) {
         );
         print!("{}", throughput_table(&results.batches, &a));
     }
+    if !results.cluster.single.is_empty() {
+        println!(
+            "\n## Redis Cluster (issue 12; a private cluster started by the harness: {})\n\n\
+             {method}; the anchor is one redis-rs `ClusterConnection` shared by the tasks\n",
+            cluster::SHAPE
+        );
+        let a = anchors(&results.cluster.single, &[(RAW_CLUSTER, "raw")]);
+        print!("{}", throughput_table(&results.cluster.single, &a));
+    }
+    if !results.cluster.batches.is_empty() {
+        println!(
+            "\n## Redis Cluster batches of 100 keys across slots (issue 12)\n\nThe same cluster, \
+             tasks and mix, each get a `get_many` and each set a `set_many` of {BATCH} keys \
+             spread over the key space (so over nearly {BATCH} slots); the anchor sends one \
+             `MGET` of the {BATCH} keys through the raw `ClusterConnection` (redis-rs splits it \
+             by slot and sends the parts concurrently), and for a set one pipeline of \
+             `SET ... PX` per slot, all of them concurrently; the rate counts keys (ops/s x \
+             {BATCH}), latencies are per batch\n"
+        );
+        let a = anchors(
+            &results.cluster.batches,
+            &[(RAW_CLUSTER_BATCHES, "raw cluster batches")],
+        );
+        print!("{}", throughput_table(&results.cluster.batches, &a));
+    }
     if !results.hit_ratios.rows.is_empty() || !results.hit_ratios.replay.is_empty() {
         print_hit_ratios(&results.hit_ratios);
     }
@@ -119,7 +147,7 @@ pub(crate) fn print(results: &Results, opts: &Options) {
     if !results.codecs.is_empty() {
         codecs::print(&results.codecs, opts);
     }
-    println!("\n## Targets (issues 4, 5, 11 and 13)\n");
+    println!("\n## Targets (issues 4, 5, 11, 12 and 13)\n");
     if sets != SET_PERCENT {
         println!("(measured with {sets}% sets, not the issue's {SET_PERCENT}%)\n");
     }
@@ -155,6 +183,13 @@ fn targets(results: &Results) -> Vec<String> {
     ratio_figure(&results.in_process, ANY_CACHE, DASHMAP, 0.75);
     ratio_figure(&results.redis, REDIS_CACHE, RAW_REDIS, 0.95);
     ratio_figure(&results.batches, CACHE_BATCHES, REDIS_BENCHMARK_P16, 0.5);
+    ratio_figure(&results.cluster.single, REDIS_CACHE, RAW_CLUSTER, 0.9);
+    ratio_figure(
+        &results.cluster.batches,
+        CACHE_BATCHES,
+        RAW_CLUSTER_BATCHES,
+        0.9,
+    );
     hit_ratio_targets(&results.hit_ratios, &mut lines);
     let bytes = |name| results.memory.iter().find(|m| m.0 == name).map(|m| m.1);
     lines.push(match (bytes(MEMORY_CACHE), bytes(DASHMAP)) {

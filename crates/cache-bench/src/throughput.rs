@@ -5,12 +5,12 @@ use std::time::Duration;
 use cache_memory::{AnyCache, MemoryCache};
 use cache_redis::RedisCache;
 
-use crate::batches::{BATCH, CacheBatches, RawBatches};
+use crate::batches::{BATCH, CacheBatches, RawBatches, RawClusterBatches};
 use crate::histogram::Histogram;
 use crate::redis_benchmark::RedisBenchmark;
 use crate::report::{Series, median};
 use crate::stores::{
-    BytesStore, CacheStore, CheckoutPerOp, MokaStore, MutexMap, RawDashMap, RawRedis,
+    BytesStore, CacheStore, CheckoutPerOp, MokaStore, MutexMap, RawCluster, RawDashMap, RawRedis,
 };
 use crate::workload::{self, Result, Workload};
 
@@ -34,16 +34,20 @@ pub(crate) enum Subject {
     Dash(RawDashMap),
     /// One `tokio::sync::Mutex<HashMap>`.
     Mutex(MutexMap),
-    /// `RedisCache` through `Cache` with static dispatch.
+    /// `RedisCache` through `Cache` with static dispatch, on one server or a cluster.
     Redis(CacheStore<RedisCache>),
     /// One raw redis-rs `MultiplexedConnection`.
     RawRedis(RawRedis),
+    /// One raw redis-rs cluster `ClusterConnection`.
+    RawCluster(RawCluster),
     /// deadpool-redis with a checkout per operation.
     Checkout(CheckoutPerOp),
     /// `RedisCache` moving 100 keys per call; its rate counts keys.
     Batches(CacheBatches),
     /// The same batches on one raw connection; its rate counts keys.
     RawBatches(RawBatches),
+    /// The same batches on one raw cluster connection; its rate counts keys.
+    RawClusterBatches(RawClusterBatches),
     /// The `redis-benchmark` tool.
     External(RedisBenchmark),
 }
@@ -78,7 +82,7 @@ enum Latency {
 
 impl Subject {
     /// Writes the 100,000 keys (for the in-process cases; a Redis group populates its
-    /// server once for all cases).
+    /// server or cluster once for all cases).
     pub(crate) async fn populate(&self, work: &Workload) -> Result<()> {
         match self {
             Self::Memory(s) => workload::populate(s, work).await,
@@ -89,9 +93,11 @@ impl Subject {
             Self::Mutex(s) => workload::populate(s, work).await,
             Self::Redis(_)
             | Self::RawRedis(_)
+            | Self::RawCluster(_)
             | Self::Checkout(_)
             | Self::Batches(_)
             | Self::RawBatches(_)
+            | Self::RawClusterBatches(_)
             | Self::External(_) => Ok(()),
         }
     }
@@ -108,9 +114,11 @@ impl Subject {
             Self::Mutex(s) => workload::round(s, work, run_for, seed).await?,
             Self::Redis(s) => workload::round(s, work, run_for, seed).await?,
             Self::RawRedis(s) => workload::round(s, work, run_for, seed).await?,
+            Self::RawCluster(s) => workload::round(s, work, run_for, seed).await?,
             Self::Checkout(s) => workload::round(s, work, run_for, seed).await?,
             Self::Batches(s) => workload::round(s, work, run_for, seed).await?,
             Self::RawBatches(s) => workload::round(s, work, run_for, seed).await?,
+            Self::RawClusterBatches(s) => workload::round(s, work, run_for, seed).await?,
             Self::External(tool) => {
                 let out = tool.round(secs)?;
                 let latency = Latency::Reported {
@@ -120,7 +128,10 @@ impl Subject {
                 return Ok((out.ops_per_sec, latency));
             }
         };
-        if matches!(self, Self::Batches(_) | Self::RawBatches(_)) {
+        if matches!(
+            self,
+            Self::Batches(_) | Self::RawBatches(_) | Self::RawClusterBatches(_)
+        ) {
             // Keys moved, as redis-benchmark counts them.
             round.ops *= BATCH as u64;
         }
