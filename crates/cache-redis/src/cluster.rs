@@ -105,6 +105,17 @@ struct Refresh {
     failed: Option<RedisError>,
 }
 
+impl Refresh {
+    /// Whether no refresh runs and the last one started less than [`REFRESH_INTERVAL`] ago,
+    /// so [`Shared::refresh_soon`] starts none now.
+    fn throttled(&self) -> bool {
+        !self.running
+            && self
+                .started
+                .is_some_and(|started| started.elapsed() < REFRESH_INTERVAL)
+    }
+}
+
 /// What to do after a command failed.
 enum Next {
     /// The slot has a new owner: update the map and send it there.
@@ -430,8 +441,10 @@ impl Shared {
                 return Ok(map);
             }
             {
+                // After a refresh failed: its error, once this call waited for a refresh, or
+                // at once if the failure is too recent for another (none would wake it).
                 let refresh = self.lock_refresh();
-                if waited
+                if (waited || refresh.throttled())
                     && !refresh.running
                     && let Some(err) = &refresh.failed
                 {
@@ -459,11 +472,7 @@ impl Shared {
             if refresh.running && !stalled {
                 return;
             }
-            if !refresh.running
-                && refresh
-                    .started
-                    .is_some_and(|started| started.elapsed() < REFRESH_INTERVAL)
-            {
+            if refresh.throttled() {
                 return;
             }
             refresh.running = true;
