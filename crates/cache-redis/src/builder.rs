@@ -243,6 +243,12 @@ impl RedisCacheBuilder {
 
     /// Trusts the certificate authority in `pem` (PEM, one or more certificates) instead of
     /// the system's roots, for `rediss://` URLs.
+    ///
+    /// With `rediss+cluster://` it is trusted for every node, the seeds and those the
+    /// cluster names (`CLUSTER SLOTS`, redirections); with `rediss+sentinel://`, for the
+    /// sentinels and the master they name. Each node's certificate must be valid for the
+    /// address it is reached by as the cluster or the sentinels announce it: an IP address,
+    /// unless they are set to announce host names.
     #[cfg(feature = "tls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub fn ca_certificate(mut self, pem: impl Into<Vec<u8>>) -> Self {
