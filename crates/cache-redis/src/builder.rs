@@ -13,7 +13,6 @@ use std::sync::Arc;
 
 use crate::cluster::{Cluster, seed_addr};
 use crate::connections::Connections;
-use crate::errors::RedisSource;
 use crate::keys::Keys;
 use crate::manager::{NodeManager, Sentinels, Target};
 use crate::redis_url::Topology as UrlTopology;
@@ -243,6 +242,12 @@ impl RedisCacheBuilder {
 
     /// Trusts the certificate authority in `pem` (PEM, one or more certificates) instead of
     /// the system's roots, for `rediss://` URLs.
+    ///
+    /// With `rediss+cluster://` it is trusted for every node, the seeds and those the
+    /// cluster names (`CLUSTER SLOTS`, redirections); with `rediss+sentinel://`, for the
+    /// sentinels and the master they name. Each node's certificate must be valid for the
+    /// address it is reached by as the cluster or the sentinels announce it: an IP address,
+    /// unless they are set to announce host names.
     #[cfg(feature = "tls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub fn ca_certificate(mut self, pem: impl Into<Vec<u8>>) -> Self {
@@ -533,6 +538,8 @@ impl RedisCacheBuilder {
     #[cfg(feature = "tls")]
     fn tls(&self, info: ConnectionInfo) -> Result<ConnectionInfo> {
         use redis::{Client, TlsCertificates};
+
+        use crate::errors::RedisSource;
 
         if !matches!(info.addr(), ConnectionAddr::TcpTls { .. }) {
             return match self.ca_certificate {

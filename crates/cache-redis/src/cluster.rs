@@ -118,6 +118,17 @@ struct Refresh {
     answered: Option<String>,
 }
 
+impl Refresh {
+    /// Whether no refresh runs and the last one started less than [`REFRESH_INTERVAL`] ago,
+    /// so [`Shared::refresh_soon`] starts none now.
+    fn throttled(&self) -> bool {
+        !self.running
+            && self
+                .started
+                .is_some_and(|started| started.elapsed() < REFRESH_INTERVAL)
+    }
+}
+
 /// What to do after a command failed.
 enum Next {
     /// The slot has a new owner: update the map and send it there.
@@ -498,11 +509,7 @@ impl Shared {
             if refresh.running && !stalled {
                 return true;
             }
-            if !refresh.running
-                && refresh
-                    .started
-                    .is_some_and(|started| started.elapsed() < REFRESH_INTERVAL)
-            {
+            if refresh.throttled() {
                 return false;
             }
             refresh.running = true;

@@ -142,6 +142,31 @@ async fn a_cluster_has_only_db_0() {
     assert!(!format!("{err:?}").contains(":a@"));
 }
 
+/// Every call fails fast, as on a single dead server: also the calls right after a failed
+/// look-up of the slot map, too soon for another one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_that_cannot_be_reached_fails_fast_on_every_call() {
+    // A port where nothing listens any more.
+    let server = redis_test_server::RedisServer::start();
+    let port = server.port();
+    drop(server);
+    let cache = RedisCache::builder()
+        .url(format!("redis+cluster://127.0.0.1:{port}"))
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    for _ in 0..4 {
+        let started = Instant::now();
+        let err = cache.get("k").await.unwrap_err();
+        assert!(matches!(err, CacheError::Unavailable { .. }), "{err:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "an unreachable cluster must fail fast, not wait for the 2 s timeout: {:?}",
+            started.elapsed()
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_work_on_a_cluster_and_are_never_printed() {
     let _serial = SERIAL.lock().await;

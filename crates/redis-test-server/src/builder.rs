@@ -4,6 +4,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::RedisServer;
+use crate::tls::SharedCertificates;
 
 /// What [`redact`] puts in place of a secret.
 const REDACTED: &str = "***";
@@ -70,6 +71,18 @@ impl RedisServerBuilder {
         self
     }
 
+    /// Serves TLS only, with the TLS files of `certificates` (a CA shared with other
+    /// servers): the TLS port is its only TCP port (`--port 0`), and [`RedisServer::port`]
+    /// returns it; the harness asks the server about its state over a unix socket in its
+    /// directory.
+    pub(crate) fn tls_only(mut self, certificates: &SharedCertificates) -> Self {
+        self.config.tls = true;
+        self.config.tls_only = true;
+        self.config.unix_socket = true;
+        self.config.tls_files_from = Some(certificates.dir().to_owned());
+        self
+    }
+
     /// Passes any other option as `--name value`, for example `("maxmemory", "1mb")`.
     ///
     /// The value is split on whitespace into separate arguments, so `("save", "900 1")`
@@ -129,6 +142,7 @@ impl fmt::Debug for RedisServerBuilder {
             .field("acl_users", &users)
             .field("unix_socket", &c.unix_socket)
             .field("tls", &c.tls)
+            .field("tls_only", &c.tls_only)
             .field("config", &extra)
             .finish()
     }
@@ -152,6 +166,10 @@ pub(crate) struct Config {
     acl_users: Vec<AclUser>,
     pub(crate) unix_socket: bool,
     pub(crate) tls: bool,
+    /// No plain TCP port: TLS only, on [`Endpoints::port`].
+    pub(crate) tls_only: bool,
+    /// A directory to copy the TLS files from, instead of generating them.
+    pub(crate) tls_files_from: Option<PathBuf>,
     extra: Vec<(String, String)>,
     /// A cluster node: its port must have a free cluster bus port (port + 10000) too.
     pub(crate) cluster_bus: bool,
@@ -166,6 +184,8 @@ pub(crate) struct Config {
 /// Where a server listens and keeps its files.
 #[derive(Debug, Clone)]
 pub(crate) struct Endpoints {
+    /// The port clients use: the plain port, or the TLS port of a server without one
+    /// ([`Config::tls_only`]).
     pub(crate) port: u16,
     pub(crate) tls_port: Option<u16>,
     pub(crate) dir: PathBuf,
@@ -211,10 +231,11 @@ impl Config {
             let file = ep.dir.join(SENTINEL_CONFIG_FILE);
             args.extend([path_str(&file).to_owned(), "--sentinel".to_owned()]);
         }
+        let plain_port = if self.tls_only { 0 } else { ep.port };
         args.extend(
             [
                 "--port",
-                &ep.port.to_string(),
+                &plain_port.to_string(),
                 "--bind",
                 "127.0.0.1",
                 "--save",

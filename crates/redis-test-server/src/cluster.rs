@@ -8,7 +8,8 @@ use std::time::Duration;
 use crate::RedisServer;
 use crate::builder::redact;
 use crate::cli::{self, CliError};
-use crate::resp::{call_text, info_field};
+use crate::resp::{Reply, call, info_field};
+use crate::tls::SharedCertificates;
 use crate::util::{encode_userinfo, log_tails, poll_until};
 
 mod builder;
@@ -55,6 +56,8 @@ pub struct RedisCluster {
     ids: Vec<String>,
     password: Option<String>,
     secrets: Vec<String>,
+    /// The CA and certificate every node copied, if the cluster serves TLS.
+    certificates: Option<SharedCertificates>,
 }
 
 impl RedisCluster {
@@ -89,10 +92,12 @@ impl RedisCluster {
             ids: Vec::new(),
             password: options.password.clone(),
             secrets: options.secrets(),
+            certificates: options.tls.then(SharedCertificates::generate),
         };
         // From here on, a panic drops `cluster`, which kills the nodes started so far.
         for _ in 0..count {
-            cluster.nodes.push(options.start_node());
+            let node = options.start_node(cluster.certificates.as_ref());
+            cluster.nodes.push(node);
         }
         let mut args = vec!["--cluster".to_owned(), "create".to_owned()];
         args.extend(
@@ -112,7 +117,8 @@ impl RedisCluster {
         cluster.ids = (0..count)
             .map(|i| {
                 let port = cluster.nodes[i].port();
-                call_text(port, cluster.password(), &["CLUSTER", "MYID"])
+                cluster
+                    .call_text(port, &["CLUSTER", "MYID"])
                     .unwrap_or_else(|e| cluster.fail("cannot read a node's id", &e))
             })
             .collect();
@@ -125,25 +131,41 @@ impl RedisCluster {
         cluster
     }
 
-    /// `redis://127.0.0.1:{port}` of each current primary, with `:{password}@` before the
-    /// host if the cluster has a password: seeds for a cluster client.
+    /// `redis://127.0.0.1:{port}` (`rediss://` with [TLS](RedisClusterBuilder::tls)) of
+    /// each current primary, with `:{password}@` before the host if the cluster has a
+    /// password: seeds for a cluster client.
     pub fn seed_urls(&self) -> Vec<String> {
         let credentials = self.credentials();
+        let scheme = self.scheme();
         self.primary_ports()
             .into_iter()
-            .map(|port| format!("redis://{credentials}127.0.0.1:{port}"))
+            .map(|port| format!("{scheme}://{credentials}127.0.0.1:{port}"))
             .collect()
     }
 
-    /// `redis+cluster://127.0.0.1:p1,127.0.0.1:p2,...` with the current primaries, and
-    /// `:{password}@` before the host list if the cluster has a password.
+    /// `redis+cluster://127.0.0.1:p1,127.0.0.1:p2,...` (`rediss+cluster://` with
+    /// [TLS](RedisClusterBuilder::tls)) with the current primaries, and `:{password}@`
+    /// before the host list if the cluster has a password.
     pub fn url(&self) -> String {
         let hosts: Vec<String> = self
             .primary_ports()
             .into_iter()
             .map(|port| format!("127.0.0.1:{port}"))
             .collect();
-        format!("redis+cluster://{}{}", self.credentials(), hosts.join(","))
+        format!(
+            "{}+cluster://{}{}",
+            self.scheme(),
+            self.credentials(),
+            hosts.join(",")
+        )
+    }
+
+    /// The PEM of the CA that signed the nodes' certificate, if built with
+    /// [`RedisClusterBuilder::tls`]: clients must trust it.
+    pub fn ca_cert_pem(&self) -> Option<Vec<u8>> {
+        self.certificates
+            .as_ref()
+            .map(|certificates| certificates.ca_cert_pem().to_vec())
     }
 
     /// Every node, primaries and replicas, in the order they were started (their roles
@@ -279,8 +301,52 @@ impl RedisCluster {
             .map_or(String::new(), |pw| format!(":{}@", encode_userinfo(pw)))
     }
 
+    /// `redis` or `rediss`.
+    fn scheme(&self) -> &'static str {
+        if self.certificates.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        }
+    }
+
+    /// `redis-cli`'s options to reach the nodes: `--tls --cacert <file>` if the cluster
+    /// serves TLS, before `args`.
+    fn cli_args(&self, args: &[String]) -> Vec<String> {
+        let mut all = Vec::with_capacity(args.len() + 3);
+        if let Some(certificates) = &self.certificates {
+            let ca_file = certificates.ca_cert_file();
+            all.extend(["--tls".to_owned(), "--cacert".to_owned()]);
+            all.push(ca_file.to_string_lossy().into_owned());
+        }
+        all.extend_from_slice(args);
+        all
+    }
+
     fn run_cli(&self, args: &[String], timeout: Duration) -> Result<String, CliError> {
-        cli::run(args, self.password(), &self.secrets, timeout)
+        cli::run(
+            &self.cli_args(args),
+            self.password(),
+            &self.secrets,
+            timeout,
+        )
+    }
+
+    /// Sends `args` to the node on `port` (over its unix socket if it serves TLS only).
+    fn call(&self, port: u16, args: &[&str]) -> Result<Reply, String> {
+        let node = self
+            .nodes
+            .iter()
+            .find(|n| n.port() == port)
+            .ok_or_else(|| format!("no node of this cluster has the port {port}"))?;
+        call(&node.target(), self.password(), args)
+    }
+
+    /// Like [`call`](Self::call), for a command whose reply is a string.
+    fn call_text(&self, port: u16, args: &[&str]) -> Result<String, String> {
+        self.call(port, args)?
+            .into_text()
+            .map_err(|e| format!("127.0.0.1:{port} {}: {e}", args.join(" ")))
     }
 
     fn index_of(&self, port: u16) -> usize {
@@ -300,7 +366,7 @@ impl RedisCluster {
     /// The view of every running node; `Err` if one does not answer.
     fn live_views(&self) -> Result<Vec<View>, String> {
         self.live_nodes()
-            .map(|n| View::ask(n.port(), self.password()))
+            .map(|n| View::ask(&n.target(), self.password()))
             .collect()
     }
 
@@ -308,7 +374,7 @@ impl RedisCluster {
     fn topology(&self) -> Topology {
         let views: Vec<View> = self
             .live_nodes()
-            .filter_map(|n| View::ask(n.port(), self.password()).ok())
+            .filter_map(|n| View::ask(&n.target(), self.password()).ok())
             .collect();
         if views.is_empty() {
             self.fail("cannot read the cluster's state", "no node answers");
@@ -341,7 +407,7 @@ impl RedisCluster {
             }
         }
         for node in own.iter().filter(|n| n.is_replica()) {
-            let info = call_text(node.port, self.password(), &["INFO", "replication"])?;
+            let info = self.call_text(node.port, &["INFO", "replication"])?;
             if info_field(&info, "master_link_status") != Some("up") {
                 return Err(format!(
                     "the replica 127.0.0.1:{} is not in sync with its primary yet",
@@ -365,6 +431,7 @@ impl fmt::Debug for RedisCluster {
             .field("nodes", &self.nodes)
             .field("ids", &self.ids)
             .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("tls", &self.certificates.is_some())
             .finish_non_exhaustive()
     }
 }

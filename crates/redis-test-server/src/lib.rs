@@ -13,7 +13,8 @@
 //!
 //! [`RedisCluster`] starts a private Redis Cluster (3 primaries and 3 replicas by default)
 //! and [`RedisSentinels`] a master, a replica and three sentinels, both made of such
-//! servers, with helpers that kill a primary and wait for the failover, or move slots.
+//! servers, with helpers that kill a primary and wait for the failover, or move slots. Both
+//! can serve TLS only, all their processes sharing one generated CA.
 //!
 //! Needs `redis-server` on `PATH` (`redis-cli` for clusters, `openssl` for TLS); unix only.
 //!
@@ -52,6 +53,7 @@ pub use proxy::LatencyProxy;
 pub use sentinel::{RedisSentinels, RedisSentinelsBuilder};
 
 use builder::{Config, Endpoints, LOG_FILE, SENTINEL_CONFIG_FILE, redact};
+use resp::Target;
 use util::{
     answers_ping, create_temp_dir, file_len, free_cluster_ports, free_ports, last_lines, read_from,
 };
@@ -117,14 +119,19 @@ impl RedisServer {
         RedisServerBuilder::default()
     }
 
-    /// The plain TCP port, on 127.0.0.1 (never 6379).
+    /// The plain TCP port, on 127.0.0.1 (never 6379); for a node of a TLS cluster or
+    /// sentinel set-up, which has no plain port, its TLS port.
     pub fn port(&self) -> u16 {
         self.endpoints.port
     }
 
-    /// `redis://127.0.0.1:{port}/`, without credentials.
+    /// `redis://127.0.0.1:{port}/`, without credentials; for a node of a TLS cluster or
+    /// sentinel set-up, its [`tls_url`](Self::tls_url).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.endpoints.port)
+        match self.tls_url() {
+            Some(url) if self.config.tls_only => url,
+            _ => format!("redis://127.0.0.1:{}/", self.endpoints.port),
+        }
     }
 
     /// The TLS port, on 127.0.0.1, if built with [`RedisServerBuilder::tls`].
@@ -252,7 +259,11 @@ impl RedisServer {
         // From here on, a panic drops `server`, which kills the process and removes the
         // directory.
         if server.config.tls {
-            server.ca_cert_pem = Some(tls::generate(&server.endpoints.dir));
+            let dir = &server.endpoints.dir;
+            server.ca_cert_pem = Some(match &server.config.tls_files_from {
+                Some(from) => tls::copy(from, dir),
+                None => tls::generate(dir),
+            });
         }
         if let Some(text) = &server.config.sentinel_config {
             let file = server.endpoints.dir.join(SENTINEL_CONFIG_FILE);
@@ -261,13 +272,20 @@ impl RedisServer {
         }
         let mut attempt = 1;
         loop {
-            let ports = if server.config.cluster_bus {
+            let config = &server.config;
+            let ports = if config.cluster_bus {
+                // A cluster node's bus port is its client port (the TLS one if
+                // `tls-cluster`) + 10000.
                 free_cluster_ports(1)
             } else {
-                free_ports(if server.config.tls { 2 } else { 1 })
+                free_ports(if config.tls && !config.tls_only { 2 } else { 1 })
             };
             server.endpoints.port = ports[0];
-            server.endpoints.tls_port = ports.get(1).copied();
+            server.endpoints.tls_port = if config.tls_only {
+                Some(ports[0])
+            } else {
+                ports.get(1).copied()
+            };
             match server.spawn() {
                 Ok(()) => return server,
                 Err(Failure::AddressInUse) if attempt < START_ATTEMPTS => attempt += 1,
@@ -301,6 +319,7 @@ impl RedisServer {
             Err(e) => panic!("cannot run redis-server: {e}"),
         };
         self.pid = child.id();
+        let target = self.target();
         let child = self.child.insert(child);
 
         let deadline = Instant::now() + READY_TIMEOUT;
@@ -318,7 +337,7 @@ impl RedisServer {
                 }
                 Err(e) => panic!("cannot check on redis-server (pid {}): {e}", self.pid),
             }
-            if answers_ping(self.endpoints.port) {
+            if answers_ping(&target) {
                 return Ok(());
             }
             if Instant::now() >= deadline {
@@ -328,10 +347,23 @@ impl RedisServer {
         }
     }
 
+    /// Where the harness's own probes reach the server: its plain port, or the unix socket
+    /// of a server that serves TLS only.
+    pub(crate) fn target(&self) -> Target {
+        match &self.endpoints.unix_socket {
+            Some(path) if self.config.tls_only => Target::Unix {
+                port: self.endpoints.port,
+                path: path.clone(),
+            },
+            _ => Target::Tcp(self.endpoints.port),
+        }
+    }
+
     /// Kills the process and panics with the reason and the end of the log.
     fn fail(&mut self, action: &str, failure: Failure) -> ! {
         self.kill();
         let (ports, were) = match self.endpoints.tls_port {
+            Some(tls) if self.config.tls_only => (format!("port {tls} (TLS)"), "was"),
             Some(tls) => (
                 format!("ports {} and {tls} (TLS)", self.endpoints.port),
                 "were",
@@ -348,8 +380,8 @@ impl RedisServer {
             }
             Failure::Exited(status) => format!("it exited ({status})"),
             Failure::Timeout => format!(
-                "it did not answer PING on 127.0.0.1:{} within {READY_TIMEOUT:?}",
-                self.endpoints.port
+                "it did not answer PING on {} within {READY_TIMEOUT:?}",
+                self.target()
             ),
         };
         panic!(
@@ -443,6 +475,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("TLS Web Server Authentication"), "{text}");
+        assert!(text.contains("TLS Web Client Authentication"), "{text}");
     }
 
     #[test]

@@ -3,16 +3,98 @@
 //! dead server makes a call fail instead of hang.
 //!
 //! redis-cli would do, but a process per probe is costly when polling several servers
-//! every few milliseconds on a busy machine, and it has no read timeout.
+//! every few milliseconds on a busy machine, and it has no read timeout. A server that
+//! serves TLS only is asked over its unix socket, so this client needs no TLS.
 
-use std::io::{BufRead, BufReader, Write};
+use std::fmt;
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// How long a connection, a write or a read may take.
 const TIMEOUT: Duration = Duration::from_secs(1);
 /// Arrays deeper than this are refused (ours are at most 3 deep).
 const MAX_DEPTH: usize = 8;
+
+/// Where the probes reach a server: its plain port on 127.0.0.1, or the unix socket of a
+/// server without one. Shown as `127.0.0.1:{port}`, the address the server is known by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// Plain TCP on 127.0.0.1.
+    Tcp(u16),
+    /// The unix socket at `path` of the server listening (with TLS) on `port`.
+    Unix { port: u16, path: PathBuf },
+}
+
+impl Target {
+    /// The port the server is known by.
+    pub(crate) fn port(&self) -> u16 {
+        match self {
+            Target::Tcp(port) | Target::Unix { port, .. } => *port,
+        }
+    }
+
+    /// A connection with `timeout` on every read and write.
+    pub(crate) fn connect(&self, timeout: Duration) -> io::Result<Stream> {
+        let stream = match self {
+            Target::Tcp(port) => {
+                let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, *port));
+                let stream = TcpStream::connect_timeout(&addr, timeout)?;
+                stream.set_read_timeout(Some(timeout))?;
+                stream.set_write_timeout(Some(timeout))?;
+                Stream::Tcp(stream)
+            }
+            // A unix socket connects at once or fails (no timeout to set).
+            Target::Unix { path, .. } => {
+                let stream = UnixStream::connect(path)?;
+                stream.set_read_timeout(Some(timeout))?;
+                stream.set_write_timeout(Some(timeout))?;
+                Stream::Unix(stream)
+            }
+        };
+        Ok(stream)
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "127.0.0.1:{}", self.port())
+    }
+}
+
+/// A connection made by [`Target::connect`].
+#[derive(Debug)]
+pub(crate) enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Read for &Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(stream) => (&*stream).read(buf),
+            Stream::Unix(stream) => (&*stream).read(buf),
+        }
+    }
+}
+
+impl Write for &Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(stream) => (&*stream).write(buf),
+            Stream::Unix(stream) => (&*stream).write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(stream) => (&*stream).flush(),
+            Stream::Unix(stream) => (&*stream).flush(),
+        }
+    }
+}
 
 /// One reply. Error replies are returned as `Err` by [`call`] instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,16 +119,15 @@ impl Reply {
     }
 }
 
-/// Sends `args` to the server on 127.0.0.1:`port` (after `AUTH password` if given) and
-/// returns its reply; `Err` says why not (connection refused, timeout, an error reply).
-pub(crate) fn call(port: u16, password: Option<&str>, args: &[&str]) -> Result<Reply, String> {
-    let fail = |what: &str| format!("127.0.0.1:{port} {}: {what}", args.join(" "));
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let stream = TcpStream::connect_timeout(&addr, TIMEOUT).map_err(|e| fail(&e.to_string()))?;
-    stream
-        .set_read_timeout(Some(TIMEOUT))
-        .and_then(|()| stream.set_write_timeout(Some(TIMEOUT)))
-        .map_err(|e| fail(&e.to_string()))?;
+/// Sends `args` to the server at `target` (after `AUTH password` if given) and returns its
+/// reply; `Err` says why not (connection refused, timeout, an error reply).
+pub(crate) fn call(
+    target: &Target,
+    password: Option<&str>,
+    args: &[&str],
+) -> Result<Reply, String> {
+    let fail = |what: &str| format!("{target} {}: {what}", args.join(" "));
+    let stream = target.connect(TIMEOUT).map_err(|e| fail(&e.to_string()))?;
     let mut request = Vec::new();
     if let Some(password) = password {
         encode(&mut request, &["AUTH", password]);
@@ -58,20 +139,20 @@ pub(crate) fn call(port: u16, password: Option<&str>, args: &[&str]) -> Result<R
     let mut reader = BufReader::new(&stream);
     if password.is_some() {
         // The password is never part of an error text: only the server's reply is shown.
-        read(&mut reader, 0).map_err(|e| format!("127.0.0.1:{port} AUTH: {e}"))?;
+        read(&mut reader, 0).map_err(|e| format!("{target} AUTH: {e}"))?;
     }
     read(&mut reader, 0).map_err(|e| fail(&e))
 }
 
 /// Like [`call`], for a command whose reply is a string (`INFO`, `CLUSTER NODES`, ...).
 pub(crate) fn call_text(
-    port: u16,
+    target: &Target,
     password: Option<&str>,
     args: &[&str],
 ) -> Result<String, String> {
-    call(port, password, args)?
+    call(target, password, args)?
         .into_text()
-        .map_err(|e| format!("127.0.0.1:{port} {}: {e}", args.join(" ")))
+        .map_err(|e| format!("{target} {}: {e}", args.join(" ")))
 }
 
 /// The value of `field` in an `INFO`-style text (`name:value` lines).
@@ -175,13 +256,13 @@ mod tests {
     #[test]
     fn a_call_to_a_server_works_and_a_closed_port_fails() {
         let server = crate::RedisServer::builder().password("pw").start();
-        let reply = call(server.port(), Some("pw"), &["ECHO", "hi"]);
+        let target = Target::Tcp(server.port());
+        let reply = call(&target, Some("pw"), &["ECHO", "hi"]);
         assert_eq!(reply, Ok(Reply::Bulk(Some("hi".into()))));
-        let error = call(server.port(), Some("wrong"), &["PING"]).unwrap_err();
+        let error = call(&target, Some("wrong"), &["PING"]).unwrap_err();
         assert!(error.contains("WRONGPASS"), "{error}");
         assert!(!error.contains("wrong"), "{error}");
-        let port = server.port();
         drop(server);
-        assert!(call(port, None, &["PING"]).is_err());
+        assert!(call(&target, None, &["PING"]).is_err());
     }
 }

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use crate::RedisServer;
 use crate::builder::redact;
-use crate::resp::{Reply, call, call_text, info_field};
+use crate::resp::{Reply, call, info_field};
+use crate::tls::SharedCertificates;
 use crate::util::{encode_userinfo, log_tails, poll_until};
 
 mod builder;
@@ -50,6 +51,8 @@ pub struct RedisSentinels {
     password: Option<String>,
     sentinel_password: Option<String>,
     secrets: Vec<String>,
+    /// The CA and certificate every process copied, if the set-up serves TLS.
+    certificates: Option<SharedCertificates>,
 }
 
 impl RedisSentinels {
@@ -83,11 +86,14 @@ impl RedisSentinels {
             password: options.password.clone(),
             sentinel_password: options.sentinel_password.clone(),
             secrets: options.secrets(),
+            certificates: options.tls.then(SharedCertificates::generate),
         };
         // From here on, a panic drops `set_up`, which kills what was started.
-        set_up.data.push(options.start_data_node(None));
+        let certificates = set_up.certificates.as_ref();
+        let master = options.start_data_node(None, certificates);
+        let replica = options.start_data_node(Some(master.port()), certificates);
+        set_up.data.extend([master, replica]);
         let master = set_up.data[0].port();
-        set_up.data.push(options.start_data_node(Some(master)));
         // Started only once the replica is in sync, the sentinels find it at once.
         let replica = set_up.data[1].port();
         if let Err(reason) = poll_until(READY_TIMEOUT, POLL_INTERVAL, || {
@@ -96,7 +102,8 @@ impl RedisSentinels {
             set_up.fail("the replica did not sync", &reason);
         }
         for _ in 0..3 {
-            set_up.sentinels.push(options.start_sentinel(master));
+            let sentinel = options.start_sentinel(master, set_up.certificates.as_ref());
+            set_up.sentinels.push(sentinel);
         }
         if let Err(reason) = poll_until(READY_TIMEOUT, POLL_INTERVAL, || set_up.health()) {
             set_up.fail(
@@ -112,18 +119,21 @@ impl RedisSentinels {
         &self.master_name
     }
 
-    /// `redis://127.0.0.1:{port}` of each sentinel, with `:{sentinel_password}@` before
-    /// the host if the sentinels have a password.
+    /// `redis://127.0.0.1:{port}` (`rediss://` with [TLS](RedisSentinelsBuilder::tls)) of
+    /// each sentinel, with `:{sentinel_password}@` before the host if the sentinels have a
+    /// password.
     pub fn sentinel_urls(&self) -> Vec<String> {
         let credentials = credentials(self.sentinel_password.as_deref());
+        let scheme = self.scheme();
         self.sentinels
             .iter()
-            .map(|s| format!("redis://{credentials}127.0.0.1:{}", s.port()))
+            .map(|s| format!("{scheme}://{credentials}127.0.0.1:{}", s.port()))
             .collect()
     }
 
-    /// `redis+sentinel://127.0.0.1:s1,127.0.0.1:s2,127.0.0.1:s3/{master_name}`, with
-    /// `:{password}@` (the data nodes' password) before the host list if there is one.
+    /// `redis+sentinel://127.0.0.1:s1,127.0.0.1:s2,127.0.0.1:s3/{master_name}`
+    /// (`rediss+sentinel://` with [TLS](RedisSentinelsBuilder::tls)), with `:{password}@`
+    /// (the data nodes' password) before the host list if there is one.
     pub fn url(&self) -> String {
         let hosts: Vec<String> = self
             .sentinels
@@ -131,11 +141,20 @@ impl RedisSentinels {
             .map(|s| format!("127.0.0.1:{}", s.port()))
             .collect();
         format!(
-            "redis+sentinel://{}{}/{}",
+            "{}+sentinel://{}{}/{}",
+            self.scheme(),
             credentials(self.password.as_deref()),
             hosts.join(","),
             self.master_name
         )
+    }
+
+    /// The PEM of the CA that signed the certificate of the data nodes and the sentinels,
+    /// if built with [`RedisSentinelsBuilder::tls`]: clients must trust it.
+    pub fn ca_cert_pem(&self) -> Option<Vec<u8>> {
+        self.certificates
+            .as_ref()
+            .map(|certificates| certificates.ca_cert_pem().to_vec())
     }
 
     /// The port of the current master, as the first sentinel that answers says
@@ -217,6 +236,48 @@ impl RedisSentinels {
         &self.data[1 - self.data_index(port)]
     }
 
+    /// `redis` or `rediss`.
+    fn scheme(&self) -> &'static str {
+        if self.certificates.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        }
+    }
+
+    /// `redis-cli`'s options to reach the processes: `--tls --cacert <file>` if the
+    /// set-up serves TLS.
+    fn cli_tls_args(&self) -> Vec<String> {
+        match &self.certificates {
+            Some(certificates) => vec![
+                "--tls".to_owned(),
+                "--cacert".to_owned(),
+                certificates.ca_cert_file().to_string_lossy().into_owned(),
+            ],
+            None => Vec::new(),
+        }
+    }
+
+    /// Sends `args` to the data node or sentinel on `port` (over its unix socket if it
+    /// serves TLS only), with its password.
+    fn call(&self, port: u16, args: &[&str]) -> Result<Reply, String> {
+        let (node, password) = if let Some(node) = self.data.iter().find(|n| n.port() == port) {
+            (node, self.password.as_deref())
+        } else if let Some(node) = self.sentinels.iter().find(|n| n.port() == port) {
+            (node, self.sentinel_password.as_deref())
+        } else {
+            return Err(format!("no process of this set-up has the port {port}"));
+        };
+        call(&node.target(), password, args)
+    }
+
+    /// Like [`call`](Self::call), for a command whose reply is a string.
+    fn call_text(&self, port: u16, args: &[&str]) -> Result<String, String> {
+        self.call(port, args)?
+            .into_text()
+            .map_err(|e| format!("127.0.0.1:{port} {}: {e}", args.join(" ")))
+    }
+
     fn live_sentinels(&self) -> impl Iterator<Item = &RedisServer> {
         self.sentinels
             .iter()
@@ -230,7 +291,7 @@ impl RedisSentinels {
             "GET-MASTER-ADDR-BY-NAME",
             self.master_name.as_str(),
         ];
-        let reply = call(port, self.sentinel_password.as_deref(), &args)?;
+        let reply = self.call(port, &args)?;
         if let Reply::Array(Some(items)) = reply
             && let [_, Reply::Bulk(Some(master_port))] = items.as_slice()
             && let Ok(master_port) = master_port.parse()
@@ -241,7 +302,7 @@ impl RedisSentinels {
     }
 
     fn is_master(&self, port: u16) -> Result<(), String> {
-        let info = call_text(port, self.password.as_deref(), &["INFO", "replication"])?;
+        let info = self.call_text(port, &["INFO", "replication"])?;
         match info_field(&info, "role") {
             Some("master") => Ok(()),
             role => Err(format!(
@@ -253,7 +314,7 @@ impl RedisSentinels {
 
     /// Whether the node on `port` is a replica of 127.0.0.1:`master`, in sync.
     fn replica_in_sync(&self, port: u16, master: u16) -> Result<(), String> {
-        let info = call_text(port, self.password.as_deref(), &["INFO", "replication"])?;
+        let info = self.call_text(port, &["INFO", "replication"])?;
         let master = master.to_string();
         match (
             info_field(&info, "master_port"),
@@ -270,7 +331,6 @@ impl RedisSentinels {
     ///
     /// [`wait_until_healthy`]: Self::wait_until_healthy
     fn health(&self) -> Result<(), String> {
-        let password = self.sentinel_password.as_deref();
         let name = self.master_name.as_str();
         let mut master = None;
         for sentinel in self.live_sentinels() {
@@ -279,7 +339,7 @@ impl RedisSentinels {
             if *master.get_or_insert(seen) != seen {
                 return Err("the sentinels name different masters".to_owned());
             }
-            let fields = fields(call(port, password, &["SENTINEL", "MASTER", name])?);
+            let fields = fields(self.call(port, &["SENTINEL", "MASTER", name])?);
             let field = |name: &str| fields.get(name).map_or("?", String::as_str);
             if field("flags") != "master"
                 || field("num-other-sentinels") != "2"
@@ -341,6 +401,7 @@ impl fmt::Debug for RedisSentinels {
                 "sentinel_password",
                 &self.sentinel_password.as_ref().map(|_| "***"),
             )
+            .field("tls", &self.certificates.is_some())
             .finish_non_exhaustive()
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -12,6 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::RedisServer;
+use crate::resp::Target;
 
 /// The port of the Redis that may already run on this machine: never ours.
 const SHARED_REDIS_PORT: u16 = 6379;
@@ -111,22 +112,17 @@ pub(crate) fn create_temp_dir() -> PathBuf {
     dir
 }
 
-/// Whether a Redis answers a PING on 127.0.0.1:`port` (any `+` or `-` reply, so a
-/// `-NOAUTH` counts).
-pub(crate) fn answers_ping(port: u16) -> bool {
-    let timeout = Duration::from_millis(250);
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let Ok(mut stream) = TcpStream::connect_timeout(&addr, timeout) else {
+/// Whether a Redis answers a PING at `target` (any `+` or `-` reply, so a `-NOAUTH`
+/// counts).
+pub(crate) fn answers_ping(target: &Target) -> bool {
+    let Ok(stream) = target.connect(Duration::from_millis(250)) else {
         return false;
     };
-    if stream.set_read_timeout(Some(timeout)).is_err()
-        || stream.set_write_timeout(Some(timeout)).is_err()
-        || stream.write_all(b"*1\r\n$4\r\nPING\r\n").is_err()
-    {
+    if (&stream).write_all(b"*1\r\n$4\r\nPING\r\n").is_err() {
         return false;
     }
     let mut first = [0u8; 1];
-    matches!(stream.read(&mut first), Ok(1) if matches!(first[0], b'+' | b'-'))
+    matches!((&stream).read(&mut first), Ok(1) if matches!(first[0], b'+' | b'-'))
 }
 
 /// Calls `check` every `interval` until it returns `Ok`, for at most `timeout`; the `Err`

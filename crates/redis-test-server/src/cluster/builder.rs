@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::RedisServer;
 use crate::builder::redact_value;
+use crate::tls::SharedCertificates;
 
 use super::RedisCluster;
 
@@ -21,8 +22,10 @@ use super::RedisCluster;
 ///     .require_full_coverage(false)
 ///     .password("s3cret")
 ///     .config("maxmemory", "10mb")
+///     .tls()
 ///     .start();
 /// assert_eq!(cluster.primary_ports().len(), 3);
+/// assert!(cluster.url().starts_with("rediss+cluster://127.0.0.1:"));
 /// ```
 #[derive(Clone)]
 pub struct RedisClusterBuilder {
@@ -31,6 +34,7 @@ pub struct RedisClusterBuilder {
     require_full_coverage: bool,
     pub(super) node_timeout: Duration,
     pub(super) password: Option<String>,
+    pub(super) tls: bool,
     extra: Vec<(String, String)>,
 }
 
@@ -42,6 +46,7 @@ impl Default for RedisClusterBuilder {
             require_full_coverage: true,
             node_timeout: Duration::from_secs(2),
             password: None,
+            tls: false,
             extra: Vec::new(),
         }
     }
@@ -84,6 +89,16 @@ impl RedisClusterBuilder {
         self
     }
 
+    /// Serves TLS only: each node's only TCP port is a TLS port (`tls-port`, `port 0`), the
+    /// nodes talk TLS to each other (`tls-cluster`, `tls-replication`), so `CLUSTER SLOTS`
+    /// and redirections name TLS ports. All nodes share one certificate, valid for
+    /// `localhost` and `127.0.0.1`, signed by one freshly generated CA (needs the `openssl`
+    /// command); see [`RedisCluster::url`] and [`RedisCluster::ca_cert_pem`].
+    pub fn tls(mut self) -> Self {
+        self.tls = true;
+        self
+    }
+
     /// Passes any other option to every node, as [`RedisServerBuilder::config`] does.
     ///
     /// [`RedisServerBuilder::config`]: crate::RedisServerBuilder::config
@@ -100,8 +115,8 @@ impl RedisClusterBuilder {
 
     /// Starts one node: a [`RedisServer`] with cluster mode on and replicas that sync at
     /// once, so that a primary killed right after the start already has a synced replica
-    /// to take over.
-    pub(super) fn start_node(&self) -> RedisServer {
+    /// to take over; with the TLS files of `certificates` if the cluster serves TLS.
+    pub(super) fn start_node(&self, certificates: Option<&SharedCertificates>) -> RedisServer {
         let timeout_ms = self.node_timeout.as_millis().max(1).to_string();
         let yes_no = |yes: bool| if yes { "yes" } else { "no" };
         let mut builder = RedisServer::builder()
@@ -120,6 +135,12 @@ impl RedisClusterBuilder {
             builder = builder
                 .password(password.clone())
                 .masterauth(password.clone());
+        }
+        if let Some(certificates) = certificates {
+            builder = builder
+                .tls_only(certificates)
+                .config("tls-cluster", "yes")
+                .config("tls-replication", "yes");
         }
         for (name, value) in &self.extra {
             builder = builder.config(name.clone(), value.clone());
@@ -146,6 +167,7 @@ impl fmt::Debug for RedisClusterBuilder {
             .field("require_full_coverage", &self.require_full_coverage)
             .field("node_timeout", &self.node_timeout)
             .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("tls", &self.tls)
             .field("config", &extra)
             .finish()
     }

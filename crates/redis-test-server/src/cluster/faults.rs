@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::cli::{self, CliError, CliJob};
-use crate::resp::{call, call_text, info_field};
+use crate::resp::info_field;
 use crate::util::poll_until;
 
 use super::{POLL_INTERVAL, RedisCluster};
@@ -94,11 +94,11 @@ impl RedisCluster {
     /// seconds.
     pub fn failover(&self, replica_port: u16) -> Duration {
         let started = Instant::now();
-        if let Err(e) = call(replica_port, self.password(), &["CLUSTER", "FAILOVER"]) {
+        if let Err(e) = self.call(replica_port, &["CLUSTER", "FAILOVER"]) {
             self.fail("CLUSTER FAILOVER was refused", &e);
         }
         let done = || {
-            let info = call_text(replica_port, self.password(), &["INFO", "replication"])?;
+            let info = self.call_text(replica_port, &["INFO", "replication"])?;
             if info_field(&info, "role") != Some("master") {
                 return Err(format!("127.0.0.1:{replica_port} is not a primary yet"));
             }
@@ -167,6 +167,7 @@ impl RedisCluster {
         .iter()
         .map(|s| (*s).to_owned())
         .collect();
+        let args = self.cli_args(&args);
         cli::spawn(&args, self.password(), &self.secrets, RESHARD_TIMEOUT)
     }
 

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use crate::resp::{call_text, info_field};
+use crate::resp::{Target, call_text, info_field};
 
 /// How many hash slots a Redis Cluster has.
 pub(crate) const SLOTS: usize = 16_384;
@@ -86,12 +86,16 @@ pub(crate) struct View {
 }
 
 impl View {
-    /// Asks the node on `port`.
-    pub(crate) fn ask(port: u16, password: Option<&str>) -> Result<View, String> {
-        let nodes = parse_nodes(&call_text(port, password, &["CLUSTER", "NODES"])?)
-            .map_err(|e| format!("127.0.0.1:{port} CLUSTER NODES: {e}"))?;
-        let info = call_text(port, password, &["CLUSTER", "INFO"])?;
-        Ok(View { port, nodes, info })
+    /// Asks the node at `target`.
+    pub(crate) fn ask(target: &Target, password: Option<&str>) -> Result<View, String> {
+        let nodes = parse_nodes(&call_text(target, password, &["CLUSTER", "NODES"])?)
+            .map_err(|e| format!("{target} CLUSTER NODES: {e}"))?;
+        let info = call_text(target, password, &["CLUSTER", "INFO"])?;
+        Ok(View {
+            port: target.port(),
+            nodes,
+            info,
+        })
     }
 
     /// The node's line about itself.

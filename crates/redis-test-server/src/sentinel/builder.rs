@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::RedisServer;
 use crate::builder::redact_value;
+use crate::tls::SharedCertificates;
 
 use super::RedisSentinels;
 
@@ -21,7 +22,9 @@ use super::RedisSentinels;
 ///     .password("data-pw")
 ///     .sentinel_password("sentinel-pw")
 ///     .down_after(Duration::from_millis(500))
+///     .tls()
 ///     .start();
+/// assert!(sentinels.url().starts_with("rediss+sentinel://"));
 /// assert!(sentinels.url().ends_with("/cache"));
 /// ```
 #[derive(Clone)]
@@ -31,6 +34,7 @@ pub struct RedisSentinelsBuilder {
     pub(super) sentinel_password: Option<String>,
     down_after: Duration,
     failover_timeout: Duration,
+    pub(super) tls: bool,
     extra: Vec<(String, String)>,
 }
 
@@ -42,6 +46,7 @@ impl Default for RedisSentinelsBuilder {
             sentinel_password: None,
             down_after: Duration::from_secs(2),
             failover_timeout: Duration::from_secs(5),
+            tls: false,
             extra: Vec::new(),
         }
     }
@@ -89,6 +94,16 @@ impl RedisSentinelsBuilder {
         self
     }
 
+    /// Serves TLS only: the master, the replica and the sentinels each have a TLS port as
+    /// their only TCP port (`tls-port`, `port 0`), and talk TLS to each other
+    /// (`tls-replication`), so the sentinels name TLS ports. All share one certificate,
+    /// valid for `localhost` and `127.0.0.1`, signed by one freshly generated CA (needs the
+    /// `openssl` command); see [`RedisSentinels::url`] and [`RedisSentinels::ca_cert_pem`].
+    pub fn tls(mut self) -> Self {
+        self.tls = true;
+        self
+    }
+
     /// Passes any other option to the master and the replica (not the sentinels), as
     /// [`RedisServerBuilder::config`] does.
     ///
@@ -104,12 +119,23 @@ impl RedisSentinelsBuilder {
         RedisSentinels::launch(self)
     }
 
-    /// Starts a data node, a replica of 127.0.0.1:`primary` if given. Replicas sync at
-    /// once, so a master killed right after the start already has a synced replica.
-    pub(super) fn start_data_node(&self, primary: Option<u16>) -> RedisServer {
+    /// Starts a data node, a replica of 127.0.0.1:`primary` if given, serving TLS only
+    /// with `certificates` if given. Replicas sync at once, so a master killed right after
+    /// the start already has a synced replica.
+    pub(super) fn start_data_node(
+        &self,
+        primary: Option<u16>,
+        certificates: Option<&SharedCertificates>,
+    ) -> RedisServer {
         let mut builder = RedisServer::builder()
             .config("repl-diskless-sync", "yes")
             .config("repl-diskless-sync-delay", "0");
+        if let Some(certificates) = certificates {
+            // On the master too: after a failover it is a replica.
+            builder = builder
+                .tls_only(certificates)
+                .config("tls-replication", "yes");
+        }
         if let Some(password) = &self.password {
             builder = builder
                 .password(password.clone())
@@ -125,8 +151,13 @@ impl RedisSentinelsBuilder {
     }
 
     /// Starts a sentinel (`redis-server <file> --sentinel`) that monitors the master on
-    /// 127.0.0.1:`master` with a quorum of 2.
-    pub(super) fn start_sentinel(&self, master: u16) -> RedisServer {
+    /// 127.0.0.1:`master` with a quorum of 2; serving TLS only with `certificates` if given,
+    /// and then talking TLS to the data nodes and the other sentinels.
+    pub(super) fn start_sentinel(
+        &self,
+        master: u16,
+        certificates: Option<&SharedCertificates>,
+    ) -> RedisServer {
         let name = &self.master_name;
         let ms = |d: Duration| d.as_millis().max(1);
         let mut config = format!(
@@ -144,6 +175,11 @@ impl RedisSentinelsBuilder {
         if let Some(password) = &self.sentinel_password {
             config.push_str(&format!("sentinel sentinel-pass {}\n", quote(password)));
             builder = builder.password(password.clone());
+        }
+        if let Some(certificates) = certificates {
+            builder = builder
+                .tls_only(certificates)
+                .config("tls-replication", "yes");
         }
         builder.sentinel(config, self.secrets()).start()
     }
@@ -193,6 +229,7 @@ impl fmt::Debug for RedisSentinelsBuilder {
             )
             .field("down_after", &self.down_after)
             .field("failover_timeout", &self.failover_timeout)
+            .field("tls", &self.tls)
             .field("config", &extra)
             .finish()
     }

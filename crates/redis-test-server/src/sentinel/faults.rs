@@ -4,7 +4,6 @@
 use std::time::{Duration, Instant};
 
 use crate::cli;
-use crate::resp::call;
 use crate::util::poll_until;
 
 use super::{POLL_INTERVAL, RedisSentinels};
@@ -43,11 +42,7 @@ impl RedisSentinels {
             .next()
             .unwrap_or_else(|| self.fail("cannot fail over", "no sentinel runs"));
         let name = self.master_name.as_str();
-        let reply = call(
-            sentinel.port(),
-            self.sentinel_password.as_deref(),
-            &["SENTINEL", "FAILOVER", name],
-        );
+        let reply = self.call(sentinel.port(), &["SENTINEL", "FAILOVER", name]);
         if let Err(e) = reply {
             self.fail("SENTINEL FAILOVER was refused", &e);
         }
@@ -96,7 +91,8 @@ impl RedisSentinels {
         } else {
             panic!("no process of this set-up has the port {port}")
         };
-        let mut all = vec!["-h".to_owned(), "127.0.0.1".to_owned()];
+        let mut all = self.cli_tls_args();
+        all.extend(["-h".to_owned(), "127.0.0.1".to_owned()]);
         all.extend(["-p".to_owned(), port.to_string()]);
         all.extend(args.iter().map(|s| (*s).to_owned()));
         match cli::run(&all, password, &self.secrets, CLI_TIMEOUT) {
