@@ -107,6 +107,11 @@ pub(crate) fn not_executed(kind: ServerErrorKind) -> bool {
 
 /// What an I/O error means for the caller, told by its [`io::ErrorKind`].
 fn io_reason(err: &RedisError) -> &'static str {
+    if untrusted_certificate(err) {
+        return "redis's TLS certificate is not trusted; give its certificate authority with \
+                `ca_certificate`, and check that the certificate is valid for the address \
+                connected to";
+    }
     match io_error(err).map(io::Error::kind) {
         Some(io::ErrorKind::ConnectionRefused) => {
             "connection refused; check the address and that redis is running"
@@ -128,6 +133,21 @@ fn io_reason(err: &RedisError) -> &'static str {
         }
         _ => "the connection to redis failed; check the address and the network",
     }
+}
+
+/// Whether `err` is rustls refusing the server's certificate (unknown issuer, wrong name,
+/// expired), which it reports inside an I/O error.
+#[cfg(feature = "tls")]
+fn untrusted_certificate(err: &RedisError) -> bool {
+    io_error(err)
+        .and_then(io::Error::get_ref)
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .is_some_and(|tls| matches!(tls, rustls::Error::InvalidCertificate(_)))
+}
+
+#[cfg(not(feature = "tls"))]
+fn untrusted_certificate(_: &RedisError) -> bool {
+    false
 }
 
 /// The I/O error that `err` wraps, if any.

@@ -107,6 +107,10 @@ async fn a_tls_cluster_without_its_ca_certificate_is_a_clear_error_within_the_ti
         everything_printed(&err)
     );
     assert!(took < TIMEOUT + MARGIN, "{took:?}");
+    assert!(
+        err.to_string().contains("certificate is not trusted"),
+        "{err}"
+    );
     // Right after, too soon for another look-up of the slot map: the same error, at once.
     let (err, took) = failure(untrusted.set("k", "v", None)).await;
     assert!(
