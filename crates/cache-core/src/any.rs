@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::{Cache, CacheStats, Result, SingleFlight};
+use crate::{Cache, CacheStats, Result, SingleFlight, Ttl};
 
 /// A boxed, `Send` future, as the object-safe [`DynCache`] returns.
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -50,6 +50,10 @@ trait DynCache: Send + Sync + fmt::Debug {
         ttl: Option<Duration>,
     ) -> BoxFuture<'a, Result<()>>;
     fn delete_many<'a>(&'a self, keys: &'a [&'a str]) -> BoxFuture<'a, Result<()>>;
+    fn get_bytes_with_ttl<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<(Bytes, Ttl)>>>;
     fn stats(&self) -> CacheStats;
     fn single_flight(&self) -> Option<&SingleFlight>;
 }
@@ -122,6 +126,13 @@ impl<C: Cache + fmt::Debug> DynCache for C {
 
     fn delete_many<'a>(&'a self, keys: &'a [&'a str]) -> BoxFuture<'a, Result<()>> {
         Box::pin(Cache::delete_many(self, keys))
+    }
+
+    fn get_bytes_with_ttl<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<(Bytes, Ttl)>>> {
+        Box::pin(Cache::get_bytes_with_ttl(self, key))
     }
 
     fn stats(&self) -> CacheStats {
@@ -257,6 +268,10 @@ impl Cache for AnyCache {
     {
         let keys: Vec<&str> = keys.iter().map(AsRef::as_ref).collect();
         self.0.delete_many(&keys).await
+    }
+
+    async fn get_bytes_with_ttl(&self, key: &str) -> Result<Option<(Bytes, Ttl)>> {
+        self.0.get_bytes_with_ttl(key).await
     }
 
     fn stats(&self) -> CacheStats {

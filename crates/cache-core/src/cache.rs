@@ -10,6 +10,17 @@ use crate::{CacheError, CacheStats, Result, SingleFlight};
 /// The smallest TTL a backend stores; shorter non-zero TTLs are rounded up to it.
 pub const MIN_TTL: Duration = Duration::from_millis(1);
 
+/// How long an entry has left, as [`Cache::get_bytes_with_ttl`] reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ttl {
+    /// The entry does not expire.
+    Never,
+    /// The entry expires after this long.
+    Remaining(Duration),
+    /// The backend cannot tell.
+    Unknown,
+}
+
 /// An async key-value cache with optional per-entry expiry: values are bytes underneath,
 /// read and written as UTF-8 strings or as [`Bytes`].
 ///
@@ -277,6 +288,22 @@ pub trait Cache: Send + Sync {
                 self.delete(key.as_ref()).await?;
             }
             Ok(())
+        }
+    }
+
+    /// Returns the bytes stored under `key` with the time the entry has left, like
+    /// [`get_bytes`](Self::get_bytes); a tiered cache uses it to keep a copy no longer than
+    /// the original. Backends that can tell in the same round trip override it; the default
+    /// calls `get_bytes` and says [`Ttl::Unknown`].
+    fn get_bytes_with_ttl(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<(Bytes, Ttl)>>> + Send {
+        async move {
+            Ok(self
+                .get_bytes(key)
+                .await?
+                .map(|value| (value, Ttl::Unknown)))
         }
     }
 

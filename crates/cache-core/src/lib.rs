@@ -4,6 +4,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod any;
+pub mod backplane;
 mod cache;
 mod codec;
 mod error;
@@ -17,7 +18,7 @@ mod typed;
 
 pub use any::AnyCache;
 pub use bytes::Bytes;
-pub use cache::{Cache, MIN_TTL, normalize_ttl, utf8};
+pub use cache::{Cache, MIN_TTL, Ttl, normalize_ttl, utf8};
 pub use codec::Codec;
 #[cfg(feature = "lz4")]
 pub use codec::Compressed;
