@@ -36,6 +36,10 @@ struct Inner<L1, L2, B> {
     /// This instance, in the messages it sends; it ignores its own.
     id: u64,
     l1_ttl: Duration,
+    /// The largest fraction taken off a TTL at random.
+    jitter: f64,
+    /// Turns for the jitter's random numbers.
+    jitter_turn: AtomicU64,
     /// Hashes keys to their stripe, seeded per instance.
     hasher: RandomState,
     stripes: Box<[AtomicU64]>,
@@ -88,6 +92,7 @@ pub struct TieredCacheBuilder<L1, L2, B = NoBackplane> {
     l2: L2,
     backplane: B,
     l1_ttl: Duration,
+    jitter: f64,
 }
 
 impl<L1: Cache, L2: Cache> TieredCache<L1, L2, NoBackplane> {
@@ -100,6 +105,7 @@ impl<L1: Cache, L2: Cache> TieredCache<L1, L2, NoBackplane> {
             l2,
             backplane: NoBackplane,
             l1_ttl: DEFAULT_L1_TTL,
+            jitter: 0.0,
         }
     }
 }
@@ -113,6 +119,7 @@ impl<L1, L2, B> TieredCacheBuilder<L1, L2, B> {
             l2: self.l2,
             backplane,
             l1_ttl: self.l1_ttl,
+            jitter: self.jitter,
         }
     }
 
@@ -120,6 +127,14 @@ impl<L1, L2, B> TieredCacheBuilder<L1, L2, B> {
     /// value can be when an invalidation is lost.
     pub fn l1_ttl(mut self, l1_ttl: Duration) -> Self {
         self.l1_ttl = l1_ttl;
+        self
+    }
+
+    /// Takes up to this fraction (0 to 1) off each write's TTL, at random, so that entries
+    /// written together do not all expire together and reach the source at once. 0 (the
+    /// default) keeps TTLs as given; 0.1 makes a 10-minute TTL last 9 to 10 minutes.
+    pub fn ttl_jitter(mut self, fraction: f64) -> Self {
+        self.jitter = fraction;
         self
     }
 }
@@ -137,6 +152,12 @@ impl<L1: Cache, L2: Cache, B: Backplane> TieredCacheBuilder<L1, L2, B> {
                 source: None,
             });
         }
+        if !(0.0..1.0).contains(&self.jitter) {
+            return Err(CacheError::InvalidConfig {
+                reason: "ttl_jitter must be at least 0 and less than 1".into(),
+                source: None,
+            });
+        }
         let hasher = RandomState::new();
         // A random instance id: the hasher's seed is random per instance.
         let id = hasher.hash_one(std::process::id()) ^ hasher.hash_one(self.l1_ttl);
@@ -147,6 +168,8 @@ impl<L1: Cache, L2: Cache, B: Backplane> TieredCacheBuilder<L1, L2, B> {
                 backplane: self.backplane,
                 id,
                 l1_ttl: self.l1_ttl,
+                jitter: self.jitter,
+                jitter_turn: AtomicU64::new(0),
                 hasher,
                 stripes: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
                 epoch: AtomicU64::new(0),
@@ -249,6 +272,21 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> TieredCache<L1, L2,
         self.stripe(key).fetch_add(1, Ordering::AcqRel);
     }
 
+    /// `ttl` with the jitter taken off (never below 1 ms).
+    fn jittered(&self, ttl: Option<Duration>) -> Option<Duration> {
+        let inner = &*self.inner;
+        match ttl {
+            Some(ttl) if inner.jitter > 0.0 => {
+                let turn = inner.jitter_turn.fetch_add(1, Ordering::Relaxed);
+                // 53 random bits as a fraction in [0, 1).
+                #[allow(clippy::cast_precision_loss)]
+                let unit = (inner.hasher.hash_one(turn) >> 11) as f64 / (1u64 << 53) as f64;
+                Some(ttl.mul_f64(1.0 - inner.jitter * unit).max(cache_core::MIN_TTL))
+            }
+            other => other,
+        }
+    }
+
     /// The TTL of a value kept in L1: at most `l1_ttl`, and at most what the write (or L2)
     /// gives it.
     fn l1_ttl(&self, ttl: Option<Duration>) -> Duration {
@@ -335,7 +373,7 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> TieredCache<L1, L2,
 
     async fn write(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<()> {
         let inner = &*self.inner;
-        let ttl = normalize_ttl(ttl)?;
+        let ttl = self.jittered(normalize_ttl(ttl)?);
         if let Err(err) = inner.l2.set_bytes(key, value.clone(), ttl).await {
             // A rejected input changed nothing anywhere.
             if !matches!(
@@ -515,7 +553,7 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> Cache for TieredCac
     {
         self.ready()?;
         let inner = &*self.inner;
-        let ttl = normalize_ttl(ttl)?;
+        let ttl = self.jittered(normalize_ttl(ttl)?);
         let keys: Vec<String> = entries.iter().map(|(k, _)| k.as_ref().to_owned()).collect();
         if let Err(err) = inner.l2.set_many_bytes(entries, ttl).await {
             if !matches!(
@@ -587,6 +625,7 @@ impl<L1: fmt::Debug, L2: fmt::Debug, B: fmt::Debug> fmt::Debug for TieredCache<L
             .field("l2", &inner.l2)
             .field("backplane", &inner.backplane)
             .field("l1_ttl", &inner.l1_ttl)
+            .field("ttl_jitter", &inner.jitter)
             .field("closed", &inner.closed.load(Ordering::Relaxed))
             .finish()
     }
@@ -599,6 +638,7 @@ impl<L1: fmt::Debug, L2: fmt::Debug, B: fmt::Debug> fmt::Debug for TieredCacheBu
             .field("l2", &self.l2)
             .field("backplane", &self.backplane)
             .field("l1_ttl", &self.l1_ttl)
+            .field("ttl_jitter", &self.jitter)
             .finish()
     }
 }
