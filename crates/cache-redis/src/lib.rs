@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use futures_util::future::join_all;
 use redis::FromRedisValue;
 use tracing::Instrument;
@@ -351,32 +352,31 @@ impl RedisCache {
     /// Runs `call` counted in the stats and traced: a `debug` span named `redis` with the
     /// operation, the namespace and the number of keys (never a key, a value or a password),
     /// and a `debug` event with the outcome.
-    async fn traced<T>(
-        &self,
+    ///
+    /// A combinator rather than an `async` block: rustc keeps a future that an `async` block
+    /// awaits twice in its state (as the captured value and as the awaited one), and every
+    /// operation's future would carry the extra kilobyte.
+    fn traced<'a, T: 'a>(
+        &'a self,
         op: &'static str,
         keys: usize,
-        call: impl Future<Output = Result<T>>,
-    ) -> Result<T> {
+        call: impl Future<Output = Result<T>> + 'a,
+    ) -> impl Future<Output = Result<T>> + 'a {
         let span = tracing::debug_span!("redis", op, namespace = self.namespace(), keys);
-        async {
-            let result = call.await;
-            match &result {
-                Ok(_) => tracing::debug!("done"),
-                Err(err) => {
-                    // A closed cache is the caller's doing, not a failure of the store.
-                    if !matches!(err, CacheError::Closed) {
-                        self.count(Stat::Error, 1);
-                    }
-                    if matches!(err, CacheError::Timeout { .. }) {
-                        self.count(Stat::Timeout, 1);
-                    }
-                    tracing::debug!(error = %err, code = err.code(), "failed");
+        call.inspect(move |result| match result {
+            Ok(_) => tracing::debug!("done"),
+            Err(err) => {
+                // A closed cache is the caller's doing, not a failure of the store.
+                if !matches!(err, CacheError::Closed) {
+                    self.count(Stat::Error, 1);
                 }
+                if matches!(err, CacheError::Timeout { .. }) {
+                    self.count(Stat::Timeout, 1);
+                }
+                tracing::debug!(error = %err, code = err.code(), "failed");
             }
-            result
-        }
+        })
         .instrument(span)
-        .await
     }
 
     /// `SET key value [PX ms]` of a value's bytes, checked before any I/O.
