@@ -14,6 +14,9 @@ pub(crate) struct Series {
     pub(crate) p50: Duration,
     /// 99th percentile latency, likewise.
     pub(crate) p99: Duration,
+    /// The share of reads served in process over the measured rounds (a bounded cache's
+    /// hits, a tiered cache's L1 hits), for the cases that count them.
+    pub(crate) hit_ratio: Option<f64>,
 }
 
 /// The median of `values` (the upper one of an even count); NaN when empty.
@@ -48,6 +51,11 @@ pub(crate) fn format_latency(d: Duration) -> String {
     } else {
         format!("{value:.0}{unit}")
     }
+}
+
+/// A share as the tables show it: `83.4%`.
+pub(crate) fn format_percent(share: f64) -> String {
+    format!("{:.1}%", share * 100.0)
 }
 
 /// A ratio as the tables show it: `1.02x`.
@@ -120,8 +128,9 @@ impl fmt::Display for Table {
     }
 }
 
-/// The throughput table of a group: ops/s of the median round, p50, p99, and the median
-/// per-round ratio to each anchor (given as an index into `series` and a column title).
+/// The throughput table of a group: ops/s of the median round, p50, p99, the share of reads
+/// served in process when a case counts it, and the median per-round ratio to each anchor
+/// (given as an index into `series` and a column title).
 pub(crate) fn throughput_table(series: &[Series], anchors: &[(usize, &str)]) -> Table {
     let mut header = vec![
         "case".to_owned(),
@@ -129,6 +138,10 @@ pub(crate) fn throughput_table(series: &[Series], anchors: &[(usize, &str)]) -> 
         "p50".to_owned(),
         "p99".to_owned(),
     ];
+    let hit_ratios = series.iter().any(|s| s.hit_ratio.is_some());
+    if hit_ratios {
+        header.push("reads served in process".to_owned());
+    }
     header.extend(anchors.iter().map(|(_, title)| format!("vs {title}")));
     let mut table = Table::new(header);
     for s in series {
@@ -138,6 +151,9 @@ pub(crate) fn throughput_table(series: &[Series], anchors: &[(usize, &str)]) -> 
             format_latency(s.p50),
             format_latency(s.p99),
         ];
+        if hit_ratios {
+            row.push(s.hit_ratio.map_or(String::new(), format_percent));
+        }
         row.extend(
             anchors
                 .iter()
@@ -235,6 +251,7 @@ mod tests {
             rounds: rounds.to_vec(),
             p50: Duration::from_nanos(50),
             p99: Duration::from_micros(2),
+            hit_ratio: None,
         };
         let series = [
             s("anchor", &[10.0, 20.0, 30.0]),
@@ -246,6 +263,23 @@ mod tests {
         assert!(last.contains("40 |"), "{text}");
         assert!(last.contains("2.00x"), "{text}");
         assert!(last.contains("50ns") && last.contains("2.0µs"), "{text}");
+        assert!(!text.contains("in process"), "{text}");
+    }
+
+    #[test]
+    fn throughput_table_shows_hit_ratios_where_a_case_counts_them() {
+        let s = |name: &str, hit_ratio| Series {
+            name: name.into(),
+            rounds: vec![10.0],
+            p50: Duration::from_nanos(50),
+            p99: Duration::from_micros(2),
+            hit_ratio,
+        };
+        let series = [s("remote", None), s("tiered", Some(0.8346))];
+        let text = throughput_table(&series, &[(0, "remote")]).to_string();
+        assert!(text.contains("reads served in process"), "{text}");
+        let last = text.lines().last().unwrap_or_default();
+        assert!(last.contains("83.5%"), "{text}");
     }
 
     #[test]

@@ -180,6 +180,7 @@ pub(crate) async fn run_group(
                 rounds,
                 p50,
                 p99,
+                hit_ratio: None,
             }
         })
         .collect())
