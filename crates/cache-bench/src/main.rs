@@ -15,6 +15,7 @@ mod rng;
 mod stores;
 mod summary;
 mod throughput;
+mod tiered;
 mod traces;
 mod workload;
 mod zipf;
@@ -58,6 +59,7 @@ fn run(opts: &Options) -> Result<()> {
     }
     groups::check_redis_programs(opts)?;
     cluster::check_programs(opts)?;
+    tiered::check_programs(opts)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(WORKERS)
         .enable_all()
@@ -74,6 +76,7 @@ fn run(opts: &Options) -> Result<()> {
         results.batches = series;
     }
     results.cluster = runtime.block_on(cluster::run(opts, &work))?;
+    results.tiered = runtime.block_on(tiered::run(opts))?;
     results.hit_ratios = runtime.block_on(groups::hit_ratios(opts))?;
     results.memory = groups::memory_per_entry(opts)?;
     results.codecs = runtime.block_on(codecs::run(opts))?;

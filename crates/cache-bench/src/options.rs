@@ -33,9 +33,9 @@ Options:
   --secs S       seconds per case and round (default 0.4)
   --only TEXT    keep the cases whose \"group: name\" contains TEXT, ignoring case;
                  groups: in-process, redis, redis batches, cluster, cluster
-                 batches, hit ratio, memory, codecs (e.g. --only in-process,
-                 --only MemoryCache, --only codecs; --only cluster keeps both
-                 cluster groups)
+                 batches, tiered, hit ratio, memory, codecs (e.g. --only
+                 in-process, --only MemoryCache, --only codecs; --only cluster
+                 keeps both cluster groups)
   --extended     also run RedisCache with pool_size 2 and 4, and deadpool-redis
                  with a checkout per operation
   --sets PCT     percentage of sets in the throughput groups (default 10, as the
@@ -145,6 +145,22 @@ mod tests {
         assert!(o.selects("cluster batches", "RedisCache get_many/set_many of 100"));
         assert!(!o.selects("redis", "RedisCache"));
         assert!(!o.selects("redis batches", "raw MGET/pipelined SET of 100"));
+    }
+
+    #[test]
+    fn only_tiered_keeps_the_tiered_group_and_nothing_else() {
+        let Ok(Parsed::Run(o)) = parse(&["--only", "tiered"]) else {
+            panic!("should parse");
+        };
+        assert!(o.selects("tiered", "TieredCache"));
+        assert!(o.selects("tiered", "RedisCache"));
+        assert!(o.selects("tiered", "MemoryCache, max_capacity 100,000"));
+        assert!(!o.selects("redis", "RedisCache"));
+        assert!(!o.selects("in-process", "MemoryCache, max_capacity 100,000"));
+        assert!(!o.selects(
+            "hit ratio",
+            "Zipf 0.99, 1M keys, capacity 100k: MemoryCache"
+        ));
     }
 
     #[test]

@@ -8,7 +8,8 @@ use crate::groups::{HitRatios, REPLAY_ROUNDS};
 use crate::hit_ratio::{CACHES, Kind};
 use crate::memory;
 use crate::options::Options;
-use crate::report::{Figure, Series, Table, format_ratio, ratio, throughput_table};
+use crate::report::{Figure, Series, Table, format_percent, format_ratio, ratio, throughput_table};
+use crate::tiered::{self, TIERED_CACHE};
 use crate::traces::{self, Shape};
 use crate::workload::{KEYS, SAMPLE_EVERY, SET_PERCENT, TASKS, WORKERS};
 
@@ -23,6 +24,8 @@ pub(crate) struct Results {
     pub(crate) batches: Vec<Series>,
     /// The cluster groups.
     pub(crate) cluster: ClusterSeries,
+    /// The tiered group.
+    pub(crate) tiered: Vec<Series>,
     /// Hit ratios of the bounded caches.
     pub(crate) hit_ratios: HitRatios,
     /// Bytes per entry, by case.
@@ -122,6 +125,9 @@ pub(crate) fn print(results: &Results, opts: &Options) {
         );
         print!("{}", throughput_table(&results.cluster.batches, &a));
     }
+    if !results.tiered.is_empty() {
+        print_tiered(&results.tiered, opts);
+    }
     if !results.hit_ratios.rows.is_empty() || !results.hit_ratios.replay.is_empty() {
         print_hit_ratios(&results.hit_ratios);
     }
@@ -147,7 +153,7 @@ pub(crate) fn print(results: &Results, opts: &Options) {
     if !results.codecs.is_empty() {
         codecs::print(&results.codecs, opts);
     }
-    println!("\n## Targets (issues 4, 5, 11, 12 and 13)\n");
+    println!("\n## Targets (issues 4, 5, 11, 12, 13 and 14)\n");
     if sets != SET_PERCENT {
         println!("(measured with {sets}% sets, not the issue's {SET_PERCENT}%)\n");
     }
@@ -190,6 +196,9 @@ fn targets(results: &Results) -> Vec<String> {
         RAW_CLUSTER_BATCHES,
         0.9,
     );
+    ratio_figure(&results.tiered, TIERED_CACHE, REDIS_CACHE, 5.0);
+    ratio_figure(&results.tiered, TIERED_CACHE, MEMORY_BOUNDED, 0.5);
+    lines.push(tiered_hit_ratios(&results.tiered));
     hit_ratio_targets(&results.hit_ratios, &mut lines);
     let bytes = |name| results.memory.iter().find(|m| m.0 == name).map(|m| m.1);
     lines.push(match (bytes(MEMORY_CACHE), bytes(DASHMAP)) {
@@ -204,6 +213,55 @@ fn targets(results: &Results) -> Vec<String> {
         _ => "not run: memory per entry".to_owned(),
     });
     lines
+}
+
+/// The tiered group's table.
+fn print_tiered(series: &[Series], opts: &Options) {
+    println!(
+        "\n## Tiered cache (issue 14; one private redis-server on the same machine)\n\n\
+         {TASKS} tasks on {WORKERS} tokio workers, {}% get / {}% set (TTL 300 s), 100-byte \
+         values, keys drawn from a Zipf {} distribution over {} keys (a sequence of {} key \
+         numbers made beforehand, each task from its own random place in it), all written to \
+         Redis before the rounds; `{TIERED_CACHE}`: L1 a `MemoryCache` with max_capacity {} \
+         (filled by sets and by reads that hit L2), l1_ttl {} s, L2 a `RedisCache`, backplane \
+         `{}`; `{MEMORY_BOUNDED}` alone: filled by sets only (a get that misses stays a miss); \
+         both bounded caches start empty and run {} operations untimed before the rounds; \
+         ops/s of the median round of {} interleaved rounds of {} s; ratios are medians of \
+         per-round ratios; p50/p99 over 1 op in {SAMPLE_EVERY}; reads served in process: L1 \
+         hits of `{TIERED_CACHE}`, hits of the `MemoryCache`, over the measured rounds\n",
+        100 - opts.set_percent,
+        opts.set_percent,
+        tiered::EXPONENT,
+        tiered::KEYS,
+        tiered::SEQUENCE,
+        tiered::CAPACITY,
+        tiered::L1_TTL.as_secs(),
+        tiered::backplane_name(),
+        tiered::WARM_UP_OPS,
+        opts.rounds,
+        opts.secs,
+    );
+    let a = anchors(
+        series,
+        &[(REDIS_CACHE, "RedisCache"), (MEMORY_BOUNDED, "MemoryCache")],
+    );
+    print!("{}", throughput_table(series, &a));
+}
+
+/// The L1 hit ratio of the tiered case, and the bounded `MemoryCache`'s beside it.
+fn tiered_hit_ratios(series: &[Series]) -> String {
+    let share = |name| {
+        find(series, name)
+            .and_then(|i| series[i].hit_ratio)
+            .map(format_percent)
+    };
+    match (share(TIERED_CACHE), share(MEMORY_BOUNDED)) {
+        (Some(l1), Some(memory)) => format!(
+            "L1 hit ratio of {TIERED_CACHE} (no target): {l1}; {MEMORY_BOUNDED} alone: {memory}"
+        ),
+        (Some(l1), None) => format!("L1 hit ratio of {TIERED_CACHE} (no target): {l1}"),
+        _ => format!("not run: L1 hit ratio of {TIERED_CACHE}"),
+    }
 }
 
 /// The hit-ratio table, the replay rates and where the chart is.

@@ -1,17 +1,18 @@
 //! The throughput groups: cases run in interleaved rounds, then summarised as [`Series`].
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use cache_memory::{AnyCache, MemoryCache};
+use cache_memory::{AnyCache, Cache, MemoryCache};
 use cache_redis::RedisCache;
 
 use crate::batches::{BATCH, CacheBatches, RawBatches, RawClusterBatches};
 use crate::histogram::Histogram;
 use crate::redis_benchmark::RedisBenchmark;
-use crate::report::{Series, median};
+use crate::report::{Series, format_percent, median};
 use crate::stores::{
     BytesStore, CacheStore, CheckoutPerOp, MokaStore, MutexMap, RawCluster, RawDashMap, RawRedis,
 };
+use crate::tiered::TieredOverRedis;
 use crate::workload::{self, Result, Workload};
 
 /// How long each case runs, untimed, before the first round: connections open, maps grow.
@@ -24,6 +25,12 @@ const SEED: u64 = 42;
 pub(crate) enum Subject {
     /// `MemoryCache` through `Cache` with static dispatch.
     Memory(CacheStore<MemoryCache>),
+    /// A `MemoryCache` with a capacity below the key space, through `Cache` with static
+    /// dispatch; its hits are counted.
+    Bounded(CacheStore<MemoryCache>),
+    /// `TieredCache` over a bounded `MemoryCache` and a `RedisCache`, static dispatch; its
+    /// L1 hits are counted.
+    Tiered(CacheStore<TieredOverRedis>),
     /// `MemoryCache` through `get_bytes`/`set_bytes`, static dispatch.
     MemoryBytes(BytesStore<MemoryCache>),
     /// `AnyCache` (boxed futures) over a `MemoryCache`.
@@ -80,18 +87,28 @@ enum Latency {
     Reported { p50: Duration, p99: Duration },
 }
 
+/// Reads served in process so far, of all reads, as a case counts them.
+#[derive(Debug, Clone, Copy, Default)]
+struct Reads {
+    /// Reads served in process: a bounded cache's hits, a tiered cache's L1 hits.
+    hits: u64,
+    /// All reads.
+    total: u64,
+}
+
 impl Subject {
-    /// Writes the 100,000 keys (for the in-process cases; a Redis group populates its
-    /// server or cluster once for all cases).
+    /// Writes the workload's keys (for the in-process cases; a Redis group populates its
+    /// server or cluster once for all cases, the tiered case included).
     pub(crate) async fn populate(&self, work: &Workload) -> Result<()> {
         match self {
-            Self::Memory(s) => workload::populate(s, work).await,
+            Self::Memory(s) | Self::Bounded(s) => workload::populate(s, work).await,
             Self::MemoryBytes(s) => workload::populate(s, work).await,
             Self::Any(s) => workload::populate(s, work).await,
             Self::Moka(s) => workload::populate(s, work).await,
             Self::Dash(s) => workload::populate(s, work).await,
             Self::Mutex(s) => workload::populate(s, work).await,
             Self::Redis(_)
+            | Self::Tiered(_)
             | Self::RawRedis(_)
             | Self::RawCluster(_)
             | Self::Checkout(_)
@@ -102,11 +119,33 @@ impl Subject {
         }
     }
 
+    /// Runs the workload untimed, in rounds of a quarter second, until `ops` operations are
+    /// done or `longest` has passed: a cache whose content follows the reads (a bounded or
+    /// tiered cache) then starts the measured rounds near its steady hit ratio. Returns the
+    /// operations done.
+    pub(crate) async fn warm_up(
+        &self,
+        work: &Workload,
+        ops: u64,
+        longest: Duration,
+    ) -> Result<u64> {
+        let started = Instant::now();
+        let mut done = 0.0;
+        let mut seed = SEED.wrapping_mul(1_000);
+        while done < ops as f64 && started.elapsed() < longest {
+            let (rate, _) = self.round(work, 0.25, seed).await?;
+            done += rate * 0.25;
+            seed += 1;
+        }
+        Ok(done as u64)
+    }
+
     /// One round of `secs` seconds: ops/s and latencies.
     async fn round(&self, work: &Workload, secs: f64, seed: u64) -> Result<(f64, Latency)> {
         let run_for = Duration::from_secs_f64(secs);
         let mut round = match self {
-            Self::Memory(s) => workload::round(s, work, run_for, seed).await?,
+            Self::Memory(s) | Self::Bounded(s) => workload::round(s, work, run_for, seed).await?,
+            Self::Tiered(s) => workload::round(s, work, run_for, seed).await?,
             Self::MemoryBytes(s) => workload::round(s, work, run_for, seed).await?,
             Self::Any(s) => workload::round(s, work, run_for, seed).await?,
             Self::Moka(s) => workload::round(s, work, run_for, seed).await?,
@@ -137,13 +176,36 @@ impl Subject {
         }
         Ok((round.ops_per_sec(), Latency::Sampled(round.latencies)))
     }
+
+    /// The reads served in process so far, for the cases that count them.
+    fn reads(&self) -> Option<Reads> {
+        match self {
+            Self::Bounded(s) => {
+                let stats = s.0.stats();
+                Some(Reads {
+                    hits: stats.hits,
+                    total: stats.hits + stats.misses,
+                })
+            }
+            Self::Tiered(s) => {
+                let stats = s.0.tiered_stats();
+                Some(Reads {
+                    hits: stats.l1_hits,
+                    total: stats.l1_hits + stats.l2_hits + stats.misses,
+                })
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Runs `cases` in `rounds` interleaved rounds of `secs` each, after one warm-up round per
 /// case, printing a progress line per case and round to stderr.
 ///
 /// Latencies: percentiles over every sampled operation of every round; for an external tool,
-/// the median over rounds of the percentiles it reports.
+/// the median over rounds of the percentiles it reports. The cases that count their reads
+/// served in process (a bounded or tiered cache) have their hit ratio over the measured
+/// rounds, the warm-up left out.
 pub(crate) async fn run_group(
     group: &str,
     cases: &[Case],
@@ -156,13 +218,34 @@ pub(crate) async fn run_group(
             .round(work, WARM_UP.as_secs_f64(), SEED - 1)
             .await?;
     }
-    let mut per_case: Vec<(Vec<f64>, Vec<Latency>)> =
-        cases.iter().map(|_| (Vec::new(), Vec::new())).collect();
+    let mut per_case: Vec<(Vec<f64>, Vec<Latency>, Option<Reads>)> = cases
+        .iter()
+        .map(|case| {
+            (
+                Vec::new(),
+                Vec::new(),
+                case.subject.reads().map(|_| Reads::default()),
+            )
+        })
+        .collect();
     for r in 0..rounds {
-        for (case, (rates, latencies)) in cases.iter().zip(&mut per_case) {
+        for (case, (rates, latencies, reads)) in cases.iter().zip(&mut per_case) {
+            let before = case.subject.reads();
             let (rate, latency) = case.subject.round(work, secs, SEED + r as u64).await?;
+            let mut served = String::new();
+            if let (Some(sum), Some(before), Some(after)) = (reads, before, case.subject.reads()) {
+                let (hits, total) = (after.hits - before.hits, after.total - before.total);
+                sum.hits += hits;
+                sum.total += total;
+                if total > 0 {
+                    served = format!(
+                        ", {} of reads in process",
+                        format_percent(hits as f64 / total as f64)
+                    );
+                }
+            }
             eprintln!(
-                "[{group}] round {}/{rounds} {}: {rate:.0} ops/s",
+                "[{group}] round {}/{rounds} {}: {rate:.0} ops/s{served}",
                 r + 1,
                 case.name
             );
@@ -173,14 +256,16 @@ pub(crate) async fn run_group(
     Ok(cases
         .iter()
         .zip(per_case)
-        .map(|(case, (rounds, latencies))| {
+        .map(|(case, (rounds, latencies, reads))| {
             let (p50, p99) = summarise(&latencies);
             Series {
                 name: case.name.clone(),
                 rounds,
                 p50,
                 p99,
-                hit_ratio: None,
+                hit_ratio: reads
+                    .filter(|reads| reads.total > 0)
+                    .map(|reads| reads.hits as f64 / reads.total as f64),
             }
         })
         .collect())
