@@ -13,6 +13,7 @@ mod manager;
 mod redis_url;
 #[cfg(feature = "tls")]
 mod tls;
+mod ttl;
 
 use std::fmt;
 use std::sync::Arc;
@@ -36,7 +37,7 @@ pub use cache_core::Json;
 pub use cache_core::MsgPack;
 pub use cache_core::{
     AnyCache, BoxError, Bytes, Cache, CacheError, CacheExt, CacheStats, MIN_TTL, Result,
-    SingleFlight, Stat, StatsCounters, normalize_ttl, utf8,
+    SingleFlight, Stat, StatsCounters, Ttl, normalize_ttl, utf8,
 };
 pub use cache_core::{Codec, TypedCache};
 
@@ -291,53 +292,62 @@ impl RedisCache {
     ) -> Result<T> {
         self.traced(op, keys, async {
             self.ready()?;
-            let timeout = self.inner.timeout;
-            let request = Request::Cmd(cmd);
             match &self.inner.topology {
-                Topology::Single(connections) => single(connections, timeout, kind, request).await,
-                Topology::Sentinel {
-                    master,
-                    replicas,
-                    sentinels,
-                } => {
-                    sentinels.watch(master, replicas.as_ref());
-                    let replicas = replicas.as_ref().filter(|_| kind == Kind::Read);
-                    // Boxed, like the cluster's, so that one server's future stays small.
-                    Box::pin(behind_sentinels(master, replicas, timeout, kind, request)).await
-                }
                 Topology::Cluster(cluster) => {
-                    Box::pin(cluster.attempt(timeout, kind, &route, cmd)).await
+                    Box::pin(cluster.attempt(self.inner.timeout, kind, &route, cmd)).await
+                }
+                Topology::Single(_) | Topology::Sentinel { .. } => {
+                    self.unrouted(kind, Request::Cmd(cmd)).await
                 }
             }
         })
         .await
     }
 
-    /// Sends a pipeline of writes to the one server (never on a cluster, where each command
-    /// must be routed), within the timeout, once; counted and traced.
-    async fn run_pipeline(
+    /// Sends a pipeline to the one server, or to the master behind the sentinels (a
+    /// [`Kind::Read`] pipeline to a replica with `read_from_replicas`), within the timeout;
+    /// counted and traced. Writes are sent once, reads again after a lost connection, as with
+    /// [`run`](Self::run). Never on a cluster, where each command must be routed.
+    async fn run_pipeline<T: FromRedisValue + Send>(
         &self,
         op: &'static str,
         keys: usize,
+        kind: Kind,
         pipe: &redis::Pipeline,
-    ) -> Result<()> {
+    ) -> Result<T> {
         self.traced(op, keys, async {
             self.ready()?;
-            let request = Request::Pipe(pipe);
-            match &self.inner.topology {
-                Topology::Single(connections)
-                | Topology::Sentinel {
-                    master: connections,
-                    ..
-                } => single(connections, self.inner.timeout, Kind::Write, request).await,
-                Topology::Cluster(_) => Err(CacheError::Backend {
-                    code: None,
-                    message: "a pipeline cannot be routed on a redis cluster".into(),
-                    source: None,
-                }),
-            }
+            self.unrouted(kind, Request::Pipe(pipe)).await
         })
         .await
+    }
+
+    /// Sends `request` where a request needs no routing: to the one server, or behind the
+    /// sentinels to the master (a read to a replica with `read_from_replicas`).
+    async fn unrouted<T: FromRedisValue + Send>(
+        &self,
+        kind: Kind,
+        request: Request<'_>,
+    ) -> Result<T> {
+        let timeout = self.inner.timeout;
+        match &self.inner.topology {
+            Topology::Single(connections) => single(connections, timeout, kind, request).await,
+            Topology::Sentinel {
+                master,
+                replicas,
+                sentinels,
+            } => {
+                sentinels.watch(master, replicas.as_ref());
+                let replicas = replicas.as_ref().filter(|_| kind == Kind::Read);
+                // Boxed, like the cluster's, so that one server's future stays small.
+                Box::pin(behind_sentinels(master, replicas, timeout, kind, request)).await
+            }
+            Topology::Cluster(_) => Err(CacheError::Backend {
+                code: None,
+                message: "a pipeline cannot be routed on a redis cluster".into(),
+                source: None,
+            }),
+        }
     }
 
     /// Checks that the cache is open and that tokio can run it.
@@ -513,6 +523,20 @@ impl Cache for RedisCache {
             1,
         );
         Ok(value.map(Bytes::from))
+    }
+
+    /// `GET` and `PTTL`, one round trip: pipelined on one server and behind sentinels; in a
+    /// cluster, two commands sent at once to the key's node. [`Ttl::Never`] for a key without
+    /// expiry, else [`Ttl::Remaining`] in whole milliseconds; a key that expires or is deleted
+    /// between the two commands is a miss. Counted as a hit or a miss, like `get`.
+    ///
+    /// The two commands are not atomic: a write landing between them can pair a value with
+    /// the TTL of the value that replaced it.
+    ///
+    /// # Errors
+    /// Those of [`get_bytes`](Cache::get_bytes).
+    async fn get_bytes_with_ttl(&self, key: &str) -> Result<Option<(Bytes, Ttl)>> {
+        self.get_with_ttl(key).await
     }
 
     /// `SET key value [PX ms]`, one round trip; the TTL is rounded up to whole milliseconds.
