@@ -3,6 +3,7 @@
 // stable yet (Rust 1.95), so local and CI doc builds leave `docsrs` unset.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod backplane;
 mod batch;
 mod builder;
 mod cluster;
@@ -22,8 +23,10 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use redis::FromRedisValue;
+use tokio::sync::watch;
 use tracing::Instrument;
 
+pub use crate::backplane::RedisBackplane;
 pub use crate::builder::{DEFAULT_MAX_SIZE, DEFAULT_POOL_SIZE, DEFAULT_TIMEOUT, RedisCacheBuilder};
 pub use crate::keys::MAX_TTL_MS;
 #[cfg(feature = "lz4")]
@@ -135,6 +138,8 @@ struct Inner {
     keys: Keys,
     timeout: Duration,
     closed: AtomicBool,
+    /// Turns `true` on [`close`](Cache::close), for background tasks that wait on it.
+    closing: watch::Sender<bool>,
     described: Described,
     stats: StatsCounters,
     flights: SingleFlight,
@@ -168,6 +173,7 @@ impl RedisCache {
                 keys,
                 timeout,
                 closed: AtomicBool::new(false),
+                closing: watch::Sender::new(false),
                 described,
                 stats: StatsCounters::new(),
                 flights: SingleFlight::new(),
@@ -237,6 +243,16 @@ impl RedisCache {
 
     fn count(&self, stat: Stat, n: usize) {
         self.inner.stats.add(stat, n as u64);
+    }
+
+    /// Whether [`close`](Cache::close) was called.
+    fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::Acquire)
+    }
+
+    /// Turns `true` when the cache is closed.
+    fn closing(&self) -> watch::Receiver<bool> {
+        self.inner.closing.subscribe()
     }
 
     fn ensure_open(&self) -> Result<()> {
@@ -608,6 +624,7 @@ impl Cache for RedisCache {
     /// cache and its clones returns [`CacheError::Closed`]. Operations already in flight finish.
     async fn close(&self) -> Result<()> {
         if !self.inner.closed.swap(true, Ordering::AcqRel) {
+            self.inner.closing.send_replace(true);
             match &self.inner.topology {
                 Topology::Single(connections) => connections.close(),
                 Topology::Sentinel {
