@@ -182,6 +182,8 @@ impl RedisCache {
     /// it does not answer within the timeout, [`CacheError::Backend`] when it refuses the
     /// credentials, and [`CacheError::Closed`] after [`close`](Cache::close).
     pub async fn ping(&self) -> Result<()> {
+        // Before the deadline's timer, which tokio cannot make without its time driver.
+        self.ready()?;
         let timeout = self.inner.timeout;
         // One deadline for the whole check, every primary of a cluster asked at once.
         tokio::time::timeout(timeout, async {
