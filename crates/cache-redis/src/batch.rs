@@ -7,9 +7,9 @@ use std::time::Duration;
 use cache_core::{Bytes, CacheError, Result, Stat};
 use futures_util::future::join_all;
 
-use crate::RedisCache;
 use crate::cluster::Route;
 use crate::keys::{Key, ttl_millis};
+use crate::{Kind, RedisCache};
 
 /// The most keys one round trip of a batch carries: large batches are split so that one
 /// command never holds Redis (single-threaded) for long, and each chunk has the timeout.
@@ -121,7 +121,8 @@ impl RedisCache {
                 for (key, value) in chunk {
                     pipe.add_command(set(key, value));
                 }
-                self.run_pipeline("set_many", chunk.len(), &pipe).await?;
+                self.run_pipeline::<()>("set_many", chunk.len(), Kind::Write, &pipe)
+                    .await?;
                 self.count(Stat::Set, chunk.len());
             }
             rest = later;

@@ -315,6 +315,36 @@ impl Cluster {
         shared.refreshed.notify_waiters();
     }
 
+    /// Every node a connection of another kind could go to (the backplane's subscription),
+    /// as `host:port` with its settings: the seeds, then the primaries and the replicas of the
+    /// slot map, after waiting (up to the timeout) for a first map if there is none yet.
+    pub(crate) async fn every_node(&self) -> Vec<(String, ConnectionInfo)> {
+        let shared = &self.shared;
+        if shared.map().is_none() {
+            // Without a map the seeds are all there is; with one, the other nodes too.
+            let _ = tokio::time::timeout(shared.ask_bound, shared.current_map()).await;
+        }
+        let mut addrs = shared.seeds.clone();
+        if let Some(map) = shared.map() {
+            for shard in &map.shards {
+                addrs.push(shard.primary.addr.clone());
+            }
+            for shard in &map.shards {
+                addrs.extend(shard.replicas.iter().map(|node| node.addr.clone()));
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        addrs.retain(|addr| seen.insert(addr.clone()));
+        addrs
+            .into_iter()
+            .filter_map(|addr| {
+                let (host, port) = split_host_port(&addr)?;
+                let info = shared.node_info(host, port);
+                Some((addr, info))
+            })
+            .collect()
+    }
+
     /// The number of lanes per node.
     pub(crate) fn lanes(&self) -> usize {
         self.shared.lanes
@@ -404,11 +434,7 @@ impl Shared {
         }
         let manager = NodeManager::new(
             Target::Fixed {
-                info: Box::new(self.template.clone().set_addr(with_host_port(
-                    self.template.addr(),
-                    host,
-                    port,
-                ))),
+                info: Box::new(self.node_info(host, port)),
                 readonly: self.read_from_replicas,
             },
             self.connect_bound,
@@ -420,6 +446,13 @@ impl Shared {
         });
         nodes.insert(addr, Arc::clone(&node));
         Ok(node)
+    }
+
+    /// The settings to reach the node at `host:port` with.
+    fn node_info(&self, host: String, port: u16) -> ConnectionInfo {
+        self.template
+            .clone()
+            .set_addr(with_host_port(self.template.addr(), host, port))
     }
 
     /// The node a redirection from `from` names; an empty host (a node that does not know

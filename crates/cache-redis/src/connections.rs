@@ -390,6 +390,11 @@ impl Connections {
         self.shared.pool.close();
     }
 
+    /// What opens this pool's connections.
+    pub(crate) fn manager(&self) -> &NodeManager {
+        self.shared.pool.manager()
+    }
+
     /// The number of lanes: the connections that operations are shared over.
     pub(crate) fn lanes(&self) -> usize {
         self.shared.lanes.len()

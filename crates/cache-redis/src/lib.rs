@@ -3,6 +3,7 @@
 // stable yet (Rust 1.95), so local and CI doc builds leave `docsrs` unset.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod backplane;
 mod batch;
 mod builder;
 mod cluster;
@@ -13,6 +14,7 @@ mod manager;
 mod redis_url;
 #[cfg(feature = "tls")]
 mod tls;
+mod ttl;
 
 use std::fmt;
 use std::sync::Arc;
@@ -22,8 +24,10 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use futures_util::future::join_all;
 use redis::FromRedisValue;
+use tokio::sync::watch;
 use tracing::Instrument;
 
+pub use crate::backplane::RedisBackplane;
 pub use crate::builder::{DEFAULT_MAX_SIZE, DEFAULT_POOL_SIZE, DEFAULT_TIMEOUT, RedisCacheBuilder};
 pub use crate::keys::MAX_TTL_MS;
 #[cfg(feature = "lz4")]
@@ -37,7 +41,7 @@ pub use cache_core::Json;
 pub use cache_core::MsgPack;
 pub use cache_core::{
     AnyCache, BoxError, Bytes, Cache, CacheError, CacheExt, CacheStats, MIN_TTL, Result,
-    SingleFlight, Stat, StatsCounters, normalize_ttl, utf8,
+    SingleFlight, Stat, StatsCounters, Ttl, normalize_ttl, utf8,
 };
 pub use cache_core::{Codec, TypedCache};
 
@@ -135,6 +139,8 @@ struct Inner {
     keys: Keys,
     timeout: Duration,
     closed: AtomicBool,
+    /// Turns `true` on [`close`](Cache::close), for background tasks that wait on it.
+    closing: watch::Sender<bool>,
     described: Described,
     stats: StatsCounters,
     flights: SingleFlight,
@@ -168,6 +174,7 @@ impl RedisCache {
                 keys,
                 timeout,
                 closed: AtomicBool::new(false),
+                closing: watch::Sender::new(false),
                 described,
                 stats: StatsCounters::new(),
                 flights: SingleFlight::new(),
@@ -182,6 +189,8 @@ impl RedisCache {
     /// it does not answer within the timeout, [`CacheError::Backend`] when it refuses the
     /// credentials, and [`CacheError::Closed`] after [`close`](Cache::close).
     pub async fn ping(&self) -> Result<()> {
+        // Before the deadline's timer, which tokio cannot make without its time driver.
+        self.ready()?;
         let timeout = self.inner.timeout;
         // One deadline for the whole check, every primary of a cluster asked at once.
         tokio::time::timeout(timeout, async {
@@ -239,6 +248,16 @@ impl RedisCache {
         self.inner.stats.add(stat, n as u64);
     }
 
+    /// Whether [`close`](Cache::close) was called.
+    fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::Acquire)
+    }
+
+    /// Turns `true` when the cache is closed.
+    fn closing(&self) -> watch::Receiver<bool> {
+        self.inner.closing.subscribe()
+    }
+
     fn ensure_open(&self) -> Result<()> {
         if self.inner.closed.load(Ordering::Acquire) {
             Err(CacheError::Closed)
@@ -292,53 +311,62 @@ impl RedisCache {
     ) -> Result<T> {
         self.traced(op, keys, async {
             self.ready()?;
-            let timeout = self.inner.timeout;
-            let request = Request::Cmd(cmd);
             match &self.inner.topology {
-                Topology::Single(connections) => single(connections, timeout, kind, request).await,
-                Topology::Sentinel {
-                    master,
-                    replicas,
-                    sentinels,
-                } => {
-                    sentinels.watch(master, replicas.as_ref());
-                    let replicas = replicas.as_ref().filter(|_| kind == Kind::Read);
-                    // Boxed, like the cluster's, so that one server's future stays small.
-                    Box::pin(behind_sentinels(master, replicas, timeout, kind, request)).await
-                }
                 Topology::Cluster(cluster) => {
-                    Box::pin(cluster.attempt(timeout, kind, &route, cmd)).await
+                    Box::pin(cluster.attempt(self.inner.timeout, kind, &route, cmd)).await
+                }
+                Topology::Single(_) | Topology::Sentinel { .. } => {
+                    self.unrouted(kind, Request::Cmd(cmd)).await
                 }
             }
         })
         .await
     }
 
-    /// Sends a pipeline of writes to the one server (never on a cluster, where each command
-    /// must be routed), within the timeout, once; counted and traced.
-    async fn run_pipeline(
+    /// Sends a pipeline to the one server, or to the master behind the sentinels (a
+    /// [`Kind::Read`] pipeline to a replica with `read_from_replicas`), within the timeout;
+    /// counted and traced. Writes are sent once, reads again after a lost connection, as with
+    /// [`run`](Self::run). Never on a cluster, where each command must be routed.
+    async fn run_pipeline<T: FromRedisValue + Send>(
         &self,
         op: &'static str,
         keys: usize,
+        kind: Kind,
         pipe: &redis::Pipeline,
-    ) -> Result<()> {
+    ) -> Result<T> {
         self.traced(op, keys, async {
             self.ready()?;
-            let request = Request::Pipe(pipe);
-            match &self.inner.topology {
-                Topology::Single(connections)
-                | Topology::Sentinel {
-                    master: connections,
-                    ..
-                } => single(connections, self.inner.timeout, Kind::Write, request).await,
-                Topology::Cluster(_) => Err(CacheError::Backend {
-                    code: None,
-                    message: "a pipeline cannot be routed on a redis cluster".into(),
-                    source: None,
-                }),
-            }
+            self.unrouted(kind, Request::Pipe(pipe)).await
         })
         .await
+    }
+
+    /// Sends `request` where a request needs no routing: to the one server, or behind the
+    /// sentinels to the master (a read to a replica with `read_from_replicas`).
+    async fn unrouted<T: FromRedisValue + Send>(
+        &self,
+        kind: Kind,
+        request: Request<'_>,
+    ) -> Result<T> {
+        let timeout = self.inner.timeout;
+        match &self.inner.topology {
+            Topology::Single(connections) => single(connections, timeout, kind, request).await,
+            Topology::Sentinel {
+                master,
+                replicas,
+                sentinels,
+            } => {
+                sentinels.watch(master, replicas.as_ref());
+                let replicas = replicas.as_ref().filter(|_| kind == Kind::Read);
+                // Boxed, like the cluster's, so that one server's future stays small.
+                Box::pin(behind_sentinels(master, replicas, timeout, kind, request)).await
+            }
+            Topology::Cluster(_) => Err(CacheError::Backend {
+                code: None,
+                message: "a pipeline cannot be routed on a redis cluster".into(),
+                source: None,
+            }),
+        }
     }
 
     /// Checks that the cache is open and that tokio can run it.
@@ -515,6 +543,20 @@ impl Cache for RedisCache {
         Ok(value.map(Bytes::from))
     }
 
+    /// `GET` and `PTTL`, one round trip: pipelined on one server and behind sentinels; in a
+    /// cluster, two commands sent at once to the key's node. [`Ttl::Never`] for a key without
+    /// expiry, else [`Ttl::Remaining`] in whole milliseconds; a key that expires or is deleted
+    /// between the two commands is a miss. Counted as a hit or a miss, like `get`.
+    ///
+    /// The two commands are not atomic: a write landing between them can pair a value with
+    /// the TTL of the value that replaced it.
+    ///
+    /// # Errors
+    /// Those of [`get_bytes`](Cache::get_bytes).
+    async fn get_bytes_with_ttl(&self, key: &str) -> Result<Option<(Bytes, Ttl)>> {
+        self.get_with_ttl(key).await
+    }
+
     /// `SET key value [PX ms]`, one round trip; the TTL is rounded up to whole milliseconds.
     ///
     /// A `set` that fails with [`CacheError::Timeout`] or [`CacheError::Unavailable`] may or
@@ -584,6 +626,7 @@ impl Cache for RedisCache {
     /// cache and its clones returns [`CacheError::Closed`]. Operations already in flight finish.
     async fn close(&self) -> Result<()> {
         if !self.inner.closed.swap(true, Ordering::AcqRel) {
+            self.inner.closing.send_replace(true);
             match &self.inner.topology {
                 Topology::Single(connections) => connections.close(),
                 Topology::Sentinel {

@@ -16,6 +16,7 @@ use std::time::Duration;
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 use futures_util::StreamExt;
 use redis::aio::MultiplexedConnection;
+use tokio::sync::watch;
 
 use crate::connections::{Connections, WeakConnections};
 use redis::{
@@ -66,6 +67,9 @@ pub(crate) struct Sentinels {
     watching: AtomicBool,
     /// Turns over the replicas a new replica connection goes to.
     next_replica: AtomicUsize,
+    /// The master the sentinels named when the watcher last asked or heard, for connections
+    /// of other kinds that must follow it too (the backplane's subscription).
+    named: watch::Sender<Option<(String, u16)>>,
 }
 
 /// The role a connection's server must have.
@@ -91,6 +95,16 @@ impl NodeManager {
         client
             .get_multiplexed_async_connection_with_config(&self.config)
             .await
+    }
+}
+
+impl NodeManager {
+    /// The settings of a server at a fixed address; `None` behind sentinels.
+    pub(crate) fn fixed_info(&self) -> Option<&ConnectionInfo> {
+        match &self.target {
+            Target::Fixed { info, .. } => Some(info),
+            Target::Sentinel(_) | Target::SentinelReplica(_) => None,
+        }
     }
 }
 
@@ -164,7 +178,25 @@ impl Sentinels {
             current: Mutex::new(None),
             watching: AtomicBool::new(false),
             next_replica: AtomicUsize::new(0),
+            named: watch::Sender::new(None),
         }
+    }
+
+    /// Where the sentinels say the master is, `(host, port)`, and the settings to connect to
+    /// it with.
+    pub(crate) async fn master(&self) -> Result<((String, u16), ConnectionInfo), RedisError> {
+        let (host, port) = self.master_addr().await?;
+        let info = self
+            .node
+            .clone()
+            .set_addr(self.node_addr(host.clone(), port));
+        Ok(((host, port), info))
+    }
+
+    /// Each master the watcher finds the sentinels name (see [`watch`](Self::watch)), when it
+    /// differs from the one before; the current value counts as seen.
+    pub(crate) fn named_masters(&self) -> watch::Receiver<Option<(String, u16)>> {
+        self.named.subscribe()
     }
 
     fn lock_current(&self) -> std::sync::MutexGuard<'_, Option<(String, u16)>> {
@@ -420,6 +452,13 @@ impl Watcher {
                     }
                 }
             };
+            self.sentinels.named.send_if_modified(|named| {
+                let changed = named.as_ref() != Some(&master);
+                if changed {
+                    *named = Some(master.clone());
+                }
+                changed
+            });
             let moved = {
                 let mut current = self.sentinels.lock_current();
                 let moved = current.as_ref().is_some_and(|now| *now != master);

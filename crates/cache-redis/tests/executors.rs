@@ -10,7 +10,8 @@ use std::sync::Once;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use cache_redis::{Cache, CacheError, CacheExt, RedisCache};
+use cache_redis::backplane::{Backplane, Invalidation, Message};
+use cache_redis::{Cache, CacheError, CacheExt, RedisBackplane, RedisCache};
 use redis_test_server::RedisServer;
 
 static PANICS: AtomicUsize = AtomicUsize::new(0);
@@ -57,6 +58,18 @@ fn every_operation_refuses(
             .get_or_set_with("k", None, || async { Ok::<_, std::io::Error>("v".into()) })
             .await;
         check("get_or_set_with", loaded.map(drop));
+        check(
+            "get_bytes_with_ttl",
+            cache.get_bytes_with_ttl("k").await.map(drop),
+        );
+        let backplane = RedisBackplane::for_cache(cache);
+        let message = Message {
+            sender: 1,
+            invalidation: Invalidation::Clear,
+        };
+        check("publish", backplane.publish(&message).await);
+        // No task can start here: the subscription waits, and nothing panics.
+        drop(backplane.subscribe());
     }));
 }
 

@@ -281,7 +281,10 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> TieredCache<L1, L2,
                 // 53 random bits as a fraction in [0, 1).
                 #[allow(clippy::cast_precision_loss)]
                 let unit = (inner.hasher.hash_one(turn) >> 11) as f64 / (1u64 << 53) as f64;
-                Some(ttl.mul_f64(1.0 - inner.jitter * unit).max(cache_core::MIN_TTL))
+                Some(
+                    ttl.mul_f64(1.0 - inner.jitter * unit)
+                        .max(cache_core::MIN_TTL),
+                )
             }
             other => other,
         }

@@ -1,0 +1,142 @@
+//! `TieredCache` over a private Redis with `RedisBackplane`: the conformance suite,
+//! coherence of three instances, and lost messages when Redis restarts.
+
+mod coherence;
+
+use std::time::{Duration, Instant};
+
+use cache_core::testkit;
+use cache_memory::MemoryCache;
+use cache_redis::{RedisBackplane, RedisCache};
+use cache_tiered::{AnyCache, Cache, TieredCache};
+use redis_test_server::RedisServer;
+
+fn redis(server: &RedisServer, namespace: &str) -> RedisCache {
+    RedisCache::builder()
+        .url(server.url())
+        .namespace(namespace)
+        .timeout(Duration::from_millis(500))
+        .build()
+        .unwrap()
+}
+
+fn tiered(
+    server: &RedisServer,
+    namespace: &str,
+    l1_ttl: Duration,
+) -> TieredCache<MemoryCache, RedisCache, RedisBackplane> {
+    let l2 = redis(server, namespace);
+    let backplane = RedisBackplane::for_cache(&l2);
+    TieredCache::builder(
+        MemoryCache::builder().max_capacity(10_000).build().unwrap(),
+        l2,
+    )
+    .backplane(backplane)
+    .l1_ttl(l1_ttl)
+    .build()
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_over_redis_passes_the_conformance_suite() {
+    let server = RedisServer::start();
+    testkit::run_all(tiered(&server, "conformance:", Duration::from_secs(60))).await;
+    testkit::run_all(AnyCache::new(tiered(
+        &server,
+        "any:",
+        Duration::from_secs(60),
+    )))
+    .await;
+}
+
+/// Waits until `check` holds, up to `within`.
+async fn eventually(within: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < within {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_over_redis_never_return_a_value_older_than_an_acknowledged_write() {
+    let server = RedisServer::start();
+    let instances: Vec<_> = (0..3)
+        .map(|_| tiered(&server, "coherence:", Duration::from_secs(60)))
+        .collect();
+    // Every subscription is up: a write through one instance reaches the others' L1.
+    for instance in &instances {
+        instance.get("warm").await.unwrap();
+    }
+    instances[0].set("warm", "1", None).await.unwrap();
+    for instance in &instances {
+        assert!(
+            eventually(Duration::from_secs(10), async || {
+                instance.get("warm").await.unwrap().as_deref() == Some("1")
+            })
+            .await
+        );
+    }
+    let bound = Duration::from_secs(1);
+    let report = coherence::run(instances.clone(), 64, 200, Duration::from_secs(4), bound).await;
+    eprintln!(
+        "over redis: {} reads, {} writes, {} stale; invalidation delay p50 {:?} p99 {:?} max \
+         {:?} ({} probes, under the 64-task load)",
+        report.reads,
+        report.writes,
+        report.stale,
+        coherence::quantile(&report.delays, 0.5),
+        coherence::quantile(&report.delays, 0.99),
+        report.delays.last(),
+        report.delays.len()
+    );
+    assert!(report.reads > 1_000 && report.writes > 100, "{report:?}");
+    assert_eq!(report.stale, 0, "{:?}", report.examples);
+    // The same probes without the load: the delay itself.
+    let quiet = coherence::run(instances.clone(), 0, 1, Duration::from_secs(2), bound).await;
+    eprintln!(
+        "over redis, quiet: invalidation delay p50 {:?} p99 {:?} max {:?} ({} probes)",
+        coherence::quantile(&quiet.delays, 0.5),
+        coherence::quantile(&quiet.delays, 0.99),
+        quiet.delays.last(),
+        quiet.delays.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_redis_restarts_every_instance_clears_its_l1() {
+    let mut server = RedisServer::start();
+    let a = tiered(&server, "lost:", Duration::from_secs(60));
+    let b = tiered(&server, "lost:", Duration::from_secs(60));
+    b.get("k").await.unwrap();
+    a.set("k", "old", None).await.unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), async || {
+            b.get("k").await.unwrap().as_deref() == Some("old")
+        })
+        .await
+    );
+    assert!(b.tiered_stats().l1_hits > 0 || b.l1().get("k").await.unwrap().is_some());
+    let lost_before = b.tiered_stats().lost_clears;
+    // Redis restarts empty (no persistence): b's L1 still holds "old", and b misses every
+    // message meanwhile.
+    let server = tokio::task::spawn_blocking(move || {
+        server.restart();
+        server
+    })
+    .await
+    .unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), async || {
+            b.tiered_stats().lost_clears > lost_before
+        })
+        .await,
+        "b never cleared its L1 after its subscription came back"
+    );
+    assert_eq!(b.l1().get("k").await.unwrap(), None);
+    assert_eq!(b.get("k").await.unwrap(), None);
+    drop(server);
+}
