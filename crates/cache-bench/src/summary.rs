@@ -223,8 +223,8 @@ fn print_tiered(series: &[Series], opts: &Options) {
          values, keys drawn from a Zipf {} distribution over {} keys (a sequence of {} key \
          numbers made beforehand, each task from its own random place in it), all written to \
          Redis before the rounds; `{TIERED_CACHE}`: L1 a `MemoryCache` with max_capacity {} \
-         (filled by sets and by reads that hit L2), l1_ttl {} s, L2 a `RedisCache`, backplane \
-         `{}`; `{MEMORY_BOUNDED}` alone: filled by sets only (a get that misses stays a miss); \
+         (filled by sets and by reads that hit L2), l1_ttl {} s, L2 a `RedisCache`, backplane a \
+         `RedisBackplane` (each write also publishes its key); `{MEMORY_BOUNDED}` alone: filled by sets only (a get that misses stays a miss); \
          both bounded caches start empty and run {} operations untimed before the rounds; \
          ops/s of the median round of {} interleaved rounds of {} s; ratios are medians of \
          per-round ratios; p50/p99 over 1 op in {SAMPLE_EVERY}; reads served in process: L1 \
@@ -236,7 +236,6 @@ fn print_tiered(series: &[Series], opts: &Options) {
         tiered::SEQUENCE,
         tiered::CAPACITY,
         tiered::L1_TTL.as_secs(),
-        tiered::backplane_name(),
         tiered::WARM_UP_OPS,
         opts.rounds,
         opts.secs,

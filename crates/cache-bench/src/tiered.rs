@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant};
 
 use cache_memory::{Cache, MemoryCache};
-use cache_redis::RedisCache;
-use cache_tiered::{NoBackplane, TieredCache};
+use cache_redis::{RedisBackplane, RedisCache};
+use cache_tiered::TieredCache;
 use futures_util::future::try_join_all;
 use redis_test_server::RedisServer;
 
@@ -45,25 +45,10 @@ const WARM_UP_LONGEST: Duration = Duration::from_secs(8);
 /// `set_many` calls in flight at once while Redis is populated.
 const POPULATE_CONCURRENCY: usize = 4;
 
-// BACKPLANE SWITCH: until `cache_redis::RedisBackplane` is on the branch, the tiered case has
-// no backplane. Then the two lines marked SWITCH become
-// `pub(crate) type TieredBackplane = cache_redis::RedisBackplane;` and
-// `Ok(cache_redis::RedisBackplane::for_cache(l2))` (`?` inside if it returns a `Result`).
-/// The backplane of the tiered case.
-pub(crate) type TieredBackplane = NoBackplane; // SWITCH
-/// The backplane of a tiered cache over `l2`.
-fn backplane(_l2: &RedisCache) -> Result<TieredBackplane> {
-    Ok(NoBackplane) // SWITCH
-}
-
-/// The backplane's type, as the table names it.
-pub(crate) fn backplane_name() -> &'static str {
-    let path = std::any::type_name::<TieredBackplane>();
-    path.rsplit("::").next().unwrap_or(path)
-}
-
-/// The tiered case's cache.
-pub(crate) type TieredOverRedis = TieredCache<MemoryCache, RedisCache, TieredBackplane>;
+/// The tiered case's cache: with `RedisBackplane`, as a deployment runs it, each write also
+/// publishes an invalidation on the cache's channel, which this one instance receives and
+/// ignores as its own.
+pub(crate) type TieredOverRedis = TieredCache<MemoryCache, RedisCache, RedisBackplane>;
 
 /// The cases the options select, in the order they run.
 fn cases(opts: &Options) -> Vec<&'static str> {
@@ -120,7 +105,7 @@ pub(crate) async fn run(opts: &Options) -> Result<Vec<Series>> {
             TIERED_CACHE => {
                 let l1 = MemoryCache::builder().max_capacity(CAPACITY).build()?;
                 let l2 = RedisCache::from_url(url.as_str())?;
-                let backplane = backplane(&l2)?;
+                let backplane = RedisBackplane::for_cache(&l2);
                 let cache = TieredCache::builder(l1, l2)
                     .backplane(backplane)
                     .l1_ttl(L1_TTL)
@@ -189,10 +174,5 @@ mod tests {
         let selected = cases(&options(&["--only", "tiered: MemoryCache"]));
         assert_eq!(selected, [MEMORY_BOUNDED]);
         assert!(!needs_redis(&selected));
-    }
-
-    #[test]
-    fn the_backplane_is_named_by_its_type() {
-        assert!(!backplane_name().contains("::"));
     }
 }
