@@ -53,6 +53,17 @@ const MAX_READS: u64 = 3;
 /// Expiry index items one eviction may pop per shard while looking for an expired entry.
 const EVICT_POP_BUDGET: usize = 1024;
 
+/// How the map hashes keys: foldhash, seeded at random for each cache (a per-map seed mixed
+/// with a per-process one, as hashbrown's default hasher does), so that the keys that collide
+/// in one cache cannot be known in advance. Its "quality" variant, because the eviction
+/// policy and the expiry index take their shard and the ghost its tag from separate bits of
+/// the same hash. SipHash, std's default, costs several times as much for short keys, and
+/// every miss of a bounded cache hashes its key more than once.
+type KeyHasher = foldhash::quality::RandomState;
+
+/// The store: every entry under its key.
+type Map = DashMap<Arc<str>, Entry, KeyHasher>;
+
 /// An in-process cache: DashMap sharded storage with per-entry TTL and optional capacity.
 ///
 /// Clones are cheap and share one store. Expired entries are never returned: a read that
@@ -102,7 +113,7 @@ pub struct MemoryCache {
 
 /// The state clones share.
 pub(crate) struct Inner {
-    map: DashMap<Arc<str>, Entry>,
+    map: Map,
     /// When entries with a TTL expire: for the sweep, and to evict expired entries first.
     expiry: ExpiryIndex,
     /// Every key of `map` when a capacity is set, for eviction; unused otherwise.
@@ -148,7 +159,7 @@ impl MemoryCache {
         let shards =
             (std::thread::available_parallelism().map_or(1, usize::from) * 4).next_power_of_two();
         let inner = Arc::new(Inner {
-            map: DashMap::with_shard_amount(shards),
+            map: DashMap::with_hasher_and_shard_amount(KeyHasher::default(), shards),
             expiry: ExpiryIndex::new(shards),
             policy: Policy::new(
                 if bounded { shards } else { 0 },
