@@ -3,11 +3,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::entry::Entry;
+use crate::entry::{Entry, LastAccess};
 use crate::policy::{self, Entries, Slot};
 use crate::{CacheError, EVICT_POP_BUDGET, Inner, MemoryCache, NEVER, Result, Stat};
 
-impl Inner {
+impl<A: LastAccess> Inner<A> {
     /// Refuses an entry that `max_bytes` could never hold.
     pub(crate) fn check_weight(&self, key_len: usize, value_len: usize) -> Result<()> {
         match self.max_bytes {
@@ -21,7 +21,7 @@ impl Inner {
     }
 
     /// Accounts for an entry just removed from the map.
-    pub(crate) fn forget(&self, key: &str, entry: &Entry) {
+    pub(crate) fn forget(&self, key: &str, entry: &Entry<A>) {
         self.count.fetch_sub(1, Ordering::AcqRel);
         if self.max_bytes.is_some() {
             self.bytes
@@ -108,7 +108,7 @@ impl Inner {
     }
 }
 
-impl Entries for Inner {
+impl<A: LastAccess> Entries for Inner<A> {
     fn visit(&self, key: &Arc<str>, rejected: bool) -> Slot {
         let mut slot = Slot::Stale;
         let removed = self.map.remove_if(&**key, |stored, entry| {

@@ -36,7 +36,7 @@ pub use cache_core::{
 };
 pub use cache_core::{Codec, TypedCache};
 
-use entry::Entry;
+use entry::{Entry, LastAccess, NoIdle, Touched};
 use eviction::weight;
 use expiry::{Expiring, ExpiryIndex, Popped};
 use policy::Policy;
@@ -62,7 +62,7 @@ const EVICT_POP_BUDGET: usize = 1024;
 type KeyHasher = foldhash::quality::RandomState;
 
 /// The store: every entry under its key.
-type Map = DashMap<Arc<str>, Entry, KeyHasher>;
+type Map<A> = DashMap<Arc<str>, Entry<A>, KeyHasher>;
 
 /// An in-process cache: DashMap sharded storage with per-entry TTL and optional capacity.
 ///
@@ -108,12 +108,32 @@ type Map = DashMap<Arc<str>, Entry, KeyHasher>;
 /// ```
 #[derive(Clone)]
 pub struct MemoryCache {
-    inner: Arc<Inner>,
+    inner: Shared,
 }
 
-/// The state clones share.
-pub(crate) struct Inner {
-    map: Map,
+/// The state clones share, in the entry layout chosen when the cache was built.
+#[derive(Clone)]
+enum Shared {
+    /// Without `time_to_idle`: entries keep no access time.
+    Plain(Arc<Inner<NoIdle>>),
+    /// With `time_to_idle`: each entry keeps the time of its last read or write.
+    Idle(Arc<Inner<Touched>>),
+}
+
+/// Evaluates `$body` with `$inner` bound to the cache's [`Inner`], whichever its layout.
+macro_rules! with_inner {
+    ($cache:expr, $inner:ident => $body:expr) => {
+        match &$cache.inner {
+            Shared::Plain($inner) => $body,
+            Shared::Idle($inner) => $body,
+        }
+    };
+}
+
+/// The state clones share; `A` is where entries keep their last access (see
+/// [`LastAccess`]).
+pub(crate) struct Inner<A> {
+    map: Map<A>,
     /// When entries with a TTL expire: for the sweep, and to evict expired entries first.
     expiry: ExpiryIndex,
     /// Every key of `map` when a capacity is set, for eviction; unused otherwise.
@@ -155,6 +175,56 @@ impl MemoryCache {
         idle: Option<u64>,
         sweep_interval: Duration,
     ) -> Self {
+        let inner = match idle {
+            None => Shared::Plain(Inner::new(max_capacity, max_bytes, None, sweep_interval)),
+            Some(_) => Shared::Idle(Inner::new(max_capacity, max_bytes, idle, sweep_interval)),
+        };
+        Self { inner }
+    }
+
+    /// The number of entries held, including expired ones not reclaimed yet.
+    ///
+    /// While inserts are in flight it may count, for a moment, a slot reserved for an entry
+    /// not stored yet; it never exceeds the capacity.
+    pub fn entry_count(&self) -> usize {
+        with_inner!(self, inner => inner.entry_count())
+    }
+
+    /// The capacity set with [`MemoryCacheBuilder::max_capacity`], if any.
+    pub fn max_capacity(&self) -> Option<usize> {
+        with_inner!(self, inner => inner.max_capacity)
+    }
+
+    /// The bound set with [`MemoryCacheBuilder::max_bytes`], if any.
+    pub fn max_bytes(&self) -> Option<usize> {
+        with_inner!(self, inner => inner.max_bytes)
+    }
+
+    /// The weight of the entries held, in bytes, when [`max_bytes`](Self::max_bytes) is set
+    /// (`None` otherwise): each entry's key and value bytes plus
+    /// [`ENTRY_OVERHEAD`](Self::ENTRY_OVERHEAD). Like [`entry_count`](Self::entry_count), it
+    /// includes expired entries not reclaimed yet and, for a moment, inserts in flight; it
+    /// never exceeds the bound.
+    pub fn weighted_size(&self) -> Option<usize> {
+        with_inner!(self, inner => inner.max_bytes.map(|_| inner.bytes.load(Ordering::Acquire)))
+    }
+
+    /// What [`max_bytes`](MemoryCacheBuilder::max_bytes) counts for an entry beside its key
+    /// and value bytes: its 64-byte slot in the map and 16 bytes in the eviction policy's
+    /// queues, plus 8 for the time of its last access, which a cache with
+    /// [`time_to_idle`](MemoryCacheBuilder::time_to_idle) keeps. The same for every cache, so
+    /// that a bound means the same entries whatever else is configured. Allocator rounding and
+    /// the expiry index (24 bytes for an entry with a TTL) are not counted.
+    pub const ENTRY_OVERHEAD: usize = 88;
+}
+
+impl<A: LastAccess> Inner<A> {
+    fn new(
+        max_capacity: Option<usize>,
+        max_bytes: Option<usize>,
+        idle: Option<u64>,
+        sweep_interval: Duration,
+    ) -> Arc<Self> {
         let bounded = max_capacity.is_some() || max_bytes.is_some();
         let shards =
             (std::thread::available_parallelism().map_or(1, usize::from) * 4).next_power_of_two();
@@ -182,78 +252,43 @@ impl MemoryCache {
             flights: SingleFlight::new(),
         });
         inner.sweep.ensure_running(&inner);
-        Self { inner }
+        inner
     }
-
-    /// The number of entries held, including expired ones not reclaimed yet.
-    ///
-    /// While inserts are in flight it may count, for a moment, a slot reserved for an entry
-    /// not stored yet; it never exceeds the capacity.
-    pub fn entry_count(&self) -> usize {
-        self.inner.entry_count()
-    }
-
-    /// The capacity set with [`MemoryCacheBuilder::max_capacity`], if any.
-    pub fn max_capacity(&self) -> Option<usize> {
-        self.inner.max_capacity
-    }
-
-    /// The bound set with [`MemoryCacheBuilder::max_bytes`], if any.
-    pub fn max_bytes(&self) -> Option<usize> {
-        self.inner.max_bytes
-    }
-
-    /// The weight of the entries held, in bytes, when [`max_bytes`](Self::max_bytes) is set
-    /// (`None` otherwise): each entry's key and value bytes plus
-    /// [`ENTRY_OVERHEAD`](Self::ENTRY_OVERHEAD). Like [`entry_count`](Self::entry_count), it
-    /// includes expired entries not reclaimed yet and, for a moment, inserts in flight; it
-    /// never exceeds the bound.
-    pub fn weighted_size(&self) -> Option<usize> {
-        self.inner
-            .max_bytes
-            .map(|_| self.inner.bytes.load(Ordering::Acquire))
-    }
-
-    /// What [`max_bytes`](MemoryCacheBuilder::max_bytes) counts for an entry beside its key
-    /// and value bytes: its 72-byte slot in the map and 16 bytes in the eviction policy's
-    /// queues. Allocator rounding and the expiry index (24 bytes for an entry with a TTL) are
-    /// not counted.
-    pub const ENTRY_OVERHEAD: usize = 88;
 
     /// A write of one entry.
-    fn insert_one(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<()> {
-        self.inner.check_open()?;
-        let expires_at = self.inner.expires_at(ttl)?;
-        self.inner.check_weight(key.len(), value.len())?;
-        self.inner.sweep.ensure_running(&self.inner);
-        self.inner.insert(key, value, expires_at);
-        if self.inner.is_closed() {
+    fn insert_one(self: &Arc<Self>, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<()> {
+        self.check_open()?;
+        let expires_at = self.expires_at(ttl)?;
+        self.check_weight(key.len(), value.len())?;
+        self.sweep.ensure_running(self);
+        self.insert(key, value, expires_at);
+        if self.is_closed() {
             // `close` ran between the check above and the insert, and may have cleared the
             // map before this entry landed: clear again so a closed cache holds nothing.
-            self.inner.clear();
+            self.clear();
         }
-        self.inner.stats.add(Stat::Set, 1);
+        self.stats.add(Stat::Set, 1);
         Ok(())
     }
 
     /// The batch writes: every entry with one expiry time, checked before anything is stored.
     fn insert_many<'a>(
-        &self,
+        self: &Arc<Self>,
         entries: impl ExactSizeIterator<Item = (&'a str, Bytes)>,
         ttl: Option<Duration>,
     ) -> Result<()> {
-        self.inner.check_open()?;
-        let expires_at = self.inner.expires_at(ttl)?;
-        self.inner.sweep.ensure_running(&self.inner);
+        self.check_open()?;
+        let expires_at = self.expires_at(ttl)?;
+        self.sweep.ensure_running(self);
         let count = entries.len();
         for (key, value) in entries {
-            self.inner.insert(key, value, expires_at);
+            self.insert(key, value, expires_at);
         }
-        if self.inner.is_closed() {
+        if self.is_closed() {
             // As in `insert_one`: `close` may have cleared the map before these entries landed.
-            self.inner.clear();
+            self.clear();
         }
-        self.inner.stats.add(Stat::Set, count as u64);
+        self.stats.add(Stat::Set, count as u64);
         Ok(())
     }
 }
@@ -266,18 +301,19 @@ impl Default for MemoryCache {
 
 impl fmt::Debug for MemoryCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MemoryCache")
-            .field("entries", &self.inner.entry_count())
-            .field("max_capacity", &self.inner.max_capacity)
-            .field("max_bytes", &self.inner.max_bytes)
-            .field("time_to_idle", &self.inner.idle.map(Duration::from_nanos))
-            .field("sweep_interval", &self.inner.sweep.interval())
-            .field("closed", &self.inner.is_closed())
-            .finish()
+        with_inner!(self, inner => f
+            .debug_struct("MemoryCache")
+            .field("entries", &inner.entry_count())
+            .field("max_capacity", &inner.max_capacity)
+            .field("max_bytes", &inner.max_bytes)
+            .field("time_to_idle", &inner.idle.map(Duration::from_nanos))
+            .field("sweep_interval", &inner.sweep.interval())
+            .field("closed", &inner.is_closed())
+            .finish())
     }
 }
 
-impl Inner {
+impl<A: LastAccess> Inner<A> {
     /// Nanoseconds since the cache's epoch.
     fn now(&self) -> u64 {
         // Saturates after 292 years of uptime, where every expiry is in the past anyway.
@@ -331,13 +367,11 @@ impl Inner {
 
     /// When `entry` expires: at its TTL, or after `time_to_idle` without a read or write,
     /// whichever comes first.
-    fn deadline(&self, entry: &Entry) -> u64 {
+    fn deadline(&self, entry: &Entry<A>) -> u64 {
         let expires_at = entry.expires_at();
         match self.idle {
             None => expires_at,
-            Some(idle) => {
-                expires_at.min(entry.touched.load(Ordering::Relaxed).saturating_add(idle))
-            }
+            Some(idle) => expires_at.min(entry.touched.get().saturating_add(idle)),
         }
     }
 
@@ -371,7 +405,7 @@ impl Inner {
                 return None;
             }
             if self.idle.is_some() {
-                entry.touched.fetch_max(now, Ordering::Relaxed);
+                entry.touched.raise(now);
             }
         }
         if self.bounded() {
@@ -505,9 +539,9 @@ impl Inner {
 /// Overwrites an entry in place, written at `touched` and due to expire at `due`. Returns
 /// its stored key when the entry needs a new expiry index item: when it is now due before
 /// the item it has (if any).
-fn overwrite(
+fn overwrite<A: LastAccess>(
     stored: &Arc<str>,
-    entry: &mut Entry,
+    entry: &mut Entry<A>,
     value: Bytes,
     expires_at: u64,
     touched: u64,
@@ -515,7 +549,7 @@ fn overwrite(
 ) -> Option<Arc<str>> {
     entry.value = value;
     entry.set_expires_at(expires_at);
-    *entry.touched.get_mut() = touched;
+    entry.touched.set(touched);
     // `NEVER` is never below anything: an entry without expiry keeps its item, dropped when
     // it pops.
     (due < entry.indexed_at).then(|| {
@@ -532,7 +566,7 @@ fn shared(value: Bytes) -> Bytes {
     value
 }
 
-impl Expiring for Inner {
+impl<A: LastAccess> Expiring for Inner<A> {
     fn is_current(&self, key: &Arc<str>, at: u64) -> bool {
         self.map
             .get(&**key)
@@ -565,7 +599,7 @@ impl Expiring for Inner {
     }
 }
 
-impl Drop for Inner {
+impl<A> Drop for Inner<A> {
     fn drop(&mut self) {
         self.sweep.stop();
     }
@@ -575,10 +609,12 @@ impl Cache for MemoryCache {
     /// One hash lookup under a shard's read lock; allocates nothing: the value is shared
     /// with the store.
     async fn get_bytes(&self, key: &str) -> Result<Option<Bytes>> {
-        self.inner.check_open()?;
-        let value = self.inner.get_bytes(key);
-        self.inner.count_read(&value);
-        Ok(value)
+        with_inner!(self, inner => {
+            inner.check_open()?;
+            let value = inner.get_bytes(key);
+            inner.count_read(&value);
+            Ok(value)
+        })
     }
 
     /// Stores `value` itself, without copying it; a `Bytes` that is not shared yet (made from
@@ -588,7 +624,7 @@ impl Cache for MemoryCache {
     /// # Errors
     /// [`CacheError::InvalidTtl`] for a zero TTL or one of more than about 146 years.
     async fn set_bytes(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<()> {
-        self.insert_one(key, shared(value), ttl)
+        with_inner!(self, inner => inner.insert_one(key, shared(value), ttl))
     }
 
     /// One hash lookup under a shard's read lock; allocates only the returned `String`
@@ -598,10 +634,12 @@ impl Cache for MemoryCache {
     /// [`CacheError::InvalidValue`] when the value was stored with
     /// [`set_bytes`](Cache::set_bytes) and is not UTF-8.
     async fn get(&self, key: &str) -> Result<Option<String>> {
-        self.inner.check_open()?;
-        let value = self.inner.get(key)?;
-        self.inner.count_read(&value);
-        Ok(value)
+        with_inner!(self, inner => {
+            inner.check_open()?;
+            let value = inner.get(key)?;
+            inner.count_read(&value);
+            Ok(value)
+        })
     }
 
     /// Stores a copy of `value` as a plain buffer: a string read back with `get` never needs
@@ -611,30 +649,38 @@ impl Cache for MemoryCache {
     /// # Errors
     /// [`CacheError::InvalidTtl`] for a zero TTL or one of more than about 146 years.
     async fn set(&self, key: &str, value: &str, ttl: Option<Duration>) -> Result<()> {
-        self.insert_one(key, Bytes::copy_from_slice(value.as_bytes()), ttl)
+        with_inner!(self, inner => {
+            inner.insert_one(key, Bytes::copy_from_slice(value.as_bytes()), ttl)
+        })
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
-        self.inner.check_open()?;
-        self.inner.delete(key);
-        self.inner.stats.add(Stat::Delete, 1);
-        Ok(())
+        with_inner!(self, inner => {
+            inner.check_open()?;
+            inner.delete(key);
+            inner.stats.add(Stat::Delete, 1);
+            Ok(())
+        })
     }
 
     /// O(n): locks each shard of the map in turn.
     async fn clear(&self) -> Result<()> {
-        self.inner.check_open()?;
-        self.inner.clear();
-        Ok(())
+        with_inner!(self, inner => {
+            inner.check_open()?;
+            inner.clear();
+            Ok(())
+        })
     }
 
     /// Stops the sweep and drops every entry; clones see [`CacheError::Closed`] too.
     async fn close(&self) -> Result<()> {
-        if !self.inner.closed.swap(true, Ordering::AcqRel) {
-            self.inner.sweep.stop();
-            self.inner.clear();
-        }
-        Ok(())
+        with_inner!(self, inner => {
+            if !inner.closed.swap(true, Ordering::AcqRel) {
+                inner.sweep.stop();
+                inner.clear();
+            }
+            Ok(())
+        })
     }
 
     /// One lookup per key; the values are shared with the store.
@@ -642,15 +688,17 @@ impl Cache for MemoryCache {
     where
         K: AsRef<str> + Sync,
     {
-        self.inner.check_open()?;
-        Ok(keys
-            .iter()
-            .map(|key| {
-                let value = self.inner.get_bytes(key.as_ref());
-                self.inner.count_read(&value);
-                value
-            })
-            .collect())
+        with_inner!(self, inner => {
+            inner.check_open()?;
+            Ok(keys
+                .iter()
+                .map(|key| {
+                    let value = inner.get_bytes(key.as_ref());
+                    inner.count_read(&value);
+                    value
+                })
+                .collect())
+        })
     }
 
     /// One insert per entry, all with the same expiry time; the values are shared, not
@@ -662,16 +710,18 @@ impl Cache for MemoryCache {
     where
         K: AsRef<str> + Sync,
     {
-        self.inner.check_open()?;
-        for (key, value) in entries {
-            self.inner.check_weight(key.as_ref().len(), value.len())?;
-        }
-        self.insert_many(
-            entries
-                .iter()
-                .map(|(key, value)| (key.as_ref(), shared(value.clone()))),
-            ttl,
-        )
+        with_inner!(self, inner => {
+            inner.check_open()?;
+            for (key, value) in entries {
+                inner.check_weight(key.as_ref().len(), value.len())?;
+            }
+            inner.insert_many(
+                entries
+                    .iter()
+                    .map(|(key, value)| (key.as_ref(), shared(value.clone()))),
+                ttl,
+            )
+        })
     }
 
     /// One lookup per key, each copied out as a `String`.
@@ -683,18 +733,19 @@ impl Cache for MemoryCache {
     where
         K: AsRef<str> + Sync,
     {
-        self.inner.check_open()?;
-        keys.iter()
-            .enumerate()
-            .map(|(position, key)| {
-                let value = self
-                    .inner
-                    .get(key.as_ref())
-                    .map_err(|err| err.at_batch_position(position, keys.len()))?;
-                self.inner.count_read(&value);
-                Ok(value)
-            })
-            .collect()
+        with_inner!(self, inner => {
+            inner.check_open()?;
+            keys.iter()
+                .enumerate()
+                .map(|(position, key)| {
+                    let value = inner
+                        .get(key.as_ref())
+                        .map_err(|err| err.at_batch_position(position, keys.len()))?;
+                    inner.count_read(&value);
+                    Ok(value)
+                })
+                .collect()
+        })
     }
 
     /// One insert per entry, all with the same expiry time.
@@ -706,20 +757,21 @@ impl Cache for MemoryCache {
         K: AsRef<str> + Sync,
         V: AsRef<str> + Sync,
     {
-        self.inner.check_open()?;
-        for (key, value) in entries {
-            self.inner
-                .check_weight(key.as_ref().len(), value.as_ref().len())?;
-        }
-        self.insert_many(
-            entries.iter().map(|(key, value)| {
-                (
-                    key.as_ref(),
-                    Bytes::copy_from_slice(value.as_ref().as_bytes()),
-                )
-            }),
-            ttl,
-        )
+        with_inner!(self, inner => {
+            inner.check_open()?;
+            for (key, value) in entries {
+                inner.check_weight(key.as_ref().len(), value.as_ref().len())?;
+            }
+            inner.insert_many(
+                entries.iter().map(|(key, value)| {
+                    (
+                        key.as_ref(),
+                        Bytes::copy_from_slice(value.as_ref().as_bytes()),
+                    )
+                }),
+                ttl,
+            )
+        })
     }
 
     /// One removal per key.
@@ -727,23 +779,25 @@ impl Cache for MemoryCache {
     where
         K: AsRef<str> + Sync,
     {
-        self.inner.check_open()?;
-        for key in keys {
-            self.inner.delete(key.as_ref());
-        }
-        self.inner.stats.add(Stat::Delete, keys.len() as u64);
-        Ok(())
+        with_inner!(self, inner => {
+            inner.check_open()?;
+            for key in keys {
+                inner.delete(key.as_ref());
+            }
+            inner.stats.add(Stat::Delete, keys.len() as u64);
+            Ok(())
+        })
     }
 
     /// Hits, misses, sets, deletes, evictions (capacity) and expirations (on read, by the
     /// sweep, or to make room); `errors` and `timeouts` stay 0. Counting costs one
     /// uncontended atomic add per operation.
     fn stats(&self) -> CacheStats {
-        self.inner.stats.snapshot()
+        with_inner!(self, inner => inner.stats.snapshot())
     }
 
     fn single_flight(&self) -> Option<&SingleFlight> {
-        Some(&self.inner.flights)
+        with_inner!(self, inner => Some(&inner.flights))
     }
 }
 
