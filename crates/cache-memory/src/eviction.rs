@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::entry::{Entry, LastAccess};
-use crate::policy::{self, Entries, Slot};
+use crate::policy::{self, Entries, Queued, Slot};
 use crate::{CacheError, EVICT_POP_BUDGET, Inner, MemoryCache, NEVER, Result, Stat};
 
 impl<A: LastAccess> Inner<A> {
@@ -32,11 +32,6 @@ impl<A: LastAccess> Inner<A> {
     /// Whether a capacity or a byte bound is set, and with it the eviction policy.
     pub(crate) fn bounded(&self) -> bool {
         self.max_capacity.is_some() || self.max_bytes.is_some()
-    }
-
-    /// The hash the policy files `key` under: the map's own.
-    pub(crate) fn policy_hash(&self, key: &str) -> u64 {
-        self.map.hash_usize(&key) as u64
     }
 
     /// Counts `weight` bytes of an entry about to be written (its policy hash `hash`), first
@@ -109,12 +104,10 @@ impl<A: LastAccess> Inner<A> {
 }
 
 impl<A: LastAccess> Entries for Inner<A> {
-    fn visit(&self, key: &Arc<str>, rejected: bool) -> Slot {
+    fn visit(&self, queued: &Queued, rejected: bool) -> Slot {
         let mut slot = Slot::Stale;
-        let removed = self.map.remove_if(&**key, |stored, entry| {
-            if !Arc::ptr_eq(stored, key) {
-                return false;
-            }
+        let this_key = |stored: &Arc<str>| Arc::ptr_eq(stored, &queued.key);
+        let removed = self.remove_if(queued.hash, this_key, |_, entry| {
             let deadline = self.deadline(entry);
             slot = if deadline != NEVER && deadline <= self.now() {
                 Slot::Expired
@@ -139,21 +132,18 @@ impl<A: LastAccess> Entries for Inner<A> {
         slot
     }
 
-    fn is_live(&self, key: &Arc<str>) -> bool {
-        self.map
-            .get(&**key)
-            .is_some_and(|entry| Arc::ptr_eq(entry.key(), key))
+    fn is_live(&self, queued: &Queued) -> bool {
+        self.find(
+            queued.hash,
+            |stored| Arc::ptr_eq(stored, &queued.key),
+            |_, _| (),
+        )
+        .is_some()
     }
 
-    fn hash(&self, key: &str) -> u64 {
-        self.policy_hash(key)
-    }
-
-    fn remove(&self, key: &Arc<str>, rejected: bool) -> bool {
-        let Some((stored, entry)) = self
-            .map
-            .remove_if(&**key, |stored, _| Arc::ptr_eq(stored, key))
-        else {
+    fn remove(&self, queued: &Queued, rejected: bool) -> bool {
+        let this_key = |stored: &Arc<str>| Arc::ptr_eq(stored, &queued.key);
+        let Some((stored, entry)) = self.remove_if(queued.hash, this_key, |_, _| true) else {
             return false;
         };
         self.forget(&stored, &entry);

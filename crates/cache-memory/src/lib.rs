@@ -10,6 +10,7 @@ mod expiry;
 mod policy;
 mod shards;
 mod sweeper;
+mod table;
 
 use std::fmt;
 use std::sync::Arc;
@@ -17,7 +18,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use dashmap::DashMap;
-use dashmap::mapref::entry::Entry as MapEntry;
 use tokio::time::Instant;
 
 pub use builder::MemoryCacheBuilder;
@@ -210,12 +210,12 @@ impl MemoryCache {
     }
 
     /// What [`max_bytes`](MemoryCacheBuilder::max_bytes) counts for an entry beside its key
-    /// and value bytes: its 64-byte slot in the map and 16 bytes in the eviction policy's
-    /// queues, plus 8 for the time of its last access, which a cache with
-    /// [`time_to_idle`](MemoryCacheBuilder::time_to_idle) keeps. The same for every cache, so
-    /// that a bound means the same entries whatever else is configured. Allocator rounding and
-    /// the expiry index (24 bytes for an entry with a TTL) are not counted.
-    pub const ENTRY_OVERHEAD: usize = 88;
+    /// and value bytes: its 64-byte slot in the map and 24 bytes in the eviction policy's
+    /// queues (the key's `Arc` and its hash), plus 8 for the time of its last access, which a
+    /// cache with [`time_to_idle`](MemoryCacheBuilder::time_to_idle) keeps. The same for every
+    /// cache, so that a bound means the same entries whatever else is configured. Allocator
+    /// rounding and the expiry index (24 bytes for an entry with a TTL) are not counted.
+    pub const ENTRY_OVERHEAD: usize = 96;
 }
 
 impl<A: LastAccess> Inner<A> {
@@ -345,11 +345,6 @@ impl<A: LastAccess> Inner<A> {
         self.expiry.shard_count()
     }
 
-    /// The shard of the expiry index that `key` belongs to.
-    fn index_shard(&self, key: &str) -> usize {
-        self.map.hash_usize(&key)
-    }
-
     /// The `expires_at` for `ttl` set now, with checked arithmetic.
     fn expires_at(&self, ttl: Option<Duration>) -> Result<u64> {
         let Some(ttl) = normalize_ttl(ttl)? else {
@@ -384,34 +379,41 @@ impl<A: LastAccess> Inner<A> {
     /// Applies `read` to the live value of `key`, under its shard's read lock; `None` when
     /// the key is missing or expired (an expired entry is removed).
     fn read<T>(&self, key: &str, read: impl FnOnce(&Bytes) -> T) -> Option<T> {
-        let entry = self.map.get(key)?;
-        let deadline = self.deadline(&entry);
-        if deadline != NEVER {
-            let now = self.now();
-            if deadline <= now {
-                drop(entry);
-                #[cfg(test)]
-                tests::reached(tests::Point::ExpiredReadBeforeRemoval);
-                // Re-checked under the shard's write lock: an entry written (or read) meanwhile
-                // has a deadline of at least that time + 1 ms, which is after `now`, so a
-                // fresh value is never removed here.
-                if let Some((stored, entry)) = self
-                    .map
-                    .remove_if(key, |_, entry| self.deadline(entry) <= now)
-                {
-                    self.forget(&stored, &entry);
-                    self.stats.add(Stat::Expiration, 1);
+        let hash = self.hash(key);
+        let is_key = |stored: &Arc<str>| **stored == *key;
+        // `Err(now)`: the entry had expired at `now`.
+        let found = self.find(hash, is_key, |_, entry| {
+            let deadline = self.deadline(entry);
+            if deadline != NEVER {
+                let now = self.now();
+                if deadline <= now {
+                    return Err(now);
                 }
-                return None;
+                if self.idle.is_some() {
+                    entry.touched.raise(now);
+                }
             }
-            if self.idle.is_some() {
-                entry.touched.raise(now);
+            if self.bounded() {
+                entry.record_read();
             }
+            Ok(read(&entry.value))
+        })?;
+        let now = match found {
+            Ok(value) => return Some(value),
+            Err(now) => now,
+        };
+        #[cfg(test)]
+        tests::reached(tests::Point::ExpiredReadBeforeRemoval);
+        // Re-checked under the shard's write lock: an entry written (or read) meanwhile has a
+        // deadline of at least that time + 1 ms, which is after `now`, so a fresh value is
+        // never removed here.
+        if let Some((stored, entry)) =
+            self.remove_if(hash, is_key, |_, entry| self.deadline(entry) <= now)
+        {
+            self.forget(&stored, &entry);
+            self.stats.add(Stat::Expiration, 1);
         }
-        if self.bounded() {
-            entry.record_read();
-        }
-        Some(read(&entry.value))
+        None
     }
 
     /// The value of `key` as a `String`: one allocation, for the `String` itself.
@@ -441,48 +443,50 @@ impl<A: LastAccess> Inner<A> {
         );
     }
 
-    /// Stores an entry whose weight [`check_weight`](Self::check_weight) accepted.
+    /// Stores an entry whose weight [`check_weight`](Self::check_weight) accepted. The key
+    /// is hashed once, for the map, the policy and the expiry index.
     fn insert(&self, key: &str, value: Bytes, expires_at: u64) {
+        let hash = self.hash(key);
         // The weight is reserved before the map is touched (evicting needs the map's locks),
         // and an overwritten value's given back after: the bound holds throughout.
-        let byte_hash = self.max_bytes.map(|_| self.policy_hash(key));
-        if let Some(hash) = byte_hash {
+        if self.max_bytes.is_some() {
             self.reserve_bytes(hash, weight(key.len(), value.len()));
         }
         let touched = if self.idle.is_some() { self.now() } else { 0 };
         let due = self.due(expires_at, touched);
+        let is_key = |stored: &Arc<str>| **stored == *key;
         let mut replaced = None;
-        let indexed = if let Some(mut entry) = self.map.get_mut(key) {
-            let (stored, entry) = entry.pair_mut();
+        let written = self.write_with(hash, is_key, value, |stored, entry, value| {
             replaced = Some(entry.value.len());
             overwrite(stored, entry, value, expires_at, touched, due)
-        } else {
-            #[cfg(test)]
-            tests::reached(tests::Point::InsertAfterMiss);
-            let hash = byte_hash.unwrap_or_else(|| self.policy_hash(key));
-            self.reserve_slot(hash);
-            let key: Arc<str> = Arc::from(key);
-            match self.map.entry(Arc::clone(&key)) {
-                MapEntry::Occupied(mut occupied) => {
-                    // Another task inserted the key since the miss above: overwrite its entry,
-                    // indexed under its key, and give the reserved slot back.
-                    let stored = Arc::clone(occupied.key());
-                    replaced = Some(occupied.get().value.len());
-                    let indexed =
-                        overwrite(&stored, occupied.get_mut(), value, expires_at, touched, due);
-                    drop(occupied);
-                    self.count.fetch_sub(1, Ordering::AcqRel);
-                    indexed
-                }
-                MapEntry::Vacant(vacant) => {
-                    // New entries start unread, on probation: one never read before it reaches
-                    // probation's head is evicted there.
-                    let entry = Entry::new(value, expires_at, touched, due);
-                    drop(vacant.insert(entry));
-                    if self.bounded() {
-                        self.policy.push(hash, Arc::clone(&key), self);
+        });
+        let indexed = match written {
+            Ok(indexed) => indexed,
+            Err(value) => {
+                #[cfg(test)]
+                tests::reached(tests::Point::InsertAfterMiss);
+                self.reserve_slot(hash);
+                let key: Arc<str> = Arc::from(key);
+                // New entries start unread, on probation: one never read before it reaches
+                // probation's head is evicted there.
+                let entry = Entry::new(value, expires_at, touched, due);
+                let raced = self.insert_or_write(hash, &key, entry, |stored, held, entry| {
+                    // Another task inserted the key since the miss above: overwrite its
+                    // entry, indexed under its key, and give the reserved slot back.
+                    replaced = Some(held.value.len());
+                    overwrite(stored, held, entry.value, expires_at, touched, due)
+                });
+                match raced {
+                    Some(indexed) => {
+                        self.count.fetch_sub(1, Ordering::AcqRel);
+                        indexed
                     }
-                    (due != NEVER).then_some(key)
+                    None => {
+                        if self.bounded() {
+                            self.policy.push(hash, Arc::clone(&key), self);
+                        }
+                        (due != NEVER).then_some(key)
+                    }
                 }
             }
         };
@@ -493,12 +497,13 @@ impl<A: LastAccess> Inner<A> {
                 .fetch_sub(weight(key.len(), old_len), Ordering::AcqRel);
         }
         // Map guards are dropped by now: the index locks are taken after, never under, them.
+        // The expiry index's shard is the hash's too, taken modulo its shard count.
         if let Some(key) = indexed {
-            self.expiry.push(self.index_shard(&key), due, key, self);
+            self.expiry.push(hash as usize, due, key, self);
         }
         if !self.sweep.is_running() {
             // No sweep task (outside tokio, or no timers): the writes reclaim instead.
-            self.sweep_chunk(self.index_shard(key), sweeper::RECLAIM_PER_WRITE);
+            self.sweep_chunk(hash as usize, sweeper::RECLAIM_PER_WRITE);
         }
     }
 

@@ -408,3 +408,31 @@ fn only_caches_with_time_to_idle_give_entries_an_access_time() {
         .unwrap();
     assert!(matches!(idle.inner, Shared::Idle(_)));
 }
+
+#[test]
+fn entries_found_by_a_precomputed_hash_are_dashmaps_own() {
+    run(async {
+        let cache = without_sweep();
+        for i in 0..10_000 {
+            cache.set(&format!("k{i}"), "v", None).await.unwrap();
+        }
+        let inner = cache.plain();
+        assert_eq!(inner.hash("k1"), inner.map.hash_usize(&"k1") as u64);
+        assert!(
+            inner.map.get("k1").is_some(),
+            "DashMap's get misses an entry"
+        );
+        // `delete` goes through DashMap's own `remove`; shrinking rehashes every entry with
+        // DashMap's hasher. Reads by the precomputed hash still find the rest.
+        for i in 0..9_990 {
+            cache.delete(&format!("k{i}")).await.unwrap();
+        }
+        inner.map.shrink_to_fit();
+        for i in 0..10_000 {
+            let expected = (i >= 9_990).then_some("v");
+            let found = cache.get(&format!("k{i}")).await.unwrap();
+            assert_eq!(found.as_deref(), expected, "k{i}");
+        }
+        assert_eq!(cache.entry_count(), 10);
+    });
+}
