@@ -466,26 +466,29 @@ impl<A: LastAccess> Inner<A> {
                 #[cfg(test)]
                 tests::reached(tests::Point::InsertAfterMiss);
                 self.reserve_slot(hash);
-                let key: Arc<str> = Arc::from(key);
                 // New entries start unread, on probation: one never read before it reaches
                 // probation's head is evicted there.
                 let entry = Entry::new(value, expires_at, touched, due);
-                let raced = self.insert_or_write(hash, &key, entry, |stored, held, entry| {
+                let stored: Arc<str> = Arc::from(key);
+                // The clone the policy or the expiry index keeps, taken before the map has
+                // the key: one reference count increment, none when neither needs it.
+                let kept = (self.bounded() || due != NEVER).then(|| Arc::clone(&stored));
+                let inserted = self.insert_or_write(hash, stored, entry, |stored, held, entry| {
                     // Another task inserted the key since the miss above: overwrite its
                     // entry, indexed under its key, and give the reserved slot back.
                     replaced = Some(held.value.len());
                     overwrite(stored, held, entry.value, expires_at, touched, due)
                 });
-                match raced {
-                    Some(indexed) => {
-                        self.count.fetch_sub(1, Ordering::AcqRel);
+                match (inserted, kept) {
+                    (Ok(()), Some(kept)) if self.bounded() => {
+                        let indexed = (due != NEVER).then(|| Arc::clone(&kept));
+                        self.policy.push(hash, kept, self);
                         indexed
                     }
-                    None => {
-                        if self.bounded() {
-                            self.policy.push(hash, Arc::clone(&key), self);
-                        }
-                        (due != NEVER).then_some(key)
+                    (Ok(()), kept) => kept,
+                    (Err(indexed), _) => {
+                        self.count.fetch_sub(1, Ordering::AcqRel);
+                        indexed
                     }
                 }
             }

@@ -57,45 +57,42 @@ impl<A: LastAccess> Inner<A> {
     }
 
     /// Removes the entry of hash `hash` whose key `matches` if `remove` says so, under its
-    /// shard's write lock; returns it.
+    /// shard's write lock, in one probe; returns it.
     pub(crate) fn remove_if(
         &self,
         hash: u64,
         matches: impl Fn(&Arc<str>) -> bool,
-        remove: impl FnOnce(&Arc<str>, &mut Entry<A>) -> bool,
+        remove: impl FnOnce(&Arc<str>, &Entry<A>) -> bool,
     ) -> Option<(Arc<str>, Entry<A>)> {
         let mut shard = self.map.shards()[self.map.determine_shard(hash as usize)].write();
-        let (key, entry) = shard.get_mut(hash, |(key, _)| matches(key))?;
-        if !remove(key, entry.get_mut()) {
-            return None;
-        }
-        // A second probe of the same few slots, already in cache: the tables' by-slot
-        // removal is unsafe.
+        // The table asks `eq` of each candidate slot; only one holds the key, so `remove`
+        // runs at most once.
+        let mut remove = Some(remove);
         shard
-            .remove_entry(hash, |(key, _)| matches(key))
+            .remove_entry(hash, |(key, entry)| {
+                matches(key) && remove.take().is_some_and(|remove| remove(key, entry.get()))
+            })
             .map(|(key, entry)| (key, entry.into_inner()))
     }
 
     /// Inserts `entry` under `key` (of hash `hash`) unless the map holds the key already,
-    /// under one write lock. Otherwise applies `write` to the entry held and returns what it
-    /// returns.
+    /// under one write lock. Otherwise applies `write` to the entry held and the new one, and
+    /// returns what it returns.
     pub(crate) fn insert_or_write<T>(
         &self,
         hash: u64,
-        key: &Arc<str>,
+        key: Arc<str>,
         entry: Entry<A>,
         write: impl FnOnce(&Arc<str>, &mut Entry<A>, Entry<A>) -> T,
-    ) -> Option<T> {
+    ) -> Result<(), T> {
         let mut shard = self.map.shards()[self.map.determine_shard(hash as usize)].write();
-        if let Some((stored, held)) = shard.get_mut(hash, |(stored, _)| **stored == **key) {
-            return Some(write(stored, held.get_mut(), entry));
+        if let Some((stored, held)) = shard.get_mut(hash, |(stored, _)| **stored == *key) {
+            return Err(write(stored, held.get_mut(), entry));
         }
         let hasher = self.map.hasher();
-        shard.insert(
-            hash,
-            (Arc::clone(key), SharedValue::new(entry)),
-            |(stored, _)| hasher.hash_one(&**stored),
-        );
-        None
+        shard.insert(hash, (key, SharedValue::new(entry)), |(stored, _)| {
+            hasher.hash_one(&**stored)
+        });
+        Ok(())
     }
 }
