@@ -568,9 +568,13 @@ fn overwrite<A: LastAccess>(
 
 /// `value` in `Bytes`' shared, reference-counted form. A `Bytes` made from a `Vec` or a
 /// `Box<[u8]>` allocates its reference count on its first clone; cloning it here, on the
-/// write, keeps that allocation off every read.
+/// write, keeps that allocation off every read. A `Bytes` that is not unique (held elsewhere
+/// too, or static) already has its count or needs none: it is stored as it is, without the
+/// two atomic operations of a clone and a drop.
 fn shared(value: Bytes) -> Bytes {
-    drop(value.clone());
+    if value.is_unique() {
+        drop(value.clone());
+    }
     value
 }
 
