@@ -482,7 +482,11 @@ impl<A: LastAccess> Inner<A> {
                 match (inserted, kept) {
                     (Ok(()), Some(kept)) if self.bounded() => {
                         let indexed = (due != NEVER).then(|| Arc::clone(&kept));
-                        self.policy.push(hash, kept, self);
+                        let entries = eviction::Evictor {
+                            inner: self,
+                            hand_over: false,
+                        };
+                        self.policy.push(hash, kept, &entries);
                         indexed
                     }
                     (Ok(()), kept) => kept,
