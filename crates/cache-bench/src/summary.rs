@@ -47,6 +47,11 @@ fn anchors<'a>(series: &[Series], wanted: &[(&str, &'a str)]) -> Vec<(usize, &'a
         .collect()
 }
 
+/// What the in-process tables say about hashing: the anchor is `DashMap` as a user writes
+/// it, with std's default hasher, while `MemoryCache` hashes with foldhash.
+const HASHERS: &str = "the raw DashMap hashes with std's default hasher (SipHash, as \
+     `DashMap::new()` does), MemoryCache with foldhash (random seed per cache)";
+
 /// Prints every table and the targets to stdout.
 pub(crate) fn print(results: &Results, opts: &Options) {
     let (rounds, secs, sets) = (opts.rounds, opts.secs, opts.set_percent);
@@ -58,7 +63,7 @@ pub(crate) fn print(results: &Results, opts: &Options) {
         100 - sets
     );
     if !results.in_process.is_empty() {
-        println!("\n## In process\n\n{method}\n");
+        println!("\n## In process\n\n{method}; {HASHERS}\n");
         let a = anchors(
             &results.in_process,
             &[

@@ -3,11 +3,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::entry::Entry;
-use crate::policy::{self, Entries, Slot};
+use crate::entry::{Entry, LastAccess};
+use crate::policy::{self, Entries, Queued, Slot};
 use crate::{CacheError, EVICT_POP_BUDGET, Inner, MemoryCache, NEVER, Result, Stat};
 
-impl Inner {
+impl<A: LastAccess> Inner<A> {
     /// Refuses an entry that `max_bytes` could never hold.
     pub(crate) fn check_weight(&self, key_len: usize, value_len: usize) -> Result<()> {
         match self.max_bytes {
@@ -21,8 +21,13 @@ impl Inner {
     }
 
     /// Accounts for an entry just removed from the map.
-    pub(crate) fn forget(&self, key: &str, entry: &Entry) {
+    pub(crate) fn forget(&self, key: &str, entry: &Entry<A>) {
         self.count.fetch_sub(1, Ordering::AcqRel);
+        self.forget_bytes(key, entry);
+    }
+
+    /// Gives back the weight of an entry just removed from the map, under `max_bytes`.
+    fn forget_bytes(&self, key: &str, entry: &Entry<A>) {
         if self.max_bytes.is_some() {
             self.bytes
                 .fetch_sub(weight(key.len(), entry.value.len()), Ordering::AcqRel);
@@ -34,25 +39,22 @@ impl Inner {
         self.max_capacity.is_some() || self.max_bytes.is_some()
     }
 
-    /// The hash the policy files `key` under: the map's own.
-    pub(crate) fn policy_hash(&self, key: &str) -> u64 {
-        self.map.hash_usize(&key) as u64
-    }
-
     /// Counts `weight` bytes of an entry about to be written (its policy hash `hash`), first
     /// evicting entries until they fit under `max_bytes` (at least `weight`, as checked by
     /// [`check_weight`](Self::check_weight)).
     pub(crate) fn reserve_bytes(&self, hash: u64, weight: usize) {
         if let Some(limit) = self.max_bytes {
-            self.reserve_under(&self.bytes, weight, limit, hash);
+            self.reserve_under(&self.bytes, weight, limit, hash, false);
         }
     }
 
     /// Counts an entry about to be inserted (its policy hash `hash`), first evicting one if
-    /// the cache is full.
+    /// the cache is full. An entry the policy evicts for it hands its slot over: the count
+    /// stays as it is, without the decrement and increment of giving it back and taking it
+    /// again.
     pub(crate) fn reserve_slot(&self, hash: u64) {
         match self.max_capacity {
-            Some(capacity) => self.reserve_under(&self.count, 1, capacity, hash),
+            Some(capacity) => self.reserve_under(&self.count, 1, capacity, hash, true),
             None => {
                 self.count.fetch_add(1, Ordering::AcqRel);
             }
@@ -60,8 +62,16 @@ impl Inner {
     }
 
     /// Adds `amount` to `counter` once the sum fits under `limit`, evicting entries (to make
-    /// room for a key of policy hash `hash`) until it does.
-    fn reserve_under(&self, counter: &AtomicUsize, amount: usize, limit: usize, hash: u64) {
+    /// room for a key of policy hash `hash`) until it does. `hand_over`: `counter` is the
+    /// entry count and `amount` one, so a slot the policy frees is taken as it is.
+    fn reserve_under(
+        &self,
+        counter: &AtomicUsize,
+        amount: usize,
+        limit: usize,
+        hash: u64,
+        hand_over: bool,
+    ) {
         let mut current = counter.load(Ordering::Acquire);
         loop {
             if current.saturating_add(amount) <= limit {
@@ -76,11 +86,16 @@ impl Inner {
                 }
                 continue;
             }
-            if !self.evict_one(hash) {
-                // No shard holds a live entry: what is counted belongs to inserts between
-                // `map.entry` and `policy.push` on other threads, a few instructions away.
-                // Only a bound below what the threads inserting at once hold gets here.
-                std::thread::yield_now();
+            match self.evict_one(hash, hand_over) {
+                Evicted::HandedOver => return,
+                Evicted::Freed => {}
+                Evicted::Nothing => {
+                    // No shard holds a live entry: what is counted belongs to inserts between
+                    // `map.entry` and `policy.push` on other threads, a few instructions
+                    // away. Only a bound below what the threads inserting at once hold gets
+                    // here.
+                    std::thread::yield_now();
+                }
             }
             current = counter.load(Ordering::Acquire);
         }
@@ -88,35 +103,69 @@ impl Inner {
 
     /// Removes one entry to make room for a key of policy hash `hash`: an expired one if the
     /// expiry index knows one, else the policy's choice in the key's own shard, else in
-    /// another. False if it found none (every entry is being inserted right now).
-    pub(crate) fn evict_one(&self, hash: u64) -> bool {
+    /// another. With `hand_over`, an entry the policy removes keeps its slot in the count
+    /// for the caller.
+    fn evict_one(&self, hash: u64, hand_over: bool) -> Evicted {
         // The clock is read only when the index may hold something due.
         if self.expiry.may_be_due(u64::MAX - 1)
             && self
                 .expiry
                 .evict_expired(self.now(), EVICT_POP_BUDGET, self)
         {
-            return true;
+            return Evicted::Freed;
         }
-        let own = policy::shard_of(hash);
-        if self.policy.evict(own, self) {
-            return true;
+        let evictor = Evictor {
+            inner: self,
+            hand_over,
+        };
+        let evicted = self.policy.evict(policy::shard_of(hash), &evictor) || {
+            let start = self.evict_next.fetch_add(1, Ordering::Relaxed);
+            let shards = self.policy.shard_count();
+            (0..shards).any(|i| self.policy.evict(start.wrapping_add(i), &evictor))
+        };
+        match (evicted, hand_over) {
+            (false, _) => Evicted::Nothing,
+            (true, true) => Evicted::HandedOver,
+            (true, false) => Evicted::Freed,
         }
-        let start = self.evict_next.fetch_add(1, Ordering::Relaxed);
-        let shards = self.policy.shard_count();
-        (0..shards).any(|i| self.policy.evict(start.wrapping_add(i), self))
+    }
+
+    /// Accounts for an entry the policy removed.
+    fn forget_evicted(&self, key: &str, entry: &Entry<A>, hand_over: bool) {
+        if hand_over {
+            self.forget_bytes(key, entry);
+        } else {
+            self.forget(key, entry);
+        }
     }
 }
 
-impl Entries for Inner {
-    fn visit(&self, key: &Arc<str>, rejected: bool) -> Slot {
+/// What [`Inner::evict_one`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Evicted {
+    /// Removed an entry and took it off the count.
+    Freed,
+    /// Removed an entry and left its slot in the count, for the caller.
+    HandedOver,
+    /// Found nothing to remove.
+    Nothing,
+}
+
+/// The map as the policy sees it while evicting: `hand_over` says whether an entry removed
+/// leaves its slot in the count for the insert that asked for room.
+pub(crate) struct Evictor<'a, A> {
+    pub(crate) inner: &'a Inner<A>,
+    pub(crate) hand_over: bool,
+}
+
+impl<A: LastAccess> Entries for Evictor<'_, A> {
+    fn visit(&self, queued: &Queued, rejected: bool) -> Slot {
+        let inner = self.inner;
         let mut slot = Slot::Stale;
-        let removed = self.map.remove_if(&**key, |stored, entry| {
-            if !Arc::ptr_eq(stored, key) {
-                return false;
-            }
-            let deadline = self.deadline(entry);
-            slot = if deadline != NEVER && deadline <= self.now() {
+        let this_key = |stored: &Arc<str>| Arc::ptr_eq(stored, &queued.key);
+        let removed = inner.remove_if(queued.hash, this_key, |_, entry| {
+            let deadline = inner.deadline(entry);
+            slot = if deadline != NEVER && deadline <= inner.now() {
                 Slot::Expired
             } else if entry.take_read() {
                 Slot::Used
@@ -126,44 +175,43 @@ impl Entries for Inner {
             slot != Slot::Used
         });
         if let Some((stored, entry)) = removed {
-            self.forget(&stored, &entry);
+            inner.forget_evicted(&stored, &entry, self.hand_over);
             if slot == Slot::Expired {
-                self.stats.add(Stat::Expiration, 1);
+                inner.stats.add(Stat::Expiration, 1);
             } else {
-                self.stats.add(Stat::Eviction, 1);
+                inner.stats.add(Stat::Eviction, 1);
                 if rejected {
-                    self.stats.add(Stat::Rejection, 1);
+                    inner.stats.add(Stat::Rejection, 1);
                 }
             }
         }
         slot
     }
 
-    fn is_live(&self, key: &Arc<str>) -> bool {
-        self.map
-            .get(&**key)
-            .is_some_and(|entry| Arc::ptr_eq(entry.key(), key))
+    fn is_live(&self, queued: &Queued) -> bool {
+        self.inner
+            .find(
+                queued.hash,
+                |stored| Arc::ptr_eq(stored, &queued.key),
+                |_, _| (),
+            )
+            .is_some()
     }
 
-    fn hash(&self, key: &str) -> u64 {
-        self.policy_hash(key)
-    }
-
-    fn remove(&self, key: &Arc<str>, rejected: bool) -> bool {
-        let Some((stored, entry)) = self
-            .map
-            .remove_if(&**key, |stored, _| Arc::ptr_eq(stored, key))
-        else {
+    fn remove(&self, queued: &Queued, rejected: bool) -> bool {
+        let inner = self.inner;
+        let this_key = |stored: &Arc<str>| Arc::ptr_eq(stored, &queued.key);
+        let Some((stored, entry)) = inner.remove_if(queued.hash, this_key, |_, _| true) else {
             return false;
         };
-        self.forget(&stored, &entry);
-        let deadline = self.deadline(&entry);
-        if deadline != NEVER && deadline <= self.now() {
-            self.stats.add(Stat::Expiration, 1);
+        inner.forget_evicted(&stored, &entry, self.hand_over);
+        let deadline = inner.deadline(&entry);
+        if deadline != NEVER && deadline <= inner.now() {
+            inner.stats.add(Stat::Expiration, 1);
         } else {
-            self.stats.add(Stat::Eviction, 1);
+            inner.stats.add(Stat::Eviction, 1);
             if rejected {
-                self.stats.add(Stat::Rejection, 1);
+                inner.stats.add(Stat::Rejection, 1);
             }
         }
         true

@@ -9,7 +9,9 @@ mod eviction;
 mod expiry;
 mod policy;
 mod shards;
+mod store;
 mod sweeper;
+mod table;
 
 use std::fmt;
 use std::sync::Arc;
@@ -17,7 +19,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use dashmap::DashMap;
-use dashmap::mapref::entry::Entry as MapEntry;
 use tokio::time::Instant;
 
 pub use builder::MemoryCacheBuilder;
@@ -36,9 +37,8 @@ pub use cache_core::{
 };
 pub use cache_core::{Codec, TypedCache};
 
-use entry::Entry;
-use eviction::weight;
-use expiry::{Expiring, ExpiryIndex, Popped};
+use entry::{Entry, LastAccess, NoIdle, Touched};
+use expiry::ExpiryIndex;
 use policy::Policy;
 use sweeper::SweepControl;
 
@@ -52,6 +52,17 @@ const ONE_READ: u64 = 1 << READS_SHIFT;
 const MAX_READS: u64 = 3;
 /// Expiry index items one eviction may pop per shard while looking for an expired entry.
 const EVICT_POP_BUDGET: usize = 1024;
+
+/// How the map hashes keys: foldhash, seeded at random for each cache (a per-map seed mixed
+/// with a per-process one, as hashbrown's default hasher does), so that the keys that collide
+/// in one cache cannot be known in advance. Its "quality" variant, because the eviction
+/// policy and the expiry index take their shard and the ghost its tag from separate bits of
+/// the same hash. SipHash, std's default, costs several times as much for short keys, and
+/// every miss of a bounded cache hashes its key more than once.
+type KeyHasher = foldhash::quality::RandomState;
+
+/// The store: every entry under its key.
+type Map<A> = DashMap<Arc<str>, Entry<A>, KeyHasher>;
 
 /// An in-process cache: DashMap sharded storage with per-entry TTL and optional capacity.
 ///
@@ -97,12 +108,32 @@ const EVICT_POP_BUDGET: usize = 1024;
 /// ```
 #[derive(Clone)]
 pub struct MemoryCache {
-    inner: Arc<Inner>,
+    inner: Shared,
 }
 
-/// The state clones share.
-pub(crate) struct Inner {
-    map: DashMap<Arc<str>, Entry>,
+/// The state clones share, in the entry layout chosen when the cache was built.
+#[derive(Clone)]
+enum Shared {
+    /// Without `time_to_idle`: entries keep no access time.
+    Plain(Arc<Inner<NoIdle>>),
+    /// With `time_to_idle`: each entry keeps the time of its last read or write.
+    Idle(Arc<Inner<Touched>>),
+}
+
+/// Evaluates `$body` with `$inner` bound to the cache's [`Inner`], whichever its layout.
+macro_rules! with_inner {
+    ($cache:expr, $inner:ident => $body:expr) => {
+        match &$cache.inner {
+            Shared::Plain($inner) => $body,
+            Shared::Idle($inner) => $body,
+        }
+    };
+}
+
+/// The state clones share; `A` is where entries keep their last access (see
+/// [`LastAccess`]).
+pub(crate) struct Inner<A> {
+    map: Map<A>,
     /// When entries with a TTL expire: for the sweep, and to evict expired entries first.
     expiry: ExpiryIndex,
     /// Every key of `map` when a capacity is set, for eviction; unused otherwise.
@@ -144,11 +175,61 @@ impl MemoryCache {
         idle: Option<u64>,
         sweep_interval: Duration,
     ) -> Self {
+        let inner = match idle {
+            None => Shared::Plain(Inner::new(max_capacity, max_bytes, None, sweep_interval)),
+            Some(_) => Shared::Idle(Inner::new(max_capacity, max_bytes, idle, sweep_interval)),
+        };
+        Self { inner }
+    }
+
+    /// The number of entries held, including expired ones not reclaimed yet.
+    ///
+    /// While inserts are in flight it may count, for a moment, a slot reserved for an entry
+    /// not stored yet; it never exceeds the capacity.
+    pub fn entry_count(&self) -> usize {
+        with_inner!(self, inner => inner.entry_count())
+    }
+
+    /// The capacity set with [`MemoryCacheBuilder::max_capacity`], if any.
+    pub fn max_capacity(&self) -> Option<usize> {
+        with_inner!(self, inner => inner.max_capacity)
+    }
+
+    /// The bound set with [`MemoryCacheBuilder::max_bytes`], if any.
+    pub fn max_bytes(&self) -> Option<usize> {
+        with_inner!(self, inner => inner.max_bytes)
+    }
+
+    /// The weight of the entries held, in bytes, when [`max_bytes`](Self::max_bytes) is set
+    /// (`None` otherwise): each entry's key and value bytes plus
+    /// [`ENTRY_OVERHEAD`](Self::ENTRY_OVERHEAD). Like [`entry_count`](Self::entry_count), it
+    /// includes expired entries not reclaimed yet and, for a moment, inserts in flight; it
+    /// never exceeds the bound.
+    pub fn weighted_size(&self) -> Option<usize> {
+        with_inner!(self, inner => inner.max_bytes.map(|_| inner.bytes.load(Ordering::Acquire)))
+    }
+
+    /// What [`max_bytes`](MemoryCacheBuilder::max_bytes) counts for an entry beside its key
+    /// and value bytes: its 64-byte slot in the map and 24 bytes in the eviction policy's
+    /// queues (the key's `Arc` and its hash), plus 8 for the time of its last access, which a
+    /// cache with [`time_to_idle`](MemoryCacheBuilder::time_to_idle) keeps. The same for every
+    /// cache, so that a bound means the same entries whatever else is configured. Allocator
+    /// rounding and the expiry index (24 bytes for an entry with a TTL) are not counted.
+    pub const ENTRY_OVERHEAD: usize = 96;
+}
+
+impl<A: LastAccess> Inner<A> {
+    fn new(
+        max_capacity: Option<usize>,
+        max_bytes: Option<usize>,
+        idle: Option<u64>,
+        sweep_interval: Duration,
+    ) -> Arc<Self> {
         let bounded = max_capacity.is_some() || max_bytes.is_some();
         let shards =
             (std::thread::available_parallelism().map_or(1, usize::from) * 4).next_power_of_two();
         let inner = Arc::new(Inner {
-            map: DashMap::with_shard_amount(shards),
+            map: DashMap::with_hasher_and_shard_amount(KeyHasher::default(), shards),
             expiry: ExpiryIndex::new(shards),
             policy: Policy::new(
                 if bounded { shards } else { 0 },
@@ -171,78 +252,43 @@ impl MemoryCache {
             flights: SingleFlight::new(),
         });
         inner.sweep.ensure_running(&inner);
-        Self { inner }
+        inner
     }
-
-    /// The number of entries held, including expired ones not reclaimed yet.
-    ///
-    /// While inserts are in flight it may count, for a moment, a slot reserved for an entry
-    /// not stored yet; it never exceeds the capacity.
-    pub fn entry_count(&self) -> usize {
-        self.inner.entry_count()
-    }
-
-    /// The capacity set with [`MemoryCacheBuilder::max_capacity`], if any.
-    pub fn max_capacity(&self) -> Option<usize> {
-        self.inner.max_capacity
-    }
-
-    /// The bound set with [`MemoryCacheBuilder::max_bytes`], if any.
-    pub fn max_bytes(&self) -> Option<usize> {
-        self.inner.max_bytes
-    }
-
-    /// The weight of the entries held, in bytes, when [`max_bytes`](Self::max_bytes) is set
-    /// (`None` otherwise): each entry's key and value bytes plus
-    /// [`ENTRY_OVERHEAD`](Self::ENTRY_OVERHEAD). Like [`entry_count`](Self::entry_count), it
-    /// includes expired entries not reclaimed yet and, for a moment, inserts in flight; it
-    /// never exceeds the bound.
-    pub fn weighted_size(&self) -> Option<usize> {
-        self.inner
-            .max_bytes
-            .map(|_| self.inner.bytes.load(Ordering::Acquire))
-    }
-
-    /// What [`max_bytes`](MemoryCacheBuilder::max_bytes) counts for an entry beside its key
-    /// and value bytes: its 72-byte slot in the map and 16 bytes in the eviction policy's
-    /// queues. Allocator rounding and the expiry index (24 bytes for an entry with a TTL) are
-    /// not counted.
-    pub const ENTRY_OVERHEAD: usize = 88;
 
     /// A write of one entry.
-    fn insert_one(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<()> {
-        self.inner.check_open()?;
-        let expires_at = self.inner.expires_at(ttl)?;
-        self.inner.check_weight(key.len(), value.len())?;
-        self.inner.sweep.ensure_running(&self.inner);
-        self.inner.insert(key, value, expires_at);
-        if self.inner.is_closed() {
+    fn insert_one(self: &Arc<Self>, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<()> {
+        self.check_open()?;
+        let expires_at = self.expires_at(ttl)?;
+        self.check_weight(key.len(), value.len())?;
+        self.sweep.ensure_running(self);
+        self.insert(key, value, expires_at);
+        if self.is_closed() {
             // `close` ran between the check above and the insert, and may have cleared the
             // map before this entry landed: clear again so a closed cache holds nothing.
-            self.inner.clear();
+            self.clear();
         }
-        self.inner.stats.add(Stat::Set, 1);
+        self.stats.add(Stat::Set, 1);
         Ok(())
     }
 
     /// The batch writes: every entry with one expiry time, checked before anything is stored.
     fn insert_many<'a>(
-        &self,
+        self: &Arc<Self>,
         entries: impl ExactSizeIterator<Item = (&'a str, Bytes)>,
         ttl: Option<Duration>,
     ) -> Result<()> {
-        self.inner.check_open()?;
-        let expires_at = self.inner.expires_at(ttl)?;
-        self.inner.sweep.ensure_running(&self.inner);
+        self.check_open()?;
+        let expires_at = self.expires_at(ttl)?;
+        self.sweep.ensure_running(self);
         let count = entries.len();
         for (key, value) in entries {
-            self.inner.insert(key, value, expires_at);
+            self.insert(key, value, expires_at);
         }
-        if self.inner.is_closed() {
+        if self.is_closed() {
             // As in `insert_one`: `close` may have cleared the map before these entries landed.
-            self.inner.clear();
+            self.clear();
         }
-        self.inner.stats.add(Stat::Set, count as u64);
+        self.stats.add(Stat::Set, count as u64);
         Ok(())
     }
 }
@@ -255,306 +301,31 @@ impl Default for MemoryCache {
 
 impl fmt::Debug for MemoryCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MemoryCache")
-            .field("entries", &self.inner.entry_count())
-            .field("max_capacity", &self.inner.max_capacity)
-            .field("max_bytes", &self.inner.max_bytes)
-            .field("time_to_idle", &self.inner.idle.map(Duration::from_nanos))
-            .field("sweep_interval", &self.inner.sweep.interval())
-            .field("closed", &self.inner.is_closed())
-            .finish()
+        with_inner!(self, inner => f
+            .debug_struct("MemoryCache")
+            .field("entries", &inner.entry_count())
+            .field("max_capacity", &inner.max_capacity)
+            .field("max_bytes", &inner.max_bytes)
+            .field("time_to_idle", &inner.idle.map(Duration::from_nanos))
+            .field("sweep_interval", &inner.sweep.interval())
+            .field("closed", &inner.is_closed())
+            .finish())
     }
-}
-
-impl Inner {
-    /// Nanoseconds since the cache's epoch.
-    fn now(&self) -> u64 {
-        // Saturates after 292 years of uptime, where every expiry is in the past anyway.
-        u64::try_from(
-            Instant::now()
-                .saturating_duration_since(self.epoch)
-                .as_nanos(),
-        )
-        .unwrap_or(NEVER - 1)
-    }
-
-    pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
-    }
-
-    fn check_open(&self) -> Result<()> {
-        if self.is_closed() {
-            Err(CacheError::Closed)
-        } else {
-            Ok(())
-        }
-    }
-
-    pub(crate) fn entry_count(&self) -> usize {
-        self.count.load(Ordering::Acquire)
-    }
-
-    pub(crate) fn expiry_shards(&self) -> usize {
-        self.expiry.shard_count()
-    }
-
-    /// The shard of the expiry index that `key` belongs to.
-    fn index_shard(&self, key: &str) -> usize {
-        self.map.hash_usize(&key)
-    }
-
-    /// The `expires_at` for `ttl` set now, with checked arithmetic.
-    fn expires_at(&self, ttl: Option<Duration>) -> Result<u64> {
-        let Some(ttl) = normalize_ttl(ttl)? else {
-            return Ok(NEVER);
-        };
-        u64::try_from(ttl.as_nanos())
-            .ok()
-            .and_then(|nanos| self.now().checked_add(nanos))
-            .filter(|&at| at < NEVER)
-            .ok_or(CacheError::InvalidTtl {
-                ttl,
-                reason: "too large: the in-memory cache takes ttls of up to about 146 years",
-            })
-    }
-
-    /// When `entry` expires: at its TTL, or after `time_to_idle` without a read or write,
-    /// whichever comes first.
-    fn deadline(&self, entry: &Entry) -> u64 {
-        let expires_at = entry.expires_at();
-        match self.idle {
-            None => expires_at,
-            Some(idle) => {
-                expires_at.min(entry.touched.load(Ordering::Relaxed).saturating_add(idle))
-            }
-        }
-    }
-
-    /// When an entry written at `now` with expiry `expires_at` is due to expire.
-    fn due(&self, expires_at: u64, now: u64) -> u64 {
-        self.idle
-            .map_or(expires_at, |idle| expires_at.min(now.saturating_add(idle)))
-    }
-
-    /// Applies `read` to the live value of `key`, under its shard's read lock; `None` when
-    /// the key is missing or expired (an expired entry is removed).
-    fn read<T>(&self, key: &str, read: impl FnOnce(&Bytes) -> T) -> Option<T> {
-        let entry = self.map.get(key)?;
-        let deadline = self.deadline(&entry);
-        if deadline != NEVER {
-            let now = self.now();
-            if deadline <= now {
-                drop(entry);
-                #[cfg(test)]
-                tests::reached(tests::Point::ExpiredReadBeforeRemoval);
-                // Re-checked under the shard's write lock: an entry written (or read) meanwhile
-                // has a deadline of at least that time + 1 ms, which is after `now`, so a
-                // fresh value is never removed here.
-                if let Some((stored, entry)) = self
-                    .map
-                    .remove_if(key, |_, entry| self.deadline(entry) <= now)
-                {
-                    self.forget(&stored, &entry);
-                    self.stats.add(Stat::Expiration, 1);
-                }
-                return None;
-            }
-            if self.idle.is_some() {
-                entry.touched.fetch_max(now, Ordering::Relaxed);
-            }
-        }
-        if self.bounded() {
-            entry.record_read();
-        }
-        Some(read(&entry.value))
-    }
-
-    /// The value of `key` as a `String`: one allocation, for the `String` itself.
-    fn get(&self, key: &str) -> Result<Option<String>> {
-        self.read(key, |value| std::str::from_utf8(value).map(String::from))
-            .transpose()
-            .map_err(|err| CacheError::InvalidValue {
-                reason: "the stored value is not valid utf-8; set_bytes wrote it".into(),
-                source: Some(Box::new(err)),
-            })
-    }
-
-    /// The value of `key`, shared with the store: no allocation.
-    fn get_bytes(&self, key: &str) -> Option<Bytes> {
-        self.read(key, Bytes::clone)
-    }
-
-    /// Counts a read's hit or miss.
-    fn count_read<T>(&self, value: &Option<T>) {
-        self.stats.add(
-            if value.is_some() {
-                Stat::Hit
-            } else {
-                Stat::Miss
-            },
-            1,
-        );
-    }
-
-    /// Stores an entry whose weight [`check_weight`](Self::check_weight) accepted.
-    fn insert(&self, key: &str, value: Bytes, expires_at: u64) {
-        // The weight is reserved before the map is touched (evicting needs the map's locks),
-        // and an overwritten value's given back after: the bound holds throughout.
-        let byte_hash = self.max_bytes.map(|_| self.policy_hash(key));
-        if let Some(hash) = byte_hash {
-            self.reserve_bytes(hash, weight(key.len(), value.len()));
-        }
-        let touched = if self.idle.is_some() { self.now() } else { 0 };
-        let due = self.due(expires_at, touched);
-        let mut replaced = None;
-        let indexed = if let Some(mut entry) = self.map.get_mut(key) {
-            let (stored, entry) = entry.pair_mut();
-            replaced = Some(entry.value.len());
-            overwrite(stored, entry, value, expires_at, touched, due)
-        } else {
-            #[cfg(test)]
-            tests::reached(tests::Point::InsertAfterMiss);
-            let hash = byte_hash.unwrap_or_else(|| self.policy_hash(key));
-            self.reserve_slot(hash);
-            let key: Arc<str> = Arc::from(key);
-            match self.map.entry(Arc::clone(&key)) {
-                MapEntry::Occupied(mut occupied) => {
-                    // Another task inserted the key since the miss above: overwrite its entry,
-                    // indexed under its key, and give the reserved slot back.
-                    let stored = Arc::clone(occupied.key());
-                    replaced = Some(occupied.get().value.len());
-                    let indexed =
-                        overwrite(&stored, occupied.get_mut(), value, expires_at, touched, due);
-                    drop(occupied);
-                    self.count.fetch_sub(1, Ordering::AcqRel);
-                    indexed
-                }
-                MapEntry::Vacant(vacant) => {
-                    // New entries start unread, on probation: one never read before it reaches
-                    // probation's head is evicted there.
-                    let entry = Entry::new(value, expires_at, touched, due);
-                    drop(vacant.insert(entry));
-                    if self.bounded() {
-                        self.policy.push(hash, Arc::clone(&key), self);
-                    }
-                    (due != NEVER).then_some(key)
-                }
-            }
-        };
-        if let Some(old_len) = replaced
-            && self.max_bytes.is_some()
-        {
-            self.bytes
-                .fetch_sub(weight(key.len(), old_len), Ordering::AcqRel);
-        }
-        // Map guards are dropped by now: the index locks are taken after, never under, them.
-        if let Some(key) = indexed {
-            self.expiry.push(self.index_shard(&key), due, key, self);
-        }
-        if !self.sweep.is_running() {
-            // No sweep task (outside tokio, or no timers): the writes reclaim instead.
-            self.sweep_chunk(self.index_shard(key), sweeper::RECLAIM_PER_WRITE);
-        }
-    }
-
-    fn delete(&self, key: &str) {
-        if let Some((stored, entry)) = self.map.remove(key) {
-            self.forget(&stored, &entry);
-        }
-    }
-
-    fn clear(&self) {
-        // Indexes first: a key inserted meanwhile then either keeps its index items or loses
-        // its entry too.
-        self.expiry.clear();
-        self.policy.clear();
-        // Counted down one by one, so that inserts waiting for room see it free up at once.
-        self.map.retain(|key, entry| {
-            self.forget(key, entry);
-            false
-        });
-    }
-
-    /// One step of the sweep: removes entries of expiry shard `shard` whose TTL has passed,
-    /// popping at most `budget` index items. Returns the items popped.
-    pub(crate) fn sweep_chunk(&self, shard: usize, budget: usize) -> usize {
-        self.expiry
-            .pop_expired(shard, self.now(), budget, usize::MAX, self)
-            .0
-    }
-
-    /// Gives memory back after the map has shrunk to a quarter of its table.
-    pub(crate) fn shrink_if_sparse(&self) {
-        if self.map.capacity() > 4 * self.map.len() + 4096 {
-            self.map.shrink_to_fit();
-        }
-    }
-}
-
-/// Overwrites an entry in place, written at `touched` and due to expire at `due`. Returns
-/// its stored key when the entry needs a new expiry index item: when it is now due before
-/// the item it has (if any).
-fn overwrite(
-    stored: &Arc<str>,
-    entry: &mut Entry,
-    value: Bytes,
-    expires_at: u64,
-    touched: u64,
-    due: u64,
-) -> Option<Arc<str>> {
-    entry.value = value;
-    entry.set_expires_at(expires_at);
-    *entry.touched.get_mut() = touched;
-    // `NEVER` is never below anything: an entry without expiry keeps its item, dropped when
-    // it pops.
-    (due < entry.indexed_at).then(|| {
-        entry.indexed_at = due;
-        Arc::clone(stored)
-    })
 }
 
 /// `value` in `Bytes`' shared, reference-counted form. A `Bytes` made from a `Vec` or a
 /// `Box<[u8]>` allocates its reference count on its first clone; cloning it here, on the
-/// write, keeps that allocation off every read.
+/// write, keeps that allocation off every read. A `Bytes` that is not unique (held elsewhere
+/// too, or static) already has its count or needs none: it is stored as it is, without the
+/// two atomic operations of a clone and a drop.
 fn shared(value: Bytes) -> Bytes {
-    drop(value.clone());
+    if value.is_unique() {
+        drop(value.clone());
+    }
     value
 }
 
-impl Expiring for Inner {
-    fn is_current(&self, key: &Arc<str>, at: u64) -> bool {
-        self.map
-            .get(&**key)
-            .is_some_and(|entry| Arc::ptr_eq(entry.key(), key) && entry.indexed_at == at)
-    }
-
-    fn popped(&self, key: &Arc<str>, at: u64, now: u64) -> Popped {
-        let mut popped = Popped::Dropped;
-        let removed = self.map.remove_if_mut(&**key, |stored, entry| {
-            if !Arc::ptr_eq(stored, key) || entry.indexed_at != at {
-                return false;
-            }
-            let deadline = self.deadline(entry);
-            if deadline <= now {
-                return true;
-            }
-            // Written or read since it was indexed, with a later expiry (or none).
-            entry.indexed_at = deadline;
-            if deadline != NEVER {
-                popped = Popped::Reindexed(deadline);
-            }
-            false
-        });
-        if let Some((stored, entry)) = removed {
-            self.forget(&stored, &entry);
-            self.stats.add(Stat::Expiration, 1);
-            return Popped::Removed;
-        }
-        popped
-    }
-}
-
-impl Drop for Inner {
+impl<A> Drop for Inner<A> {
     fn drop(&mut self) {
         self.sweep.stop();
     }
@@ -564,10 +335,12 @@ impl Cache for MemoryCache {
     /// One hash lookup under a shard's read lock; allocates nothing: the value is shared
     /// with the store.
     async fn get_bytes(&self, key: &str) -> Result<Option<Bytes>> {
-        self.inner.check_open()?;
-        let value = self.inner.get_bytes(key);
-        self.inner.count_read(&value);
-        Ok(value)
+        with_inner!(self, inner => {
+            inner.check_open()?;
+            let value = inner.get_bytes(key);
+            inner.count_read(&value);
+            Ok(value)
+        })
     }
 
     /// Stores `value` itself, without copying it; a `Bytes` that is not shared yet (made from
@@ -577,7 +350,7 @@ impl Cache for MemoryCache {
     /// # Errors
     /// [`CacheError::InvalidTtl`] for a zero TTL or one of more than about 146 years.
     async fn set_bytes(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<()> {
-        self.insert_one(key, shared(value), ttl)
+        with_inner!(self, inner => inner.insert_one(key, shared(value), ttl))
     }
 
     /// One hash lookup under a shard's read lock; allocates only the returned `String`
@@ -587,10 +360,12 @@ impl Cache for MemoryCache {
     /// [`CacheError::InvalidValue`] when the value was stored with
     /// [`set_bytes`](Cache::set_bytes) and is not UTF-8.
     async fn get(&self, key: &str) -> Result<Option<String>> {
-        self.inner.check_open()?;
-        let value = self.inner.get(key)?;
-        self.inner.count_read(&value);
-        Ok(value)
+        with_inner!(self, inner => {
+            inner.check_open()?;
+            let value = inner.get(key)?;
+            inner.count_read(&value);
+            Ok(value)
+        })
     }
 
     /// Stores a copy of `value` as a plain buffer: a string read back with `get` never needs
@@ -600,30 +375,38 @@ impl Cache for MemoryCache {
     /// # Errors
     /// [`CacheError::InvalidTtl`] for a zero TTL or one of more than about 146 years.
     async fn set(&self, key: &str, value: &str, ttl: Option<Duration>) -> Result<()> {
-        self.insert_one(key, Bytes::copy_from_slice(value.as_bytes()), ttl)
+        with_inner!(self, inner => {
+            inner.insert_one(key, Bytes::copy_from_slice(value.as_bytes()), ttl)
+        })
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
-        self.inner.check_open()?;
-        self.inner.delete(key);
-        self.inner.stats.add(Stat::Delete, 1);
-        Ok(())
+        with_inner!(self, inner => {
+            inner.check_open()?;
+            inner.delete(key);
+            inner.stats.add(Stat::Delete, 1);
+            Ok(())
+        })
     }
 
     /// O(n): locks each shard of the map in turn.
     async fn clear(&self) -> Result<()> {
-        self.inner.check_open()?;
-        self.inner.clear();
-        Ok(())
+        with_inner!(self, inner => {
+            inner.check_open()?;
+            inner.clear();
+            Ok(())
+        })
     }
 
     /// Stops the sweep and drops every entry; clones see [`CacheError::Closed`] too.
     async fn close(&self) -> Result<()> {
-        if !self.inner.closed.swap(true, Ordering::AcqRel) {
-            self.inner.sweep.stop();
-            self.inner.clear();
-        }
-        Ok(())
+        with_inner!(self, inner => {
+            if !inner.closed.swap(true, Ordering::AcqRel) {
+                inner.sweep.stop();
+                inner.clear();
+            }
+            Ok(())
+        })
     }
 
     /// One lookup per key; the values are shared with the store.
@@ -631,15 +414,17 @@ impl Cache for MemoryCache {
     where
         K: AsRef<str> + Sync,
     {
-        self.inner.check_open()?;
-        Ok(keys
-            .iter()
-            .map(|key| {
-                let value = self.inner.get_bytes(key.as_ref());
-                self.inner.count_read(&value);
-                value
-            })
-            .collect())
+        with_inner!(self, inner => {
+            inner.check_open()?;
+            Ok(keys
+                .iter()
+                .map(|key| {
+                    let value = inner.get_bytes(key.as_ref());
+                    inner.count_read(&value);
+                    value
+                })
+                .collect())
+        })
     }
 
     /// One insert per entry, all with the same expiry time; the values are shared, not
@@ -651,16 +436,18 @@ impl Cache for MemoryCache {
     where
         K: AsRef<str> + Sync,
     {
-        self.inner.check_open()?;
-        for (key, value) in entries {
-            self.inner.check_weight(key.as_ref().len(), value.len())?;
-        }
-        self.insert_many(
-            entries
-                .iter()
-                .map(|(key, value)| (key.as_ref(), shared(value.clone()))),
-            ttl,
-        )
+        with_inner!(self, inner => {
+            inner.check_open()?;
+            for (key, value) in entries {
+                inner.check_weight(key.as_ref().len(), value.len())?;
+            }
+            inner.insert_many(
+                entries
+                    .iter()
+                    .map(|(key, value)| (key.as_ref(), shared(value.clone()))),
+                ttl,
+            )
+        })
     }
 
     /// One lookup per key, each copied out as a `String`.
@@ -672,18 +459,19 @@ impl Cache for MemoryCache {
     where
         K: AsRef<str> + Sync,
     {
-        self.inner.check_open()?;
-        keys.iter()
-            .enumerate()
-            .map(|(position, key)| {
-                let value = self
-                    .inner
-                    .get(key.as_ref())
-                    .map_err(|err| err.at_batch_position(position, keys.len()))?;
-                self.inner.count_read(&value);
-                Ok(value)
-            })
-            .collect()
+        with_inner!(self, inner => {
+            inner.check_open()?;
+            keys.iter()
+                .enumerate()
+                .map(|(position, key)| {
+                    let value = inner
+                        .get(key.as_ref())
+                        .map_err(|err| err.at_batch_position(position, keys.len()))?;
+                    inner.count_read(&value);
+                    Ok(value)
+                })
+                .collect()
+        })
     }
 
     /// One insert per entry, all with the same expiry time.
@@ -695,20 +483,21 @@ impl Cache for MemoryCache {
         K: AsRef<str> + Sync,
         V: AsRef<str> + Sync,
     {
-        self.inner.check_open()?;
-        for (key, value) in entries {
-            self.inner
-                .check_weight(key.as_ref().len(), value.as_ref().len())?;
-        }
-        self.insert_many(
-            entries.iter().map(|(key, value)| {
-                (
-                    key.as_ref(),
-                    Bytes::copy_from_slice(value.as_ref().as_bytes()),
-                )
-            }),
-            ttl,
-        )
+        with_inner!(self, inner => {
+            inner.check_open()?;
+            for (key, value) in entries {
+                inner.check_weight(key.as_ref().len(), value.as_ref().len())?;
+            }
+            inner.insert_many(
+                entries.iter().map(|(key, value)| {
+                    (
+                        key.as_ref(),
+                        Bytes::copy_from_slice(value.as_ref().as_bytes()),
+                    )
+                }),
+                ttl,
+            )
+        })
     }
 
     /// One removal per key.
@@ -716,23 +505,25 @@ impl Cache for MemoryCache {
     where
         K: AsRef<str> + Sync,
     {
-        self.inner.check_open()?;
-        for key in keys {
-            self.inner.delete(key.as_ref());
-        }
-        self.inner.stats.add(Stat::Delete, keys.len() as u64);
-        Ok(())
+        with_inner!(self, inner => {
+            inner.check_open()?;
+            for key in keys {
+                inner.delete(key.as_ref());
+            }
+            inner.stats.add(Stat::Delete, keys.len() as u64);
+            Ok(())
+        })
     }
 
     /// Hits, misses, sets, deletes, evictions (capacity) and expirations (on read, by the
     /// sweep, or to make room); `errors` and `timeouts` stay 0. Counting costs one
     /// uncontended atomic add per operation.
     fn stats(&self) -> CacheStats {
-        self.inner.stats.snapshot()
+        with_inner!(self, inner => inner.stats.snapshot())
     }
 
     fn single_flight(&self) -> Option<&SingleFlight> {
-        Some(&self.inner.flights)
+        with_inner!(self, inner => Some(&inner.flights))
     }
 }
 

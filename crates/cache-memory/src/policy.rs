@@ -15,9 +15,11 @@
 //!   back after being evicted unread is frequent at a scale longer than probation, which is
 //!   what keeps a loop a little larger than the cache from missing every time.
 //!
-//! The queues hold keys only; the read counts live in the map's entries, bumped by reads
-//! under the map's read lock (see `Entry::record_read`). A slot is *live* while the map still
-//! holds that very `Arc` as the key; a slot whose key was deleted, expired or replaced by a
+//! The queues hold keys and their hashes only; the read counts live in the map's entries,
+//! bumped by reads under the map's read lock (see `Entry::record_read`). The hash lets a
+//! visit find its entry without hashing the key again, and the `Arc` matches it by pointer,
+//! so a visit never reads the key's bytes. A slot is *live* while the map still holds that
+//! very `Arc` as the key; a slot whose key was deleted, expired or replaced by a
 //! new insert is *stale* and is dropped when it reaches a head, or when a compaction (once
 //! stale slots outnumber live ones) drops it.
 //!
@@ -47,19 +49,25 @@ pub(crate) enum Slot {
     Unused,
 }
 
-/// What the policy needs to know about, and do to, the entries of the map.
+/// What the policy needs to know about, and do to, the entries of the map. Each method
+/// takes a key as it was pushed, with the map's hash of it.
 pub(crate) trait Entries {
     /// Visits the entry `key` points at, in one map operation: takes one read off its
     /// count if it has one, and otherwise removes it (it is expired or unused). `rejected`:
     /// a removal is of a key leaving probation, never admitted.
-    fn visit(&self, key: &Arc<str>, rejected: bool) -> Slot;
+    fn visit(&self, key: &Queued, rejected: bool) -> Slot;
     /// Whether `key` is live, for compaction; no side effects.
-    fn is_live(&self, key: &Arc<str>) -> bool;
-    /// The hash the policy files `key` under, the same on every call.
-    fn hash(&self, key: &str) -> u64;
+    fn is_live(&self, key: &Queued) -> bool;
     /// Removes the entry if the map still holds this very key; true if it did. `rejected`:
     /// it leaves from probation, never admitted to `protected`.
-    fn remove(&self, key: &Arc<str>, rejected: bool) -> bool;
+    fn remove(&self, key: &Queued, rejected: bool) -> bool;
+}
+
+/// A key in a queue: the map's own `Arc` and the map's hash of it.
+#[derive(Debug)]
+pub(crate) struct Queued {
+    pub(crate) key: Arc<str>,
+    pub(crate) hash: u64,
 }
 
 /// Queue steps one eviction takes at most before it evicts the key at a head regardless.
@@ -104,8 +112,8 @@ fn ghost_hash(hash: u64) -> u32 {
 
 #[derive(Debug, Default)]
 struct PolicyShard {
-    probation: VecDeque<Arc<str>>,
-    protected: VecDeque<Arc<str>>,
+    probation: VecDeque<Queued>,
+    protected: VecDeque<Queued>,
     /// Hashes of keys evicted from probation, oldest first; `ghost_set` holds the same.
     ghost: VecDeque<u32>,
     ghost_set: HashSet<u32, BuildHasherDefault<Prehashed>>,
@@ -163,6 +171,7 @@ impl Policy {
     pub(crate) fn push(&self, hash: u64, key: Arc<str>, entries: &impl Entries) {
         let mut guard = self.shards.lock(shard_of(hash));
         let shard = &mut *guard;
+        let key = Queued { key, hash };
         if shard.ghost_set.remove(&ghost_hash(hash)) {
             shard.protected.push_back(key);
         } else {
@@ -210,7 +219,7 @@ impl Policy {
                 Slot::Expired => return true,
                 Slot::Unused => {
                     if rejected {
-                        shard.remember(entries.hash(&key), self.ghost_capacity);
+                        shard.remember(key.hash, self.ghost_capacity);
                     }
                     return true;
                 }

@@ -16,6 +16,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use crate::Inner;
+use crate::entry::LastAccess;
 
 /// Expired entries removed per tick at most: a few milliseconds of work, so 1,000,000
 /// entries expiring at once are reclaimed in 16 ticks.
@@ -60,7 +61,7 @@ impl SweepControl {
     /// Starts the sweep task for `inner` if none runs and the caller is inside a tokio
     /// runtime with timers. Cheap when the task already runs, and after the first call on a
     /// thread of a runtime without timers (see `cache_core::runtime`).
-    pub(crate) fn ensure_running(self: &Arc<Self>, inner: &Arc<Inner>) {
+    pub(crate) fn ensure_running<A: LastAccess>(self: &Arc<Self>, inner: &Arc<Inner<A>>) {
         if self.is_running() || inner.is_closed() {
             return;
         }
@@ -93,7 +94,7 @@ impl Drop for Running {
     }
 }
 
-async fn sweep_loop(cache: Weak<Inner>, running: Running) {
+async fn sweep_loop<A: LastAccess>(cache: Weak<Inner<A>>, running: Running) {
     let control = &running.0;
     loop {
         tokio::select! {

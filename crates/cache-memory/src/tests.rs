@@ -46,6 +46,16 @@ fn hook_ran() -> bool {
     HOOK.with(|slot| slot.borrow().is_none())
 }
 
+impl MemoryCache {
+    /// The state of a cache built without `time_to_idle`, as these tests build it.
+    fn plain(&self) -> &Arc<Inner<NoIdle>> {
+        match &self.inner {
+            Shared::Plain(inner) => inner,
+            Shared::Idle(_) => panic!("a test of the internals built a cache with time_to_idle"),
+        }
+    }
+}
+
 fn run<F: std::future::Future>(fut: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -75,9 +85,9 @@ fn a_set_landing_between_the_expired_read_and_its_removal_survives() {
             tokio::time::advance(Duration::from_millis(2)).await;
             let writer = cache.clone();
             set_hook(Point::ExpiredReadBeforeRemoval, move || {
-                let expires_at = writer.inner.expires_at(fresh_ttl).unwrap();
+                let expires_at = writer.plain().expires_at(fresh_ttl).unwrap();
                 writer
-                    .inner
+                    .plain()
                     .insert("k", Bytes::from_static(b"fresh"), expires_at);
             });
             assert_eq!(
@@ -107,11 +117,11 @@ fn an_insert_that_loses_the_race_for_a_new_key_keeps_its_ttl_indexed() {
         let other = cache.clone();
         set_hook(Point::InsertAfterMiss, move || {
             let expires_at = other
-                .inner
+                .plain()
                 .expires_at(Some(Duration::from_secs(3600)))
                 .unwrap();
             other
-                .inner
+                .plain()
                 .insert("k", Bytes::from_static(b"first"), expires_at);
         });
         cache
@@ -151,7 +161,7 @@ fn overwriting_ttl_entries_keeps_the_expiry_index_bounded() {
             }
         }
         // Each overwrite pushes the expiry later: it keeps the entry's one item.
-        assert_eq!(cache.inner.expiry.len(), 100);
+        assert_eq!(cache.plain().expiry.len(), 100);
         // Shorter TTLs bring expiries forward, each with a new item; compaction keeps at most
         // 2 x live + slack per shard.
         for round in 0..200u64 {
@@ -160,8 +170,8 @@ fn overwriting_ttl_entries_keeps_the_expiry_index_bounded() {
                 cache.set(&format!("k{i}"), "v", Some(ttl)).await.unwrap();
             }
         }
-        let items = cache.inner.expiry.len();
-        let bound = cache.inner.expiry.shard_count() * (2 * 100 + 1024 + 1);
+        let items = cache.plain().expiry.len();
+        let bound = cache.plain().expiry.shard_count() * (2 * 100 + 1024 + 1);
         assert!(
             items <= bound,
             "{items} expiry items for 100 entries (bound {bound})"
@@ -190,7 +200,7 @@ fn an_entry_written_again_with_a_later_expiry_is_swept_at_the_later_time() {
             .unwrap();
         cache.set("forever", "v2", None).await.unwrap();
         assert_eq!(
-            cache.inner.expiry.len(),
+            cache.plain().expiry.len(),
             2,
             "the later writes pushed nothing"
         );
@@ -198,7 +208,7 @@ fn an_entry_written_again_with_a_later_expiry_is_swept_at_the_later_time() {
         // The items fall due: both entries stay, "later" indexed again at its expiry.
         tokio::time::sleep(Duration::from_secs(2)).await;
         assert_eq!(cache.entry_count(), 2);
-        assert_eq!(cache.inner.expiry.len(), 1);
+        assert_eq!(cache.plain().expiry.len(), 1);
         assert_eq!(cache.get("later").await.unwrap().as_deref(), Some("v2"));
 
         // "forever" lost its item; a TTL set on it now indexes it again.
@@ -206,12 +216,16 @@ fn an_entry_written_again_with_a_later_expiry_is_swept_at_the_later_time() {
             .set("forever", "v3", Some(Duration::from_secs(1)))
             .await
             .unwrap();
-        assert_eq!(cache.inner.expiry.len(), 2);
+        assert_eq!(cache.plain().expiry.len(), 2);
 
         // Both swept without a read, at their own times.
         tokio::time::sleep(Duration::from_secs(4)).await;
-        assert_eq!(cache.inner.map.len(), 0, "the sweep left an expired entry");
-        assert_eq!(cache.inner.expiry.len(), 0);
+        assert_eq!(
+            cache.plain().map.len(),
+            0,
+            "the sweep left an expired entry"
+        );
+        assert_eq!(cache.plain().expiry.len(), 0);
         assert_eq!(cache.stats().expirations, 2);
     });
 }
@@ -229,8 +243,8 @@ fn delete_and_reinsert_churn_keeps_the_policy_queues_bounded() {
                 cache.delete(&format!("k{i}")).await.unwrap();
             }
         }
-        let slots = cache.inner.policy.len();
-        let bound = cache.inner.policy.shard_count() * (1024 + 1);
+        let slots = cache.plain().policy.len();
+        let bound = cache.plain().policy.shard_count() * (1024 + 1);
         assert!(
             slots <= bound,
             "{slots} policy slots for 0 entries (bound {bound})"
@@ -253,10 +267,10 @@ fn sweep_empties_the_expiry_index_and_clear_empties_both() {
                 .await
                 .unwrap();
         }
-        assert_eq!(cache.inner.expiry.len(), 5_000);
+        assert_eq!(cache.plain().expiry.len(), 5_000);
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert_eq!(cache.entry_count(), 0, "the sweep left expired entries");
-        assert_eq!(cache.inner.expiry.len(), 0, "the sweep left expiry items");
+        assert_eq!(cache.plain().expiry.len(), 0, "the sweep left expiry items");
         for i in 0..5_000 {
             cache
                 .set(&format!("k{i}"), "v", Some(Duration::from_secs(60)))
@@ -267,8 +281,8 @@ fn sweep_empties_the_expiry_index_and_clear_empties_both() {
         assert_eq!(
             (
                 cache.entry_count(),
-                cache.inner.expiry.len(),
-                cache.inner.policy.len()
+                cache.plain().expiry.len(),
+                cache.plain().policy.len()
             ),
             (0, 0, 0)
         );
@@ -295,7 +309,7 @@ fn alternating_ttls_with_equal_expiry_times_keep_the_expiry_index_bounded() {
             let ttl = Duration::from_secs(if i % 2 == 0 { 60 } else { 120 });
             cache.set("k", "v", Some(ttl)).await.unwrap();
         }
-        let items = cache.inner.expiry.len();
+        let items = cache.plain().expiry.len();
         assert!(items <= 2 + 1024 + 1, "{items} expiry items for one entry");
     });
 }
@@ -315,15 +329,15 @@ fn a_set_racing_close_leaves_nothing_in_the_closed_cache() {
             .unwrap();
         assert!(hook_ran(), "the set did not reach its insert");
         assert_eq!(cache.entry_count(), 0, "an entry outlived close()");
-        assert_eq!(cache.inner.map.len(), 0, "an entry outlived close()");
+        assert_eq!(cache.plain().map.len(), 0, "an entry outlived close()");
         assert!(matches!(cache.get("k").await, Err(CacheError::Closed)));
     });
 }
 
 /// Runs the sweep's work on every expiry shard now, without waiting for its timer.
 fn sweep_now(cache: &MemoryCache) {
-    for shard in 0..cache.inner.expiry.shard_count() {
-        cache.inner.sweep_chunk(shard, usize::MAX);
+    for shard in 0..cache.plain().expiry.shard_count() {
+        cache.plain().sweep_chunk(shard, usize::MAX);
     }
 }
 
@@ -335,20 +349,23 @@ fn a_stale_item_of_a_live_entry_is_dropped_not_indexed_again() {
         cache.set("k", "v", secs(10)).await.unwrap(); // item at 10 s
         cache.set("k", "v", secs(5)).await.unwrap(); // item at 5 s; the one at 10 s is stale
         cache.set("k", "v", secs(20)).await.unwrap(); // nothing pushed
-        assert_eq!(cache.inner.expiry.len(), 2);
+        assert_eq!(cache.plain().expiry.len(), 2);
         tokio::time::advance(Duration::from_secs(6)).await;
         sweep_now(&cache); // the 5 s item pops: indexed again at 20 s
-        assert_eq!(cache.inner.expiry.len(), 2);
+        assert_eq!(cache.plain().expiry.len(), 2);
         tokio::time::advance(Duration::from_secs(5)).await;
         sweep_now(&cache); // the stale 10 s item pops: dropped
         assert_eq!(
-            cache.inner.expiry.len(),
+            cache.plain().expiry.len(),
             1,
             "a stale item was indexed again"
         );
         tokio::time::advance(Duration::from_secs(10)).await;
         sweep_now(&cache);
-        assert_eq!((cache.inner.map.len(), cache.inner.expiry.len()), (0, 0));
+        assert_eq!(
+            (cache.plain().map.len(), cache.plain().expiry.len()),
+            (0, 0)
+        );
     });
 }
 
@@ -368,9 +385,54 @@ fn the_sweep_keeps_an_entry_rewritten_to_expire_just_after_its_item() {
             .unwrap();
         tokio::time::advance(Duration::from_millis(500)).await;
         sweep_now(&cache);
-        assert_eq!(cache.inner.map.len(), 1, "the sweep removed a live entry");
+        assert_eq!(cache.plain().map.len(), 1, "the sweep removed a live entry");
         tokio::time::advance(Duration::from_micros(1)).await;
         sweep_now(&cache);
-        assert_eq!(cache.inner.map.len(), 0, "the expired entry was not swept");
+        assert_eq!(
+            cache.plain().map.len(),
+            0,
+            "the expired entry was not swept"
+        );
+    });
+}
+
+#[test]
+fn only_caches_with_time_to_idle_give_entries_an_access_time() {
+    // The map's slot is the key and the entry; `ENTRY_OVERHEAD` and the README count these.
+    assert_eq!(size_of::<(Arc<str>, Entry<NoIdle>)>(), 64);
+    assert_eq!(size_of::<(Arc<str>, Entry<Touched>)>(), 72);
+    assert!(matches!(MemoryCache::new().inner, Shared::Plain(_)));
+    let idle = MemoryCache::builder()
+        .time_to_idle(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    assert!(matches!(idle.inner, Shared::Idle(_)));
+}
+
+#[test]
+fn entries_found_by_a_precomputed_hash_are_dashmaps_own() {
+    run(async {
+        let cache = without_sweep();
+        for i in 0..10_000 {
+            cache.set(&format!("k{i}"), "v", None).await.unwrap();
+        }
+        let inner = cache.plain();
+        assert_eq!(inner.hash("k1"), inner.map.hash_usize(&"k1") as u64);
+        assert!(
+            inner.map.get("k1").is_some(),
+            "DashMap's get misses an entry"
+        );
+        // `delete` goes through DashMap's own `remove`; shrinking rehashes every entry with
+        // DashMap's hasher. Reads by the precomputed hash still find the rest.
+        for i in 0..9_990 {
+            cache.delete(&format!("k{i}")).await.unwrap();
+        }
+        inner.map.shrink_to_fit();
+        for i in 0..10_000 {
+            let expected = (i >= 9_990).then_some("v");
+            let found = cache.get(&format!("k{i}")).await.unwrap();
+            assert_eq!(found.as_deref(), expected, "k{i}");
+        }
+        assert_eq!(cache.entry_count(), 10);
     });
 }
