@@ -33,7 +33,7 @@ pub use cache_core::Json;
 pub use cache_core::MsgPack;
 pub use cache_core::{
     AnyCache, BoxError, Bytes, Cache, CacheError, CacheExt, CacheStats, MIN_TTL, Result,
-    SingleFlight, Stat, StatsCounters, normalize_ttl, utf8,
+    SingleFlight, Stat, StatsCounters, Ttl, normalize_ttl, utf8,
 };
 pub use cache_core::{Codec, TypedCache};
 
@@ -338,6 +338,17 @@ impl Cache for MemoryCache {
         with_inner!(self, inner => {
             inner.check_open()?;
             let value = inner.get_bytes(key);
+            inner.count_read(&value);
+            Ok(value)
+        })
+    }
+
+    /// [`get_bytes`](Cache::get_bytes) with the time the entry has left: until its TTL, or
+    /// until its idle timeout counted from this read, whichever comes first.
+    async fn get_bytes_with_ttl(&self, key: &str) -> Result<Option<(Bytes, Ttl)>> {
+        with_inner!(self, inner => {
+            inner.check_open()?;
+            let value = inner.get_bytes_with_ttl(key);
             inner.count_read(&value);
             Ok(value)
         })

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use crate::entry::{Entry, LastAccess};
 use crate::eviction::{self, weight};
 use crate::expiry::{Expiring, Popped};
-use crate::{Bytes, CacheError, Inner, NEVER, Result, Stat, normalize_ttl, sweeper};
+use crate::{Bytes, CacheError, Inner, NEVER, Result, Stat, Ttl, normalize_ttl, sweeper};
 
 impl<A: LastAccess> Inner<A> {
     /// Nanoseconds since the cache's epoch.
@@ -77,12 +77,17 @@ impl<A: LastAccess> Inner<A> {
 
     /// Applies `read` to the live value of `key`, under its shard's read lock; `None` when
     /// the key is missing or expired (an expired entry is removed).
-    pub(crate) fn read<T>(&self, key: &str, read: impl FnOnce(&Bytes) -> T) -> Option<T> {
+    pub(crate) fn read<T>(
+        &self,
+        key: &str,
+        read: impl FnOnce(&Bytes, Option<u64>) -> T,
+    ) -> Option<T> {
         let hash = self.hash(key);
         let is_key = |stored: &Arc<str>| **stored == *key;
         // `Err(now)`: the entry had expired at `now`.
         let found = self.find(hash, is_key, |_, entry| {
             let deadline = self.deadline(entry);
+            let mut left = None;
             if deadline != NEVER {
                 let now = self.now();
                 if deadline <= now {
@@ -91,11 +96,12 @@ impl<A: LastAccess> Inner<A> {
                 if self.idle.is_some() {
                     entry.touched.raise(now);
                 }
+                left = Some(deadline - now);
             }
             if self.bounded() {
                 entry.record_read();
             }
-            Ok(read(&entry.value))
+            Ok(read(&entry.value, left))
         })?;
         let now = match found {
             Ok(value) => return Some(value),
@@ -117,7 +123,7 @@ impl<A: LastAccess> Inner<A> {
 
     /// The value of `key` as a `String`: one allocation, for the `String` itself.
     pub(crate) fn get(&self, key: &str) -> Result<Option<String>> {
-        self.read(key, |value| std::str::from_utf8(value).map(String::from))
+        self.read(key, |value, _| std::str::from_utf8(value).map(String::from))
             .transpose()
             .map_err(|err| CacheError::InvalidValue {
                 reason: "the stored value is not valid utf-8; set_bytes wrote it".into(),
@@ -127,7 +133,17 @@ impl<A: LastAccess> Inner<A> {
 
     /// The value of `key`, shared with the store: no allocation.
     pub(crate) fn get_bytes(&self, key: &str) -> Option<Bytes> {
-        self.read(key, Bytes::clone)
+        self.read(key, |value, _| value.clone())
+    }
+
+    /// The value of `key` and the time it has left (an idle timeout counted from now).
+    pub(crate) fn get_bytes_with_ttl(&self, key: &str) -> Option<(Bytes, Ttl)> {
+        self.read(key, |value, left| {
+            let ttl = left.map_or(Ttl::Never, |nanos| {
+                Ttl::Remaining(Duration::from_nanos(nanos))
+            });
+            (value.clone(), ttl)
+        })
     }
 
     /// Counts a read's hit or miss.
