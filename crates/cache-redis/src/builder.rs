@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crate::cluster::{Cluster, seed_addr};
 use crate::connections::Connections;
 use crate::keys::Keys;
-use crate::manager::{NodeManager, Sentinels, Target};
+use crate::manager::{NodeManager, Sentinels, Target, with_host_port};
 use crate::redis_url::Topology as UrlTopology;
 use crate::{RedisCache, Topology};
 
@@ -440,22 +440,15 @@ impl RedisCacheBuilder {
         let first = infos
             .first()
             .ok_or_else(|| invalid("sentinel needs at least one sentinel"))?;
-        let placeholder = match first.addr() {
-            ConnectionAddr::TcpTls {
-                host,
-                port,
-                insecure,
-                tls_params,
-            } if tls => ConnectionAddr::TcpTls {
-                host: host.clone(),
-                port: *port,
-                insecure: *insecure,
-                tls_params: tls_params.clone(),
-            },
-            ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
-                ConnectionAddr::Tcp(host.clone(), *port)
-            }
-            _ => return Err(invalid("a sentinel must be a redis:// or rediss:// url")),
+        let (ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. }) =
+            first.addr()
+        else {
+            return Err(invalid("a sentinel must be a redis:// or rediss:// url"));
+        };
+        let placeholder = if tls {
+            with_host_port(first.addr(), host.clone(), *port)
+        } else {
+            ConnectionAddr::Tcp(host.clone(), *port)
         };
         let node =
             self.node_settings(first.clone().set_addr(placeholder).set_redis_settings(node))?;

@@ -233,9 +233,24 @@ impl Cluster {
                         shared.refresh_soon();
                         err
                     }
-                    Err(SendError::Failed(err, _)) => match next(&err, kind != Kind::Write) {
-                        Next::Moved(slot, addr) => {
-                            shared.moved(slot, &addr, &node)?;
+                    Err(SendError::Failed(err, _)) => {
+                        let redirected = match next(&err, kind != Kind::Write) {
+                            Next::Moved(slot, addr) => {
+                                shared.moved(slot, &addr, &node)?;
+                                true
+                            }
+                            Next::Ask(addr) => {
+                                asking = Some(shared.redirected_to(&addr, &node)?);
+                                true
+                            }
+                            Next::Retry => {
+                                shared.refresh_soon();
+                                false
+                            }
+                            Next::Fail => return Err(errors::from_redis(err, timeout)),
+                        };
+                        if redirected {
+                            // Followed at once, the first few times in a row.
                             redirects += 1;
                             if redirects > FREE_REDIRECTS {
                                 let err = errors::from_redis(err, timeout);
@@ -243,21 +258,8 @@ impl Cluster {
                             }
                             continue;
                         }
-                        Next::Ask(addr) => {
-                            asking = Some(shared.redirected_to(&addr, &node)?);
-                            redirects += 1;
-                            if redirects > FREE_REDIRECTS {
-                                let err = errors::from_redis(err, timeout);
-                                pause_or_fail(&mut pause, deadline, err).await?;
-                            }
-                            continue;
-                        }
-                        Next::Retry => {
-                            shared.refresh_soon();
-                            errors::from_redis(err, timeout)
-                        }
-                        Next::Fail => return Err(errors::from_redis(err, timeout)),
-                    },
+                        errors::from_redis(err, timeout)
+                    }
                 };
                 if !primary_only {
                     // The replica failed: its primary may answer at once.
