@@ -314,9 +314,16 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> TieredCache<L1, L2,
         }
     }
 
-    /// After a write to L2 failed: its outcome is unknown, so this instance's copy goes and
-    /// the others are told, as far as possible.
-    async fn after_failed_write(&self, keys: Vec<String>) {
+    /// After a write to L2 failed with `err`: unless L2 refused the input before doing
+    /// anything, the outcome is unknown, so this instance's copy goes and the others are
+    /// told, as far as possible.
+    async fn after_failed_write(&self, err: &CacheError, keys: Vec<String>) {
+        if matches!(
+            err,
+            CacheError::InvalidTtl { .. } | CacheError::TooLarge { .. }
+        ) {
+            return;
+        }
         for key in &keys {
             self.bump(key);
         }
@@ -378,13 +385,7 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> TieredCache<L1, L2,
         let inner = &*self.inner;
         let ttl = self.jittered(normalize_ttl(ttl)?);
         if let Err(err) = inner.l2.set_bytes(key, value.clone(), ttl).await {
-            // A rejected input changed nothing anywhere.
-            if !matches!(
-                err,
-                CacheError::InvalidTtl { .. } | CacheError::TooLarge { .. }
-            ) {
-                self.after_failed_write(vec![key.to_owned()]).await;
-            }
+            self.after_failed_write(&err, vec![key.to_owned()]).await;
             return Err(err);
         }
         self.bump(key);
@@ -483,7 +484,7 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> Cache for TieredCac
         self.ready()?;
         let inner = &*self.inner;
         if let Err(err) = inner.l2.delete(key).await {
-            self.after_failed_write(vec![key.to_owned()]).await;
+            self.after_failed_write(&err, vec![key.to_owned()]).await;
             return self.failed(Err(err));
         }
         self.bump(key);
@@ -559,12 +560,7 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> Cache for TieredCac
         let ttl = self.jittered(normalize_ttl(ttl)?);
         let keys: Vec<String> = entries.iter().map(|(k, _)| k.as_ref().to_owned()).collect();
         if let Err(err) = inner.l2.set_many_bytes(entries, ttl).await {
-            if !matches!(
-                err,
-                CacheError::InvalidTtl { .. } | CacheError::TooLarge { .. }
-            ) {
-                self.after_failed_write(keys).await;
-            }
+            self.after_failed_write(&err, keys).await;
             return self.failed(Err(err));
         }
         for key in &keys {
@@ -594,7 +590,7 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> Cache for TieredCac
         let inner = &*self.inner;
         let owned: Vec<String> = keys.iter().map(|k| k.as_ref().to_owned()).collect();
         if let Err(err) = inner.l2.delete_many(keys).await {
-            self.after_failed_write(owned).await;
+            self.after_failed_write(&err, owned).await;
             return self.failed(Err(err));
         }
         for key in &owned {
