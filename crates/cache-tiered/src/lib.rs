@@ -240,13 +240,14 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> TieredCache<L1, L2,
         if inner.listening.load(Ordering::Acquire) || inner.listening.swap(true, Ordering::AcqRel) {
             return;
         }
-        if tokio::runtime::Handle::try_current().is_err() {
+        let Some(drivers) = cache_core::runtime::tokio_drivers() else {
             inner.listening.store(false, Ordering::Release);
             return;
-        }
+        };
         let subscription = inner.backplane.subscribe();
         let listener = Listener {
             inner: Arc::downgrade(inner),
+            timers: drivers.time,
         };
         tokio::spawn(listener.run(subscription));
     }
@@ -406,18 +407,24 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> TieredCache<L1, L2,
 /// The task that applies the backplane's messages to L1.
 struct Listener<L1, L2, B> {
     inner: Weak<Inner<L1, L2, B>>,
+    /// Whether the runtime has timers: without them, the task wakes only for events.
+    timers: bool,
 }
 
 impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> Listener<L1, L2, B> {
     async fn run(self, mut subscription: cache_core::backplane::Subscription) {
         loop {
-            // Woken now and then to notice that the cache is gone.
-            let event =
-                match tokio::time::timeout(Duration::from_secs(1), subscription.next()).await {
-                    Ok(Some(event)) => Some(event),
-                    Ok(None) => return,
-                    Err(_quiet) => None,
-                };
+            // Woken now and then to notice that the cache is gone, where there are timers.
+            let next = if self.timers {
+                tokio::time::timeout(Duration::from_secs(1), subscription.next()).await
+            } else {
+                Ok(subscription.next().await)
+            };
+            let event = match next {
+                Ok(Some(event)) => Some(event),
+                Ok(None) => return,
+                Err(_quiet) => None,
+            };
             let Some(inner) = self.inner.upgrade() else {
                 return;
             };
