@@ -54,6 +54,11 @@ trait DynCache: Send + Sync + fmt::Debug {
         &'a self,
         key: &'a str,
     ) -> BoxFuture<'a, Result<Option<(Bytes, Ttl)>>>;
+    fn stale_retention(&self) -> Duration;
+    fn get_stale_bytes<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<(Bytes, Duration)>>>;
     fn stats(&self) -> CacheStats;
     fn single_flight(&self) -> Option<&SingleFlight>;
 }
@@ -133,6 +138,17 @@ impl<C: Cache + fmt::Debug> DynCache for C {
         key: &'a str,
     ) -> BoxFuture<'a, Result<Option<(Bytes, Ttl)>>> {
         Box::pin(Cache::get_bytes_with_ttl(self, key))
+    }
+
+    fn stale_retention(&self) -> Duration {
+        Cache::stale_retention(self)
+    }
+
+    fn get_stale_bytes<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<(Bytes, Duration)>>> {
+        Box::pin(Cache::get_stale_bytes(self, key))
     }
 
     fn stats(&self) -> CacheStats {
@@ -272,6 +288,14 @@ impl Cache for AnyCache {
 
     async fn get_bytes_with_ttl(&self, key: &str) -> Result<Option<(Bytes, Ttl)>> {
         self.0.get_bytes_with_ttl(key).await
+    }
+
+    fn stale_retention(&self) -> Duration {
+        self.0.stale_retention()
+    }
+
+    async fn get_stale_bytes(&self, key: &str) -> Result<Option<(Bytes, Duration)>> {
+        self.0.get_stale_bytes(key).await
     }
 
     fn stats(&self) -> CacheStats {

@@ -307,6 +307,30 @@ pub trait Cache: Send + Sync {
         }
     }
 
+    /// How long this cache keeps an entry after it expires, so that
+    /// [`get_stale_bytes`](Self::get_stale_bytes) can still return it; a tiered cache's
+    /// fail-safe serves such values while its shared tier is down. The default, for a backend
+    /// that drops expired entries, is zero (`cache_memory`'s `keep_expired_for` sets it).
+    fn stale_retention(&self) -> Duration {
+        Duration::ZERO
+    }
+
+    /// Returns the bytes stored under `key` even when the entry has expired, as long as the
+    /// cache still keeps it (see [`stale_retention`](Self::stale_retention)), with how long
+    /// ago it expired: [`Duration::ZERO`] for a live entry. Reads of any other kind never
+    /// return an expired entry. The default calls `get_bytes`: live entries only.
+    fn get_stale_bytes(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<(Bytes, Duration)>>> + Send {
+        async move {
+            Ok(self
+                .get_bytes(key)
+                .await?
+                .map(|value| (value, Duration::ZERO)))
+        }
+    }
+
     /// What this cache (and its clones) has done so far: hits, misses, writes, evictions,
     /// errors.
     ///
