@@ -1,16 +1,27 @@
 #![doc = include_str!("../README.md")]
 
+mod breaker;
 mod in_process;
+mod outbox;
 
+use std::collections::HashSet;
 use std::fmt;
+use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use cache_core::backplane::{Backplane, Event, Invalidation, Message};
-pub use cache_core::{AnyCache, Bytes, Cache, CacheError, CacheExt, CacheStats, Result, Ttl};
+pub use cache_core::{
+    AnyCache, BoxError, Bytes, Cache, CacheError, CacheExt, CacheStats, Result, Ttl,
+};
 use cache_core::{SingleFlight, Stat, StatsCounters, normalize_ttl};
+
+use tracing::Instrument;
+
+use crate::breaker::{Breaker, Pass};
+use crate::outbox::Outbox;
 
 pub use crate::in_process::{InProcessBackplane, NoBackplane};
 
@@ -35,9 +46,13 @@ struct Inner<L1, L2, B> {
     backplane: B,
     /// This instance, in the messages it sends; it ignores its own.
     id: u64,
-    l1_ttl: Duration,
-    /// The largest fraction taken off a TTL at random.
-    jitter: f64,
+    settings: Settings,
+    /// Present with [`TieredCacheBuilder::circuit_breaker`].
+    breaker: Option<Breaker>,
+    /// Invalidations not published yet.
+    outbox: Outbox,
+    /// Keys whose eager refresh is running.
+    refreshing: Mutex<HashSet<Box<str>>>,
     /// Turns for the jitter's random numbers.
     jitter_turn: AtomicU64,
     /// Hashes keys to their stripe, seeded per instance.
@@ -72,6 +87,17 @@ pub struct TieredStats {
     pub publish_errors: u64,
     /// Times L1 was cleared because messages may have been lost.
     pub lost_clears: u64,
+    /// Reads answered from L1 (possibly past their TTL) because L2 failed, timed out or was
+    /// skipped by the circuit breaker; see [`TieredCacheBuilder::fail_safe`].
+    pub stale_served: u64,
+    /// Reads of L2 given up after [`TieredCacheBuilder::l2_timeout`].
+    pub l2_soft_timeouts: u64,
+    /// Times the circuit breaker opened.
+    pub breaker_openings: u64,
+    /// Eager refreshes started; see [`TieredCache::get_or_refresh_with`].
+    pub refreshes: u64,
+    /// Eager refreshes whose loader or write failed (the old value stayed).
+    pub refresh_errors: u64,
 }
 
 #[derive(Default)]
@@ -83,6 +109,26 @@ struct TierCounters {
     invalidations_received: AtomicU64,
     publish_errors: AtomicU64,
     lost_clears: AtomicU64,
+    stale_served: AtomicU64,
+    l2_soft_timeouts: AtomicU64,
+    refreshes: AtomicU64,
+    refresh_errors: AtomicU64,
+}
+
+/// What the builder sets, besides the tiers and the backplane.
+#[derive(Debug, Clone)]
+struct Settings {
+    l1_ttl: Duration,
+    /// The largest fraction taken off a TTL at random.
+    jitter: f64,
+    /// How far past its TTL an L1 value may be served when L2 fails.
+    fail_safe: Option<Duration>,
+    /// The soft timeout of L2 reads when a fail-safe value is at hand.
+    l2_timeout: Option<Duration>,
+    /// Consecutive failures, and how long L2 is then skipped.
+    breaker: Option<(u32, Duration)>,
+    /// The fraction of a TTL after which `get_or_refresh_with` refreshes.
+    eager_refresh: Option<f64>,
 }
 
 /// Configures a [`TieredCache`]; made by [`TieredCache::builder`].
@@ -91,8 +137,7 @@ pub struct TieredCacheBuilder<L1, L2, B = NoBackplane> {
     l1: L1,
     l2: L2,
     backplane: B,
-    l1_ttl: Duration,
-    jitter: f64,
+    settings: Settings,
 }
 
 impl<L1: Cache, L2: Cache> TieredCache<L1, L2, NoBackplane> {
@@ -104,8 +149,14 @@ impl<L1: Cache, L2: Cache> TieredCache<L1, L2, NoBackplane> {
             l1,
             l2,
             backplane: NoBackplane,
-            l1_ttl: DEFAULT_L1_TTL,
-            jitter: 0.0,
+            settings: Settings {
+                l1_ttl: DEFAULT_L1_TTL,
+                jitter: 0.0,
+                fail_safe: None,
+                l2_timeout: None,
+                breaker: None,
+                eager_refresh: None,
+            },
         }
     }
 }
@@ -118,15 +169,55 @@ impl<L1, L2, B> TieredCacheBuilder<L1, L2, B> {
             l1: self.l1,
             l2: self.l2,
             backplane,
-            l1_ttl: self.l1_ttl,
-            jitter: self.jitter,
+            settings: self.settings,
         }
     }
 
     /// The longest time a value stays in L1 ([`DEFAULT_L1_TTL`]): it bounds how stale a
     /// value can be when an invalidation is lost.
     pub fn l1_ttl(mut self, l1_ttl: Duration) -> Self {
-        self.l1_ttl = l1_ttl;
+        self.settings.l1_ttl = l1_ttl;
+        self
+    }
+
+    /// Serves an L1 value, even one past its TTL by less than `max_stale`, when L2 fails
+    /// (times out, cannot be reached, or is skipped by the
+    /// [`circuit_breaker`](Self::circuit_breaker)) instead of the error; off by default.
+    ///
+    /// L1 must keep expired entries at least that long: build it with
+    /// `MemoryCache::builder().keep_expired_for(max_stale)` (checked by
+    /// [`build`](Self::build), through [`Cache::stale_retention`]). A key that was written,
+    /// deleted or invalidated is gone from L1 and is never served stale; a read of a key L1
+    /// does not hold gets the error. Writes are not affected: a failed L2 write is an error.
+    pub fn fail_safe(mut self, max_stale: Duration) -> Self {
+        self.settings.fail_safe = Some(max_stale);
+        self
+    }
+
+    /// Gives up on an L2 read after `timeout` when a fail-safe value is at hand, and serves
+    /// that value (a soft timeout; the L2's own timeout still bounds reads with nothing to
+    /// fall back on, and every write). Needs [`fail_safe`](Self::fail_safe). Applies on
+    /// tokio runtimes with timers only.
+    pub fn l2_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.l2_timeout = Some(timeout);
+        self
+    }
+
+    /// After `failures` consecutive failures of L2 (timeouts, unreachable), skips L2 for
+    /// `break_duration`: reads get a fail-safe value or [`CacheError::Unavailable`], writes
+    /// get `Unavailable` without trying. Then one call goes through as a probe: if it
+    /// succeeds the breaker closes, otherwise it stays open for another `break_duration`.
+    /// Off by default.
+    pub fn circuit_breaker(mut self, failures: u32, break_duration: Duration) -> Self {
+        self.settings.breaker = Some((failures, break_duration));
+        self
+    }
+
+    /// Makes [`TieredCache::get_or_refresh_with`] refresh an entry in the background once it
+    /// is past this fraction of its TTL (0 to 1, such as 0.8), while callers keep getting
+    /// the current value; off by default.
+    pub fn eager_refresh(mut self, fraction: f64) -> Self {
+        self.settings.eager_refresh = Some(fraction);
         self
     }
 
@@ -134,7 +225,7 @@ impl<L1, L2, B> TieredCacheBuilder<L1, L2, B> {
     /// written together do not all expire together and reach the source at once. 0 (the
     /// default) keeps TTLs as given; 0.1 makes a 10-minute TTL last 9 to 10 minutes.
     pub fn ttl_jitter(mut self, fraction: f64) -> Self {
-        self.jitter = fraction;
+        self.settings.jitter = fraction;
         self
     }
 }
@@ -144,31 +235,28 @@ impl<L1: Cache, L2: Cache, B: Backplane> TieredCacheBuilder<L1, L2, B> {
     /// operation on (inside a tokio runtime).
     ///
     /// # Errors
-    /// [`CacheError::InvalidConfig`] for a zero `l1_ttl`.
+    /// [`CacheError::InvalidConfig`] for a zero `l1_ttl`, `max_stale`, `l2_timeout`,
+    /// breaker threshold or break duration; a jitter or eager-refresh fraction outside its
+    /// range; an `l2_timeout` without `fail_safe`; and a `fail_safe` longer than L1 keeps
+    /// expired entries.
     pub fn build(self) -> Result<TieredCache<L1, L2, B>> {
-        if self.l1_ttl.is_zero() {
-            return Err(CacheError::InvalidConfig {
-                reason: "l1_ttl must be greater than zero".into(),
-                source: None,
-            });
-        }
-        if !(0.0..1.0).contains(&self.jitter) {
-            return Err(CacheError::InvalidConfig {
-                reason: "ttl_jitter must be at least 0 and less than 1".into(),
-                source: None,
-            });
-        }
+        self.check()?;
+        let settings = self.settings;
         let hasher = RandomState::new();
         // A random instance id: the hasher's seed is random per instance.
-        let id = hasher.hash_one(std::process::id()) ^ hasher.hash_one(self.l1_ttl);
+        let id = hasher.hash_one(std::process::id()) ^ hasher.hash_one(settings.l1_ttl);
         Ok(TieredCache {
             inner: Arc::new(Inner {
                 l1: self.l1,
                 l2: self.l2,
                 backplane: self.backplane,
                 id,
-                l1_ttl: self.l1_ttl,
-                jitter: self.jitter,
+                breaker: settings
+                    .breaker
+                    .map(|(failures, duration)| Breaker::new(failures, duration)),
+                settings,
+                refreshing: Mutex::new(HashSet::new()),
+                outbox: Outbox::default(),
                 jitter_turn: AtomicU64::new(0),
                 hasher,
                 stripes: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
@@ -180,6 +268,52 @@ impl<L1: Cache, L2: Cache, B: Backplane> TieredCacheBuilder<L1, L2, B> {
                 flights: SingleFlight::new(),
             }),
         })
+    }
+
+    fn check(&self) -> Result<()> {
+        let s = &self.settings;
+        let invalid = |reason: String| {
+            Err(CacheError::InvalidConfig {
+                reason,
+                source: None,
+            })
+        };
+        if s.l1_ttl.is_zero() {
+            return invalid("l1_ttl must be greater than zero".into());
+        }
+        if !(0.0..1.0).contains(&s.jitter) {
+            return invalid("ttl_jitter must be at least 0 and less than 1".into());
+        }
+        if let Some(fraction) = s.eager_refresh
+            && !(fraction > 0.0 && fraction < 1.0)
+        {
+            return invalid("eager_refresh must be greater than 0 and less than 1".into());
+        }
+        if let Some((failures, duration)) = s.breaker
+            && (failures == 0 || duration.is_zero())
+        {
+            return invalid(
+                "circuit_breaker needs at least 1 failure and a break duration above zero".into(),
+            );
+        }
+        match (s.fail_safe, s.l2_timeout) {
+            (None, Some(_)) => invalid(
+                "l2_timeout gives up on L2 to serve a fail-safe value: it needs fail_safe".into(),
+            ),
+            (_, Some(timeout)) if timeout.is_zero() => {
+                invalid("l2_timeout must be greater than zero".into())
+            }
+            (Some(max_stale), _) if max_stale.is_zero() => {
+                invalid("fail_safe's max_stale must be greater than zero".into())
+            }
+            (Some(max_stale), _) if self.l1.stale_retention() < max_stale => invalid(format!(
+                "fail_safe({max_stale:?}) needs an L1 that keeps expired entries at least that \
+                 long, and this one keeps them {:?}: build it with \
+                 MemoryCache::builder().keep_expired_for({max_stale:?})",
+                self.l1.stale_retention()
+            )),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -214,7 +348,127 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> TieredCache<L1, L2,
             invalidations_received: load(&t.invalidations_received),
             publish_errors: load(&t.publish_errors),
             lost_clears: load(&t.lost_clears),
+            stale_served: load(&t.stale_served),
+            l2_soft_timeouts: load(&t.l2_soft_timeouts),
+            breaker_openings: self.inner.breaker.as_ref().map_or(0, Breaker::openings),
+            refreshes: load(&t.refreshes),
+            refresh_errors: load(&t.refresh_errors),
         }
+    }
+
+    /// [`get_or_set_with`](CacheExt::get_or_set_with) with eager refresh: once the entry
+    /// is past the builder's [`eager_refresh`](TieredCacheBuilder::eager_refresh) fraction
+    /// of `ttl`, this returns the current value and reloads it in the background, once per
+    /// key in this process however many callers arrive. A refresh that fails (its loader,
+    /// or the write) keeps the current value until it expires, and is counted in
+    /// [`TieredStats::refresh_errors`]. The loader must be `'static`, since a refresh
+    /// outlives the call.
+    ///
+    /// Without `eager_refresh`, without a `ttl`, or for a missing key, it is
+    /// `get_or_set_with`. Only this method refreshes: `get_or_set_with` (and so `AnyCache`
+    /// and `TypedCache`) never does.
+    ///
+    /// The entry's age comes from L2's remaining TTL, read when L1 does not hold the key:
+    /// with eager refresh on, L1 keeps values no longer than until they are due.
+    ///
+    /// # Errors
+    /// Those of `get_or_set_with`.
+    pub async fn get_or_refresh_with<F, Fut, E>(
+        &self,
+        key: &str,
+        ttl: Option<Duration>,
+        loader: F,
+    ) -> Result<String>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = std::result::Result<String, E>> + Send + 'static,
+        E: Into<BoxError> + Send + 'static,
+    {
+        let bytes =
+            self.get_or_refresh_bytes_with(key, ttl, move || async move {
+                loader().await.map(Bytes::from)
+            })
+            .await?;
+        cache_core::utf8(bytes)
+    }
+
+    /// [`get_or_refresh_with`](Self::get_or_refresh_with) for bytes.
+    ///
+    /// # Errors
+    /// Those of [`get_or_set_bytes_with`](CacheExt::get_or_set_bytes_with).
+    pub async fn get_or_refresh_bytes_with<F, Fut, E>(
+        &self,
+        key: &str,
+        ttl: Option<Duration>,
+        loader: F,
+    ) -> Result<Bytes>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = std::result::Result<Bytes, E>> + Send + 'static,
+        E: Into<BoxError> + Send + 'static,
+    {
+        let (Some(fraction), Some(full)) = (self.inner.settings.eager_refresh, normalize_ttl(ttl)?)
+        else {
+            return self.get_or_set_bytes_with(key, ttl, loader).await;
+        };
+        self.ready()?;
+        let due = full.mul_f64(1.0 - fraction);
+        let before = self.version(key);
+        let found = self.read(key, Some(due)).await;
+        match self.failed(found)? {
+            None => self.get_or_set_bytes_with(key, ttl, loader).await,
+            Some((value, Some(Ttl::Remaining(left)))) => {
+                // A write since the read (a refresh that just finished, say) makes it fresh.
+                if left <= due && self.version(key) == before {
+                    self.refresh(key, full, loader);
+                }
+                Ok(value)
+            }
+            Some((value, _)) => Ok(value),
+        }
+    }
+
+    /// Reloads `key` in the background, unless a refresh of it runs.
+    fn refresh<F, Fut, E>(&self, key: &str, ttl: Duration, loader: F)
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = std::result::Result<Bytes, E>> + Send + 'static,
+        E: Into<BoxError> + Send + 'static,
+    {
+        if cache_core::runtime::tokio_drivers().is_none() {
+            return;
+        }
+        let refreshing = || {
+            self.inner
+                .refreshing
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+        };
+        if !refreshing().insert(key.into()) {
+            return;
+        }
+        self.inner.tiers.refreshes.fetch_add(1, Ordering::Relaxed);
+        let running = Refreshing {
+            cache: self.clone(),
+            key: key.into(),
+        };
+        tokio::spawn(async move {
+            let cache = &running.cache;
+            let written = match loader().await {
+                Ok(value) => cache.write(&running.key, value, Some(ttl)).await,
+                Err(err) => Err(CacheError::Load {
+                    source: Arc::from(err.into()),
+                }),
+            };
+            if let Err(err) = written {
+                cache
+                    .inner
+                    .tiers
+                    .refresh_errors
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(key = %running.key, error = %err, "the eager refresh failed: the current value stays until it expires");
+            }
+        });
     }
 
     fn ensure_open(&self) -> Result<()> {
@@ -276,16 +530,14 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> TieredCache<L1, L2,
     /// `ttl` with the jitter taken off (never below 1 ms).
     fn jittered(&self, ttl: Option<Duration>) -> Option<Duration> {
         let inner = &*self.inner;
+        let jitter = inner.settings.jitter;
         match ttl {
-            Some(ttl) if inner.jitter > 0.0 => {
+            Some(ttl) if jitter > 0.0 => {
                 let turn = inner.jitter_turn.fetch_add(1, Ordering::Relaxed);
                 // 53 random bits as a fraction in [0, 1).
                 #[allow(clippy::cast_precision_loss)]
                 let unit = (inner.hasher.hash_one(turn) >> 11) as f64 / (1u64 << 53) as f64;
-                Some(
-                    ttl.mul_f64(1.0 - inner.jitter * unit)
-                        .max(cache_core::MIN_TTL),
-                )
+                Some(ttl.mul_f64(1.0 - jitter * unit).max(cache_core::MIN_TTL))
             }
             other => other,
         }
@@ -294,11 +546,39 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> TieredCache<L1, L2,
     /// The TTL of a value kept in L1: at most `l1_ttl`, and at most what the write (or L2)
     /// gives it.
     fn l1_ttl(&self, ttl: Option<Duration>) -> Duration {
-        ttl.map_or(self.inner.l1_ttl, |ttl| ttl.min(self.inner.l1_ttl))
+        let l1_ttl = self.inner.settings.l1_ttl;
+        ttl.map_or(l1_ttl, |ttl| ttl.min(l1_ttl))
     }
 
-    /// Tells the other instances, counting what could not be sent: the write succeeded.
+    /// The TTL in L1 of a value written with `ttl`: as [`l1_ttl`](Self::l1_ttl), and with
+    /// eager refresh on, no longer than until the value is due for a refresh.
+    fn l1_write_ttl(&self, ttl: Option<Duration>) -> Duration {
+        let due = match (ttl, self.inner.settings.eager_refresh) {
+            (Some(ttl), Some(fraction)) => Some(ttl.mul_f64(fraction).max(cache_core::MIN_TTL)),
+            (ttl, _) => ttl,
+        };
+        self.l1_ttl(due)
+    }
+
+    /// Tells the other instances: queues `invalidation` for the task that publishes, and
+    /// starts that task unless it runs. Outside a tokio runtime, publishes before returning.
     async fn publish(&self, invalidation: Invalidation) {
+        if !self.inner.outbox.push(invalidation) {
+            return;
+        }
+        let draining = Draining {
+            cache: self.clone(),
+            done: false,
+        };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            tokio::spawn(draining.run());
+        } else {
+            draining.run().await;
+        }
+    }
+
+    /// Publishes one message, counting what could not be sent: the write succeeded.
+    async fn send(&self, invalidation: Invalidation) {
         let message = Message {
             sender: self.inner.id,
             invalidation,
@@ -332,6 +612,28 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> TieredCache<L1, L2,
         self.publish(Invalidation::Keys(keys)).await;
     }
 
+    /// Runs an operation in a `tiered` span once the cache is found open, counts its error
+    /// and logs its outcome at debug level, like cache-redis's spans.
+    async fn traced<T>(
+        &self,
+        op: &'static str,
+        keys: usize,
+        call: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let span = tracing::debug_span!("tiered", op, keys);
+        async {
+            self.ready()?;
+            let result = call.await;
+            match &result {
+                Ok(_) => tracing::debug!("done"),
+                Err(err) => tracing::debug!(error = %err, code = err.code(), "failed"),
+            }
+            self.failed(result)
+        }
+        .instrument(span)
+        .await
+    }
+
     /// Counts an error of either tier.
     fn failed<T>(&self, result: Result<T>) -> Result<T> {
         if let Err(err) = &result
@@ -345,15 +647,95 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> TieredCache<L1, L2,
         result
     }
 
-    async fn read(&self, key: &str) -> Result<Option<Bytes>> {
+    /// Leave to call L2 from the circuit breaker, if there is one.
+    fn gate(&self) -> Result<Pass<'_>> {
+        self.inner
+            .breaker
+            .as_ref()
+            .map_or_else(|| Ok(Pass::free()), Breaker::pass)
+    }
+
+    /// Awaits `call` to L2 under `pass`, giving up after the soft timeout when `soft` (a
+    /// fail-safe value is at hand), and tells the breaker how it went.
+    async fn call_l2<T>(
+        &self,
+        pass: Pass<'_>,
+        soft: bool,
+        call: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let result = match self.inner.settings.l2_timeout {
+            Some(after) if soft && cache_core::runtime::tokio_drivers().is_some_and(|d| d.time) => {
+                if let Ok(result) = tokio::time::timeout(after, call).await {
+                    result
+                } else {
+                    self.inner
+                        .tiers
+                        .l2_soft_timeouts
+                        .fetch_add(1, Ordering::Relaxed);
+                    Err(CacheError::Timeout { after })
+                }
+            }
+            _ => call.await,
+        };
+        pass.finish(result.as_ref().is_err_and(CacheError::is_retryable));
+        result
+    }
+
+    /// The value L1 may serve if L2 fails: with fail-safe on, one expired less than
+    /// `max_stale` ago.
+    async fn fallback(&self, key: &str) -> Option<Bytes> {
+        let max_stale = self.inner.settings.fail_safe?;
+        match self.inner.l1.get_stale_bytes(key).await {
+            Ok(Some((value, age))) if age < max_stale => Some(value),
+            _ => None,
+        }
+    }
+
+    /// `err` from L2, or the fail-safe value instead when there is one and L2 failed rather
+    /// than refused the call.
+    fn fall_back(&self, fallback: Option<Bytes>, err: CacheError) -> Result<Option<Bytes>> {
+        match fallback {
+            Some(value) if err.is_retryable() => {
+                let inner = &*self.inner;
+                inner.tiers.stale_served.fetch_add(1, Ordering::Relaxed);
+                inner.stats.add(Stat::Hit, 1);
+                tracing::debug!(error = %err, "L2 failed: served the value L1 kept (fail-safe)");
+                Ok(Some(value))
+            }
+            _ => Err(err),
+        }
+    }
+
+    /// L1, then L2: the value, and what L2 said of its TTL when L2 answered.
+    ///
+    /// `refresh_at`: for an eager refresh, the time left at which the entry is due for one;
+    /// L1 keeps an earlier fill no longer than until then, so the read that finds the entry
+    /// due is one that reaches L2.
+    async fn read(
+        &self,
+        key: &str,
+        refresh_at: Option<Duration>,
+    ) -> Result<Option<(Bytes, Option<Ttl>)>> {
         let inner = &*self.inner;
         if let Some(value) = inner.l1.get_bytes(key).await? {
             inner.tiers.l1_hits.fetch_add(1, Ordering::Relaxed);
             inner.stats.add(Stat::Hit, 1);
-            return Ok(Some(value));
+            return Ok(Some((value, None)));
         }
+        let fallback = self.fallback(key).await;
         let before = self.version(key);
-        let Some((value, ttl)) = inner.l2.get_bytes_with_ttl(key).await? else {
+        let asked = match self.gate() {
+            Ok(pass) => {
+                self.call_l2(pass, fallback.is_some(), inner.l2.get_bytes_with_ttl(key))
+                    .await
+            }
+            Err(err) => Err(err),
+        };
+        let found = match asked {
+            Ok(found) => found,
+            Err(err) => return Ok(self.fall_back(fallback, err)?.map(|v| (v, None))),
+        };
+        let Some((value, ttl)) = found else {
             inner.tiers.misses.fetch_add(1, Ordering::Relaxed);
             inner.stats.add(Stat::Miss, 1);
             return Ok(None);
@@ -361,38 +743,76 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> TieredCache<L1, L2,
         inner.tiers.l2_hits.fetch_add(1, Ordering::Relaxed);
         inner.stats.add(Stat::Hit, 1);
         let keep = match ttl {
-            Ttl::Remaining(left) => self.l1_ttl(Some(left)),
-            Ttl::Never | Ttl::Unknown => inner.l1_ttl,
+            Ttl::Remaining(left) => match refresh_at {
+                Some(due) if left > due => self.l1_ttl(Some(left - due)),
+                _ => self.l1_ttl(Some(left)),
+            },
+            Ttl::Never | Ttl::Unknown => inner.settings.l1_ttl,
         };
+        self.fill(key, &value, keep, before).await;
+        Ok(Some((value, Some(ttl))))
+    }
+
+    /// One L2 batch for `keys`, the values and how many of them are fail-safe ones: when L2
+    /// fails, L1's values if it keeps one for every key, otherwise the error.
+    async fn read_many(&self, keys: &[&str]) -> Result<(Vec<Option<Bytes>>, u64)> {
+        let asked = match self.gate() {
+            Ok(pass) => {
+                self.call_l2(pass, false, self.inner.l2.get_many_bytes(keys))
+                    .await
+            }
+            Err(err) => Err(err),
+        };
+        let err = match asked {
+            Ok(values) => return Ok((values, 0)),
+            Err(err) if self.inner.settings.fail_safe.is_some() && err.is_retryable() => err,
+            Err(err) => return Err(err),
+        };
+        let mut values = Vec::with_capacity(keys.len());
+        for key in keys {
+            let Some(value) = self.fallback(key).await else {
+                return Err(err);
+            };
+            values.push(Some(value));
+        }
+        let served = keys.len() as u64;
+        self.inner
+            .tiers
+            .stale_served
+            .fetch_add(served, Ordering::Relaxed);
+        tracing::debug!(error = %err, keys = keys.len(), "L2 failed: served the values L1 kept (fail-safe)");
+        Ok((values, served))
+    }
+
+    /// Keeps `value`, read from L2 at version `before`, in L1 for `keep`, unless a write
+    /// or an invalidation of `key` raced the read.
+    async fn fill(&self, key: &str, value: &Bytes, keep: Duration, before: (u64, u64)) {
+        let l1 = &self.inner.l1;
         if keep.is_zero() || self.version(key) != before {
-            return Ok(Some(value));
+            return;
         }
         // A failed fill leaves L1 without the value: a later read asks L2 again.
-        if inner
-            .l1
-            .set_bytes(key, value.clone(), Some(keep))
-            .await
-            .is_ok()
-            && self.version(key) != before
+        if l1.set_bytes(key, value.clone(), Some(keep)).await.is_ok() && self.version(key) != before
         {
             // A write or an invalidation came in between: its delete may have run before
             // this fill, so the fill goes.
-            let _ = inner.l1.delete(key).await;
+            let _ = l1.delete(key).await;
         }
-        Ok(Some(value))
     }
 
     async fn write(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<()> {
         let inner = &*self.inner;
         let ttl = self.jittered(normalize_ttl(ttl)?);
-        if let Err(err) = inner.l2.set_bytes(key, value.clone(), ttl).await {
+        let pass = self.gate()?;
+        let written = self.call_l2(pass, false, inner.l2.set_bytes(key, value.clone(), ttl));
+        if let Err(err) = written.await {
             self.after_failed_write(&err, vec![key.to_owned()]).await;
             return Err(err);
         }
         self.bump(key);
         if inner
             .l1
-            .set_bytes(key, value, Some(self.l1_ttl(ttl)))
+            .set_bytes(key, value, Some(self.l1_write_ttl(ttl)))
             .await
             .is_err()
         {
@@ -401,6 +821,49 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> TieredCache<L1, L2,
         inner.stats.add(Stat::Set, 1);
         self.publish(Invalidation::Keys(vec![key.to_owned()])).await;
         Ok(())
+    }
+}
+
+/// A running eager refresh: takes its key off the list when done, panicked or dropped with
+/// its runtime.
+struct Refreshing<L1, L2, B> {
+    cache: TieredCache<L1, L2, B>,
+    key: Box<str>,
+}
+
+impl<L1, L2, B> Drop for Refreshing<L1, L2, B> {
+    fn drop(&mut self) {
+        self.cache
+            .inner
+            .refreshing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.key);
+    }
+}
+
+/// The task that publishes the queued invalidations. Dropped before it sent them all (its
+/// runtime shut down), it lets the next write start another.
+struct Draining<L1, L2, B> {
+    cache: TieredCache<L1, L2, B>,
+    done: bool,
+}
+
+impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> Draining<L1, L2, B> {
+    async fn run(mut self) {
+        let cache = &self.cache;
+        while let Some(invalidation) = cache.inner.outbox.next() {
+            cache.send(invalidation).await;
+        }
+        self.done = true;
+    }
+}
+
+impl<L1, L2, B> Drop for Draining<L1, L2, B> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.cache.inner.outbox.abandon();
+        }
     }
 }
 
@@ -472,53 +935,57 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> Cache for TieredCac
     /// L1, then L2; an L2 hit is kept in L1 for at most its remaining TTL in L2 and at most
     /// `l1_ttl`.
     async fn get_bytes(&self, key: &str) -> Result<Option<Bytes>> {
-        self.ready()?;
-        let result = self.read(key).await;
-        self.failed(result)
+        let read = self.traced("get", 1, self.read(key, None)).await?;
+        Ok(read.map(|(value, _)| value))
     }
 
     /// L2 first, then L1, then an invalidation to the other instances. When L2 fails, the
     /// error is returned and L1 keeps no copy of the key (the write may or may not have
     /// reached L2).
     async fn set_bytes(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<()> {
-        self.ready()?;
-        let result = self.write(key, value, ttl).await;
-        self.failed(result)
+        self.traced("set", 1, self.write(key, value, ttl)).await
     }
 
     /// L2, then L1, then an invalidation.
     async fn delete(&self, key: &str) -> Result<()> {
-        self.ready()?;
-        let inner = &*self.inner;
-        if let Err(err) = inner.l2.delete(key).await {
-            self.after_failed_write(&err, vec![key.to_owned()]).await;
-            return self.failed(Err(err));
-        }
-        self.bump(key);
-        let _ = inner.l1.delete(key).await;
-        inner.stats.add(Stat::Delete, 1);
-        self.publish(Invalidation::Keys(vec![key.to_owned()])).await;
-        Ok(())
+        self.traced("delete", 1, async {
+            let inner = &*self.inner;
+            let pass = self.gate()?;
+            if let Err(err) = self.call_l2(pass, false, inner.l2.delete(key)).await {
+                self.after_failed_write(&err, vec![key.to_owned()]).await;
+                return Err(err);
+            }
+            self.bump(key);
+            let _ = inner.l1.delete(key).await;
+            inner.stats.add(Stat::Delete, 1);
+            self.publish(Invalidation::Keys(vec![key.to_owned()])).await;
+            Ok(())
+        })
+        .await
     }
 
     /// L2, then L1, then a clear message to the other instances.
     async fn clear(&self) -> Result<()> {
-        self.ready()?;
-        let inner = &*self.inner;
-        let cleared = inner.l2.clear().await;
-        inner.epoch.fetch_add(1, Ordering::AcqRel);
-        let _ = inner.l1.clear().await;
-        if cleared.is_ok() {
-            self.publish(Invalidation::Clear).await;
-        }
-        self.failed(cleared)
+        self.traced("clear", 0, async {
+            let inner = &*self.inner;
+            let pass = self.gate()?;
+            let cleared = self.call_l2(pass, false, inner.l2.clear()).await;
+            inner.epoch.fetch_add(1, Ordering::AcqRel);
+            let _ = inner.l1.clear().await;
+            if cleared.is_ok() {
+                self.publish(Invalidation::Clear).await;
+            }
+            cleared
+        })
+        .await
     }
 
-    /// Closes both tiers; idempotent.
+    /// Sends the invalidations still queued, then closes both tiers; idempotent.
     async fn close(&self) -> Result<()> {
         if self.inner.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
+        self.inner.outbox.flushed().await;
         let l1 = self.inner.l1.close().await;
         let l2 = self.inner.l2.close().await;
         l1.and(l2)
@@ -530,31 +997,35 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> Cache for TieredCac
     where
         K: AsRef<str> + Sync,
     {
-        self.ready()?;
-        let inner = &*self.inner;
-        let mut values = self.failed(inner.l1.get_many_bytes(keys).await)?;
-        let missed: Vec<usize> = (0..keys.len()).filter(|&i| values[i].is_none()).collect();
-        let l1_hits = (keys.len() - missed.len()) as u64;
-        inner.tiers.l1_hits.fetch_add(l1_hits, Ordering::Relaxed);
-        if !missed.is_empty() {
-            let missed_keys: Vec<&str> = missed.iter().map(|&i| keys[i].as_ref()).collect();
-            let found = self.failed(inner.l2.get_many_bytes(&missed_keys).await)?;
-            for (i, value) in missed.into_iter().zip(found) {
-                values[i] = value;
+        self.traced("get_many", keys.len(), async {
+            let inner = &*self.inner;
+            let mut values = inner.l1.get_many_bytes(keys).await?;
+            let missed: Vec<usize> = (0..keys.len()).filter(|&i| values[i].is_none()).collect();
+            let l1_hits = (keys.len() - missed.len()) as u64;
+            let mut stale = 0;
+            inner.tiers.l1_hits.fetch_add(l1_hits, Ordering::Relaxed);
+            if !missed.is_empty() {
+                let missed_keys: Vec<&str> = missed.iter().map(|&i| keys[i].as_ref()).collect();
+                let (found, served) = self.read_many(&missed_keys).await?;
+                stale = served;
+                for (i, value) in missed.into_iter().zip(found) {
+                    values[i] = value;
+                }
             }
-        }
-        let hits = values.iter().filter(|v| v.is_some()).count() as u64;
-        inner
-            .tiers
-            .l2_hits
-            .fetch_add(hits - l1_hits, Ordering::Relaxed);
-        inner
-            .tiers
-            .misses
-            .fetch_add(keys.len() as u64 - hits, Ordering::Relaxed);
-        inner.stats.add(Stat::Hit, hits);
-        inner.stats.add(Stat::Miss, keys.len() as u64 - hits);
-        Ok(values)
+            let hits = values.iter().filter(|v| v.is_some()).count() as u64;
+            inner
+                .tiers
+                .l2_hits
+                .fetch_add(hits - l1_hits - stale, Ordering::Relaxed);
+            inner
+                .tiers
+                .misses
+                .fetch_add(keys.len() as u64 - hits, Ordering::Relaxed);
+            inner.stats.add(Stat::Hit, hits);
+            inner.stats.add(Stat::Miss, keys.len() as u64 - hits);
+            Ok(values)
+        })
+        .await
     }
 
     /// One L2 batch, then L1, then one invalidation for every key.
@@ -562,30 +1033,36 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> Cache for TieredCac
     where
         K: AsRef<str> + Sync,
     {
-        self.ready()?;
-        let inner = &*self.inner;
-        let ttl = self.jittered(normalize_ttl(ttl)?);
-        let keys: Vec<String> = entries.iter().map(|(k, _)| k.as_ref().to_owned()).collect();
-        if let Err(err) = inner.l2.set_many_bytes(entries, ttl).await {
-            self.after_failed_write(&err, keys).await;
-            return self.failed(Err(err));
-        }
-        for key in &keys {
-            self.bump(key);
-        }
-        if inner
-            .l1
-            .set_many_bytes(entries, Some(self.l1_ttl(ttl)))
-            .await
-            .is_err()
-        {
-            let _ = inner.l1.delete_many(&keys).await;
-        }
-        inner.stats.add(Stat::Set, keys.len() as u64);
-        if !keys.is_empty() {
-            self.publish(Invalidation::Keys(keys)).await;
-        }
-        Ok(())
+        self.traced("set_many", entries.len(), async {
+            let inner = &*self.inner;
+            let ttl = self.jittered(normalize_ttl(ttl)?);
+            let keys: Vec<String> = entries.iter().map(|(k, _)| k.as_ref().to_owned()).collect();
+            let pass = self.gate()?;
+            if let Err(err) = self
+                .call_l2(pass, false, inner.l2.set_many_bytes(entries, ttl))
+                .await
+            {
+                self.after_failed_write(&err, keys).await;
+                return Err(err);
+            }
+            for key in &keys {
+                self.bump(key);
+            }
+            if inner
+                .l1
+                .set_many_bytes(entries, Some(self.l1_write_ttl(ttl)))
+                .await
+                .is_err()
+            {
+                let _ = inner.l1.delete_many(&keys).await;
+            }
+            inner.stats.add(Stat::Set, keys.len() as u64);
+            if !keys.is_empty() {
+                self.publish(Invalidation::Keys(keys)).await;
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// One L2 batch, then L1, then one invalidation for every key.
@@ -593,22 +1070,25 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> Cache for TieredCac
     where
         K: AsRef<str> + Sync,
     {
-        self.ready()?;
-        let inner = &*self.inner;
-        let owned: Vec<String> = keys.iter().map(|k| k.as_ref().to_owned()).collect();
-        if let Err(err) = inner.l2.delete_many(keys).await {
-            self.after_failed_write(&err, owned).await;
-            return self.failed(Err(err));
-        }
-        for key in &owned {
-            self.bump(key);
-        }
-        let _ = inner.l1.delete_many(keys).await;
-        inner.stats.add(Stat::Delete, owned.len() as u64);
-        if !owned.is_empty() {
-            self.publish(Invalidation::Keys(owned)).await;
-        }
-        Ok(())
+        self.traced("delete_many", keys.len(), async {
+            let inner = &*self.inner;
+            let owned: Vec<String> = keys.iter().map(|k| k.as_ref().to_owned()).collect();
+            let pass = self.gate()?;
+            if let Err(err) = self.call_l2(pass, false, inner.l2.delete_many(keys)).await {
+                self.after_failed_write(&err, owned).await;
+                return Err(err);
+            }
+            for key in &owned {
+                self.bump(key);
+            }
+            let _ = inner.l1.delete_many(keys).await;
+            inner.stats.add(Stat::Delete, owned.len() as u64);
+            if !owned.is_empty() {
+                self.publish(Invalidation::Keys(owned)).await;
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Reads and writes of this cache, whichever tier served them; see
@@ -630,8 +1110,7 @@ impl<L1: fmt::Debug, L2: fmt::Debug, B: fmt::Debug> fmt::Debug for TieredCache<L
             .field("l1", &inner.l1)
             .field("l2", &inner.l2)
             .field("backplane", &inner.backplane)
-            .field("l1_ttl", &inner.l1_ttl)
-            .field("ttl_jitter", &inner.jitter)
+            .field("settings", &inner.settings)
             .field("closed", &inner.closed.load(Ordering::Relaxed))
             .finish()
     }
@@ -643,8 +1122,7 @@ impl<L1: fmt::Debug, L2: fmt::Debug, B: fmt::Debug> fmt::Debug for TieredCacheBu
             .field("l1", &self.l1)
             .field("l2", &self.l2)
             .field("backplane", &self.backplane)
-            .field("l1_ttl", &self.l1_ttl)
-            .field("ttl_jitter", &self.jitter)
+            .field("settings", &self.settings)
             .finish()
     }
 }

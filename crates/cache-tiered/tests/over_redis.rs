@@ -140,3 +140,112 @@ async fn after_redis_restarts_every_instance_clears_its_l1() {
     assert_eq!(b.get("k").await.unwrap(), None);
     drop(server);
 }
+
+/// A cache that serves what L1 kept while Redis fails, gives up on Redis after 100 ms when
+/// it can, and skips Redis for 1 s after 3 failures in a row.
+fn resilient(
+    server: &RedisServer,
+    namespace: &str,
+) -> TieredCache<MemoryCache, RedisCache, RedisBackplane> {
+    let l2 = RedisCache::builder()
+        .url(server.url())
+        .namespace(namespace)
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let backplane = RedisBackplane::for_cache(&l2);
+    let l1 = MemoryCache::builder()
+        .max_capacity(10_000)
+        .keep_expired_for(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    TieredCache::builder(l1, l2)
+        .backplane(backplane)
+        .l1_ttl(Duration::from_millis(300))
+        .fail_safe(Duration::from_secs(60))
+        .l2_timeout(Duration::from_millis(100))
+        .circuit_breaker(3, Duration::from_secs(1))
+        .build()
+        .unwrap()
+}
+
+/// How long a read served by the fail-safe may take: `l2_timeout` plus slack for a busy
+/// machine, well under the 2 s Redis timeout it stands in for.
+const SOFT_BOUND: Duration = Duration::from_millis(100 + 700);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_paused_then_killed_kept_values_are_served_and_the_breaker_closes_again() {
+    let mut server = RedisServer::start();
+    let cache = resilient(&server, "fail-safe:");
+    let other = redis(&server, "fail-safe:");
+    cache.set("kept", "v", None).await.unwrap();
+    other.set("elsewhere", "x", None).await.unwrap();
+    // Past l1_ttl: L1's copy has expired and is kept for the fail-safe.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(cache.l1().get("kept").await.unwrap(), None);
+
+    server.pause();
+    let start = Instant::now();
+    assert_eq!(cache.get("kept").await.unwrap().as_deref(), Some("v"));
+    let served_in = start.elapsed();
+    assert!(served_in < SOFT_BOUND, "served after {served_in:?}");
+    for _ in 0..2 {
+        let err = cache.get("elsewhere").await.unwrap_err();
+        assert!(err.is_retryable(), "{err}");
+    }
+    let stats = cache.tiered_stats();
+    assert_eq!(
+        (stats.stale_served, stats.breaker_openings),
+        (1, 1),
+        "{stats:?}"
+    );
+    // Open: Redis is not asked, and a kept value is still served.
+    let start = Instant::now();
+    let err = cache.get("elsewhere").await.unwrap_err();
+    assert!(err.to_string().contains("circuit breaker"), "{err}");
+    assert_eq!(cache.get("kept").await.unwrap().as_deref(), Some("v"));
+    assert!(start.elapsed() < SOFT_BOUND, "{:?}", start.elapsed());
+    eprintln!("paused: kept value served in {served_in:?}");
+
+    server.resume();
+    assert!(
+        eventually(Duration::from_secs(10), async || {
+            cache.get("elsewhere").await.ok().flatten().as_deref() == Some("x")
+        })
+        .await,
+        "the breaker never closed after Redis came back"
+    );
+    cache.set("kept", "v2", None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+
+    let server = tokio::task::spawn_blocking(move || {
+        server.kill();
+        server
+    })
+    .await
+    .unwrap();
+    let start = Instant::now();
+    assert_eq!(cache.get("kept").await.unwrap().as_deref(), Some("v2"));
+    let served_in = start.elapsed();
+    assert!(served_in < SOFT_BOUND, "served after {served_in:?}");
+    assert!(cache.get("elsewhere").await.unwrap_err().is_retryable());
+    eprintln!("killed: kept value served in {served_in:?}");
+
+    let mut server = server;
+    let server = tokio::task::spawn_blocking(move || {
+        server.restart();
+        server
+    })
+    .await
+    .unwrap();
+    // Redis restarted empty: once the breaker lets calls through, writes land again.
+    assert!(
+        eventually(Duration::from_secs(10), async || {
+            cache.set("after", "y", None).await.is_ok()
+        })
+        .await,
+        "writes never reached Redis again"
+    );
+    assert_eq!(other.get("after").await.unwrap().as_deref(), Some("y"));
+    drop(server);
+}
