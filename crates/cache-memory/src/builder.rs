@@ -26,6 +26,7 @@ pub struct MemoryCacheBuilder {
     max_capacity: Option<usize>,
     max_bytes: Option<usize>,
     time_to_idle: Option<Duration>,
+    keep_expired_for: Duration,
     sweep_interval: Duration,
 }
 
@@ -35,6 +36,7 @@ impl Default for MemoryCacheBuilder {
             max_capacity: None,
             max_bytes: None,
             time_to_idle: None,
+            keep_expired_for: Duration::ZERO,
             sweep_interval: DEFAULT_SWEEP_INTERVAL,
         }
     }
@@ -74,6 +76,48 @@ impl MemoryCacheBuilder {
     /// bytes).
     pub fn time_to_idle(mut self, idle: Duration) -> Self {
         self.time_to_idle = Some(idle);
+        self
+    }
+
+    /// Keeps each entry for `keep` after it expires (at its TTL or by
+    /// [`time_to_idle`](Self::time_to_idle)), readable only through
+    /// [`get_stale_bytes`](crate::Cache::get_stale_bytes); the default is zero: nothing kept.
+    ///
+    /// This is what `cache_tiered`'s fail-safe reads: while the shared tier is down, it serves
+    /// a value of this cache up to its `max_stale` past its TTL, and refuses to build over a
+    /// cache whose [`stale_retention`](crate::Cache::stale_retention), this duration, is
+    /// shorter than `max_stale`.
+    ///
+    /// Every other read treats a kept entry as missing, and neither it nor `get_stale_bytes`
+    /// makes it live again: only a write does. The entry is reclaimed `keep` after it
+    /// expired: by the sweep, or by the read that finds it then. Until then it holds its
+    /// memory: it counts in [`MemoryCache::entry_count`] and [`MemoryCache::weighted_size`]
+    /// and towards [`max_capacity`](Self::max_capacity) and [`max_bytes`](Self::max_bytes),
+    /// and a full cache evicts expired entries, kept ones included, before any live one. It
+    /// costs no time and nothing per entry: a read of a live entry does what it does
+    /// without it. A duration too long for the clock's nanoseconds (over about 584 years)
+    /// keeps expired entries until they are evicted, deleted or overwritten.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cache_memory::{Cache, MemoryCache};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> cache_memory::Result<()> {
+    /// let cache = MemoryCache::builder()
+    ///     .max_capacity(10_000)
+    ///     .keep_expired_for(Duration::from_secs(300))
+    ///     .build()?;
+    /// assert_eq!(cache.stale_retention(), Duration::from_secs(300));
+    /// cache.set("user:1", "Ada", Some(Duration::from_secs(30))).await?;
+    /// // A live entry: expired zero seconds ago.
+    /// let (value, expired_ago) = cache.get_stale_bytes("user:1").await?.unwrap();
+    /// assert_eq!((&value[..], expired_ago), (&b"Ada"[..], Duration::ZERO));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn keep_expired_for(mut self, keep: Duration) -> Self {
+        self.keep_expired_for = keep;
         self
     }
 
@@ -136,10 +180,14 @@ impl MemoryCacheBuilder {
                 source: None,
             });
         }
+        // Saturated: a retention past `u64::MAX` nanoseconds is never over, which is what a
+        // user asking for that much means.
+        let keep = u64::try_from(self.keep_expired_for.as_nanos()).unwrap_or(u64::MAX);
         Ok(MemoryCache::from_parts(
             self.max_capacity,
             self.max_bytes,
             idle,
+            keep,
             self.sweep_interval,
         ))
     }

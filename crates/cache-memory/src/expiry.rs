@@ -27,7 +27,10 @@ use crate::shards::Shards;
 pub(crate) trait Expiring {
     /// Whether the map holds this very `key`, indexed at `at`.
     fn is_current(&self, key: &Arc<str>, at: u64) -> bool;
-    /// Handles a popped item of `key` indexed at `at`, at time `now`.
+    /// Handles a popped item of `key` indexed at `at`, at time `now`: the entry is removed
+    /// if its deadline is at or before `now`. Eviction passes the time itself, so that
+    /// expired entries go first, kept ones included; the sweep passes the time less
+    /// `keep_expired_for`, so that it reclaims only the entries past their retention.
     fn popped(&self, key: &Arc<str>, at: u64, now: u64) -> Popped;
 }
 

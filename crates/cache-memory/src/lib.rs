@@ -68,7 +68,10 @@ type Map<A> = DashMap<Arc<str>, Entry<A>, KeyHasher>;
 ///
 /// Clones are cheap and share one store. Expired entries are never returned: a read that
 /// finds one removes it (without racing a concurrent `set` of the same key), and a background
-/// sweep reclaims those nobody reads. With [`max_capacity`](MemoryCacheBuilder::max_capacity)
+/// sweep reclaims those nobody reads. With
+/// [`keep_expired_for`](MemoryCacheBuilder::keep_expired_for), both wait that long after an
+/// entry expired, and until then [`get_stale_bytes`](Cache::get_stale_bytes), and only it,
+/// returns the entry. With [`max_capacity`](MemoryCacheBuilder::max_capacity)
 /// the entry count never exceeds the bound: inserting a new key into a full cache evicts an
 /// expired entry if there is one, otherwise the policy's choice: S3-FIFO queues, where a new
 /// key stays on probation until it is read, so that a scan of keys read once cannot push out
@@ -149,6 +152,9 @@ pub(crate) struct Inner<A> {
     bytes: AtomicUsize,
     /// `time_to_idle` in nanoseconds, if set.
     idle: Option<u64>,
+    /// `keep_expired_for` in nanoseconds (saturated; 0 by default): how long after its
+    /// deadline an expired entry stays, for `get_stale_bytes`.
+    keep: u64,
     /// Rotates eviction over the policy's shards when the key's own shard has nothing to evict.
     evict_next: AtomicUsize,
     closed: AtomicBool,
@@ -161,7 +167,7 @@ pub(crate) struct Inner<A> {
 impl MemoryCache {
     /// An unbounded cache with the default sweep interval (1 s); works with no configuration.
     pub fn new() -> Self {
-        Self::from_parts(None, None, None, builder::DEFAULT_SWEEP_INTERVAL)
+        Self::from_parts(None, None, None, 0, builder::DEFAULT_SWEEP_INTERVAL)
     }
 
     /// A builder to set a capacity or the sweep interval.
@@ -173,16 +179,31 @@ impl MemoryCache {
         max_capacity: Option<usize>,
         max_bytes: Option<usize>,
         idle: Option<u64>,
+        keep: u64,
         sweep_interval: Duration,
     ) -> Self {
         let inner = match idle {
-            None => Shared::Plain(Inner::new(max_capacity, max_bytes, None, sweep_interval)),
-            Some(_) => Shared::Idle(Inner::new(max_capacity, max_bytes, idle, sweep_interval)),
+            None => Shared::Plain(Inner::new(
+                max_capacity,
+                max_bytes,
+                None,
+                keep,
+                sweep_interval,
+            )),
+            Some(_) => Shared::Idle(Inner::new(
+                max_capacity,
+                max_bytes,
+                idle,
+                keep,
+                sweep_interval,
+            )),
         };
         Self { inner }
     }
 
-    /// The number of entries held, including expired ones not reclaimed yet.
+    /// The number of entries held, including expired ones not reclaimed yet: those kept by
+    /// [`keep_expired_for`](MemoryCacheBuilder::keep_expired_for), and those nothing has
+    /// reclaimed since they expired (or their retention ended).
     ///
     /// While inserts are in flight it may count, for a moment, a slot reserved for an entry
     /// not stored yet; it never exceeds the capacity.
@@ -203,8 +224,8 @@ impl MemoryCache {
     /// The weight of the entries held, in bytes, when [`max_bytes`](Self::max_bytes) is set
     /// (`None` otherwise): each entry's key and value bytes plus
     /// [`ENTRY_OVERHEAD`](Self::ENTRY_OVERHEAD). Like [`entry_count`](Self::entry_count), it
-    /// includes expired entries not reclaimed yet and, for a moment, inserts in flight; it
-    /// never exceeds the bound.
+    /// includes expired entries not reclaimed yet (kept ones too) and, for a moment, inserts
+    /// in flight; it never exceeds the bound.
     pub fn weighted_size(&self) -> Option<usize> {
         with_inner!(self, inner => inner.max_bytes.map(|_| inner.bytes.load(Ordering::Acquire)))
     }
@@ -223,6 +244,7 @@ impl<A: LastAccess> Inner<A> {
         max_capacity: Option<usize>,
         max_bytes: Option<usize>,
         idle: Option<u64>,
+        keep: u64,
         sweep_interval: Duration,
     ) -> Arc<Self> {
         let bounded = max_capacity.is_some() || max_bytes.is_some();
@@ -244,6 +266,7 @@ impl<A: LastAccess> Inner<A> {
             max_bytes,
             bytes: AtomicUsize::new(0),
             idle,
+            keep,
             evict_next: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             epoch: Instant::now(),
@@ -307,6 +330,7 @@ impl fmt::Debug for MemoryCache {
             .field("max_capacity", &inner.max_capacity)
             .field("max_bytes", &inner.max_bytes)
             .field("time_to_idle", &inner.idle.map(Duration::from_nanos))
+            .field("keep_expired_for", &inner.stale_retention())
             .field("sweep_interval", &inner.sweep.interval())
             .field("closed", &inner.is_closed())
             .finish())
@@ -523,6 +547,28 @@ impl Cache for MemoryCache {
             }
             inner.stats.add(Stat::Delete, keys.len() as u64);
             Ok(())
+        })
+    }
+
+    /// [`keep_expired_for`](MemoryCacheBuilder::keep_expired_for): zero unless set;
+    /// [`Duration::MAX`] when set past what the clock counts (kept until evicted).
+    fn stale_retention(&self) -> Duration {
+        with_inner!(self, inner => inner.stale_retention())
+    }
+
+    /// One hash lookup under a shard's read lock, like [`get_bytes`](Cache::get_bytes),
+    /// which it also is for a live entry (a read that renews its idle time and counts for
+    /// eviction). An expired entry within its
+    /// [`keep_expired_for`](MemoryCacheBuilder::keep_expired_for) is returned as it is, with
+    /// how long ago it expired, and stays expired: the read neither renews it nor counts
+    /// for eviction. One past its retention is removed, as a read of any kind removes it.
+    ///
+    /// `stats()` counts it as `get_bytes` of the key would be counted: a hit for a live
+    /// value, a miss otherwise, a kept expired value included (the cache had no live one).
+    async fn get_stale_bytes(&self, key: &str) -> Result<Option<(Bytes, Duration)>> {
+        with_inner!(self, inner => {
+            inner.check_open()?;
+            Ok(inner.get_stale_bytes(key))
         })
     }
 

@@ -75,23 +75,74 @@ impl<A: LastAccess> Inner<A> {
             .map_or(expires_at, |idle| expires_at.min(now.saturating_add(idle)))
     }
 
+    /// `keep_expired_for` as the trait reports it: [`Duration::MAX`] when saturated, as an
+    /// entry is then never reclaimed for its age.
+    pub(crate) fn stale_retention(&self) -> Duration {
+        match self.keep {
+            u64::MAX => Duration::MAX,
+            keep => Duration::from_nanos(keep),
+        }
+    }
+
+    /// The latest deadline an entry may have passed and still be held at `now`: entries
+    /// whose deadline is at or before it are past their retention, to be reclaimed.
+    pub(crate) fn reclaim_horizon(&self, now: u64) -> u64 {
+        // No deadline is 0 (a TTL or an idle time is at least 1 ms), so a saturated 0
+        // reclaims nothing.
+        now.saturating_sub(self.keep)
+    }
+
     /// Applies `read` to the live value of `key`, under its shard's read lock; `None` when
-    /// the key is missing or expired (an expired entry is removed).
+    /// the key is missing or expired (an expired entry past its retention is removed).
     pub(crate) fn read<T>(
         &self,
         key: &str,
         read: impl FnOnce(&Bytes, Option<u64>) -> T,
     ) -> Option<T> {
+        self.read_or_stale(key, read, |_, _| None)
+    }
+
+    /// The value of `key` and how long ago it expired, if the cache holds it: a live entry
+    /// (zero) or one kept by `keep_expired_for`. Counts a hit for a live entry, a miss
+    /// otherwise.
+    pub(crate) fn get_stale_bytes(&self, key: &str) -> Option<(Bytes, Duration)> {
+        // `None` beside the value: it is live.
+        let found = self.read_or_stale(
+            key,
+            |value, _| (value.clone(), None),
+            |value, ago| Some((value.clone(), Some(ago))),
+        );
+        self.count_read(&found.as_ref().filter(|(_, ago)| ago.is_none()));
+        found.map(|(value, ago)| (value, Duration::from_nanos(ago.unwrap_or(0))))
+    }
+
+    /// Applies `live` to the live value of `key`, or `stale` to its value and the
+    /// nanoseconds since it expired if it is expired but within its retention (which it
+    /// leaves as it is: expired, idle time not renewed, no read counted), under its shard's
+    /// read lock. `None` when the key is missing, when `stale` says so, or when the entry is
+    /// past its retention (then removed).
+    fn read_or_stale<T>(
+        &self,
+        key: &str,
+        live: impl FnOnce(&Bytes, Option<u64>) -> T,
+        stale: impl FnOnce(&Bytes, u64) -> Option<T>,
+    ) -> Option<T> {
         let hash = self.hash(key);
         let is_key = |stored: &Arc<str>| **stored == *key;
-        // `Err(now)`: the entry had expired at `now`.
+        // `Err(now)`: the entry was past its retention at `now`.
         let found = self.find(hash, is_key, |_, entry| {
             let deadline = self.deadline(entry);
             let mut left = None;
             if deadline != NEVER {
                 let now = self.now();
                 if deadline <= now {
-                    return Err(now);
+                    // `keep` is 0 without `keep_expired_for`: nothing is kept.
+                    let ago = now - deadline;
+                    return if ago < self.keep {
+                        Ok(stale(&entry.value, ago))
+                    } else {
+                        Err(now)
+                    };
                 }
                 if self.idle.is_some() {
                     entry.touched.raise(now);
@@ -101,10 +152,10 @@ impl<A: LastAccess> Inner<A> {
             if self.bounded() {
                 entry.record_read();
             }
-            Ok(read(&entry.value, left))
+            Ok(Some(live(&entry.value, left)))
         })?;
         let now = match found {
-            Ok(value) => return Some(value),
+            Ok(value) => return value,
             Err(now) => now,
         };
         #[cfg(test)]
@@ -112,8 +163,9 @@ impl<A: LastAccess> Inner<A> {
         // Re-checked under the shard's write lock: an entry written (or read) meanwhile has a
         // deadline of at least that time + 1 ms, which is after `now`, so a fresh value is
         // never removed here.
+        let horizon = self.reclaim_horizon(now);
         if let Some((stored, entry)) =
-            self.remove_if(hash, is_key, |_, entry| self.deadline(entry) <= now)
+            self.remove_if(hash, is_key, |_, entry| self.deadline(entry) <= horizon)
         {
             self.forget(&stored, &entry);
             self.stats.add(Stat::Expiration, 1);
@@ -247,11 +299,15 @@ impl<A: LastAccess> Inner<A> {
         });
     }
 
-    /// One step of the sweep: removes entries of expiry shard `shard` whose TTL has passed,
-    /// popping at most `budget` index items. Returns the items popped.
+    /// One step of the sweep: removes entries of expiry shard `shard` past their retention
+    /// (expired `keep_expired_for` ago, or at all without it), popping at most `budget`
+    /// index items. Returns the items popped.
     pub(crate) fn sweep_chunk(&self, shard: usize, budget: usize) -> usize {
+        // The index holds deadlines: the entries due for reclaiming are those whose deadline
+        // is at or before the horizon. Kept entries' items wait until then, unpopped.
+        let horizon = self.reclaim_horizon(self.now());
         self.expiry
-            .pop_expired(shard, self.now(), budget, usize::MAX, self)
+            .pop_expired(shard, horizon, budget, usize::MAX, self)
             .0
     }
 

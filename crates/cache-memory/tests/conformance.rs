@@ -1,5 +1,7 @@
 //! The shared conformance suite on `MemoryCache`, directly and through `AnyCache`.
 
+use std::time::Duration;
+
 use cache_core::testkit;
 use cache_memory::{AnyCache, MemoryCache};
 
@@ -26,4 +28,15 @@ async fn any_cache_over_memory_passes_the_conformance_suite() {
 #[tokio::test(start_paused = true)]
 async fn memory_cache_passes_the_conformance_suite_on_a_paused_clock() {
     testkit::run_all(MemoryCache::new()).await;
+}
+
+/// With expired entries kept for `get_stale_bytes`, every other read must still miss them:
+/// the suite's expiry checks run against entries the cache still holds.
+#[tokio::test(start_paused = true)]
+async fn memory_cache_keeping_expired_entries_passes_the_conformance_suite() {
+    let cache = MemoryCache::builder()
+        .keep_expired_for(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    testkit::run_all(cache).await;
 }

@@ -1,5 +1,6 @@
 //! Random operation sequences against a plain `HashMap` model, on tokio's paused clock so
-//! that expiry is exact and every case replays.
+//! that expiry is exact and every case replays. The model knows when each entry expires and
+//! how long `keep_expired_for` keeps it, so stale reads are checked as exactly as live ones.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -10,6 +11,8 @@ use proptest::prelude::*;
 #[derive(Debug, Clone)]
 enum Op {
     Get(u8),
+    /// `get_stale_bytes`.
+    GetStale(u8),
     Set(u8, u16, Option<u64>),
     Delete(u8),
     Clear,
@@ -23,6 +26,7 @@ fn op() -> impl Strategy<Value = Op> {
     let ttl = prop_oneof![Just(None), (0u64..120).prop_map(Some)];
     prop_oneof![
         4 => key.clone().prop_map(Op::Get),
+        3 => key.clone().prop_map(Op::GetStale),
         4 => (key.clone(), any::<u16>(), ttl).prop_map(|(k, v, t)| Op::Set(k, v, t)),
         2 => key.prop_map(Op::Delete),
         1 => Just(Op::Clear),
@@ -35,24 +39,52 @@ type Model = HashMap<String, (String, Option<u64>, u64)>;
 
 /// The value of `key` if live at `now` in a cache whose entries idle out after `idle` ms.
 fn live<'m>(model: &'m Model, key: &str, now: u64, idle: Option<u64>) -> Option<&'m str> {
-    match model.get(key) {
-        Some((value, expires, touched))
-            if expires.is_none_or(|at| now < at) && idle.is_none_or(|i| now < touched + i) =>
-        {
-            Some(value)
-        }
-        _ => None,
+    stale(model, key, now, idle, 0).map(|(value, _)| value)
+}
+
+/// The value of `key` and how many ms ago it expired (0 if live), if a cache that keeps
+/// expired entries for `keep` ms still holds it at `now`.
+fn stale<'m>(
+    model: &'m Model,
+    key: &str,
+    now: u64,
+    idle: Option<u64>,
+    keep: u64,
+) -> Option<(&'m str, u64)> {
+    let (value, expires, touched) = model.get(key)?;
+    let deadline = match (expires, idle) {
+        (None, None) => return Some((value, 0)),
+        (Some(at), None) => *at,
+        (None, Some(idle)) => touched + idle,
+        (Some(at), Some(idle)) => (*at).min(touched + idle),
+    };
+    if now < deadline {
+        Some((value, 0))
+    } else {
+        (now - deadline < keep).then_some((value, now - deadline))
     }
 }
 
-/// Runs `ops` on `cache` and the model. With `bounded`, the cache may have evicted what the
-/// model holds, but must never return a value the model does not hold.
-async fn check(
-    cache: MemoryCache,
-    ops: Vec<Op>,
+/// How the cache under test is configured, as the model needs to know it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Setup {
+    /// The cache may have evicted what the model holds, but must never return a value the
+    /// model does not hold.
     bounded: bool,
+    /// `time_to_idle` in ms.
     idle: Option<u64>,
-) -> Result<(), TestCaseError> {
+    /// `keep_expired_for` in ms.
+    keep: u64,
+}
+
+/// Runs `ops` on `cache` and the model.
+async fn check(cache: MemoryCache, ops: Vec<Op>, setup: Setup) -> Result<(), TestCaseError> {
+    let Setup {
+        bounded,
+        idle,
+        keep,
+    } = setup;
+    prop_assert_eq!(cache.stale_retention(), Duration::from_millis(keep));
     let mut model = Model::new();
     let mut now = 0u64;
     for op in ops {
@@ -74,6 +106,33 @@ async fn check(
                     );
                 } else {
                     prop_assert_eq!(got.as_deref(), expected, "{}", key);
+                }
+            }
+            Op::GetStale(k) => {
+                let key = format!("k{k}");
+                let got = cache
+                    .get_stale_bytes(&key)
+                    .await
+                    .unwrap()
+                    .map(|(value, ago)| {
+                        (String::from_utf8(value.to_vec()).unwrap(), ago.as_millis())
+                    });
+                let expected = stale(&model, &key, now, idle, keep)
+                    .map(|(value, ago)| (value.to_owned(), u128::from(ago)));
+                // Only a live entry's read renews its idle time.
+                if got.is_some()
+                    && live(&model, &key, now, idle).is_some()
+                    && let Some(entry) = model.get_mut(&key)
+                {
+                    entry.2 = now;
+                }
+                if bounded {
+                    prop_assert!(
+                        got.is_none() || got == expected,
+                        "{key}: stale read {got:?}, model {expected:?}"
+                    );
+                } else {
+                    prop_assert_eq!(got, expected, "stale read of {}", key);
                 }
             }
             Op::Set(k, v, ttl) => {
@@ -108,9 +167,9 @@ async fn check(
                 now += ms;
             }
         }
-        let live_in_model = model
+        let held_in_model = model
             .keys()
-            .filter(|k| live(&model, k, now, idle).is_some())
+            .filter(|k| stale(&model, k, now, idle, keep).is_some())
             .count();
         if let (Some(max), Some(held)) = (cache.max_bytes(), cache.weighted_size()) {
             prop_assert!(held <= max, "{} bytes held under a bound of {}", held, max);
@@ -120,8 +179,9 @@ async fn check(
         } else if cache.max_bytes().is_some() {
             // Evicted entries may be missing; the bound is checked above.
         } else {
-            // Expired entries may wait for a read or the sweep, live ones never go missing.
-            prop_assert!(cache.entry_count() >= live_in_model);
+            // Expired entries may wait for a read or the sweep; live and kept ones never go
+            // missing.
+            prop_assert!(cache.entry_count() >= held_in_model);
         }
     }
     Ok(())
@@ -142,7 +202,7 @@ proptest! {
     fn unbounded_cache_behaves_like_a_hash_map(ops in prop::collection::vec(op(), 1..200)) {
         paused_runtime().block_on(async {
             let cache = MemoryCache::builder().sweep_interval(Duration::from_millis(40)).build().unwrap();
-            check(cache, ops, false, None).await
+            check(cache, ops, Setup::default()).await
         })?;
     }
 
@@ -150,7 +210,7 @@ proptest! {
     fn bounded_cache_never_returns_what_the_model_lacks(ops in prop::collection::vec(op(), 1..200)) {
         paused_runtime().block_on(async {
             let cache = MemoryCache::builder().max_capacity(3).sweep_interval(Duration::from_millis(40)).build().unwrap();
-            check(cache, ops, true, None).await
+            check(cache, ops, Setup { bounded: true, ..Setup::default() }).await
         })?;
     }
 
@@ -160,7 +220,7 @@ proptest! {
             // Room for three or four entries of this test's sizes.
             let max = 3 * (MemoryCache::ENTRY_OVERHEAD + 8);
             let cache = MemoryCache::builder().max_bytes(max).sweep_interval(Duration::from_millis(40)).build().unwrap();
-            check(cache, ops, true, None).await
+            check(cache, ops, Setup { bounded: true, ..Setup::default() }).await
         })?;
     }
 
@@ -168,7 +228,23 @@ proptest! {
     fn idle_entries_are_never_returned(ops in prop::collection::vec(op(), 1..200)) {
         paused_runtime().block_on(async {
             let cache = MemoryCache::builder().time_to_idle(Duration::from_millis(60)).max_capacity(5).sweep_interval(Duration::from_millis(40)).build().unwrap();
-            check(cache, ops, true, Some(60)).await
+            check(cache, ops, Setup { bounded: true, idle: Some(60), keep: 0 }).await
+        })?;
+    }
+
+    #[test]
+    fn kept_expired_entries_are_read_stale_until_their_retention_ends(ops in prop::collection::vec(op(), 1..200)) {
+        paused_runtime().block_on(async {
+            let cache = MemoryCache::builder().keep_expired_for(Duration::from_millis(50)).sweep_interval(Duration::from_millis(40)).build().unwrap();
+            check(cache, ops, Setup { keep: 50, ..Setup::default() }).await
+        })?;
+    }
+
+    #[test]
+    fn bounded_idle_cache_keeps_only_what_the_model_keeps(ops in prop::collection::vec(op(), 1..200)) {
+        paused_runtime().block_on(async {
+            let cache = MemoryCache::builder().time_to_idle(Duration::from_millis(60)).keep_expired_for(Duration::from_millis(50)).max_capacity(5).sweep_interval(Duration::from_millis(40)).build().unwrap();
+            check(cache, ops, Setup { bounded: true, idle: Some(60), keep: 50 }).await
         })?;
     }
 }

@@ -122,6 +122,7 @@ mod concurrency;
 mod keys;
 mod lifecycle;
 mod loading;
+mod stale;
 mod stats;
 mod ttl;
 #[cfg(feature = "serde")]
@@ -157,6 +158,7 @@ pub use loading::{
     get_or_set_with_shares_a_loader_error_and_does_not_cache_it,
     get_or_set_with_survives_a_cancelled_loader,
 };
+pub use stale::get_stale_bytes_returns_a_live_value_with_zero_age;
 pub use stats::stats_count_a_scripted_sequence;
 pub use ttl::{
     expired_entry_is_never_returned, overflowing_ttl_is_rejected_and_changes_nothing,
@@ -192,6 +194,7 @@ pub async fn run_all<C: Cache + Clone + Debug + 'static>(cache: C) {
     sub_millisecond_ttl_rounds_up_and_expires(&cache).await;
     plain_set_drops_an_earlier_ttl(&cache).await;
     ttl_set_on_existing_key_applies(&cache).await;
+    get_stale_bytes_returns_a_live_value_with_zero_age(&cache).await;
     byte_values_round_trip(&cache).await;
     string_and_byte_forms_share_entries(&cache).await;
     byte_batches_round_trip_in_key_order(&cache).await;

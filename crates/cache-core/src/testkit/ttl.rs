@@ -61,7 +61,8 @@ pub async fn overflowing_ttl_is_rejected_and_changes_nothing<C: Cache>(cache: &C
 }
 
 /// Rule: an entry is readable before its TTL passes and reads as `None` after, however often
-/// it is read; the key can be set again afterwards.
+/// it is read; the key can be set again afterwards. A cache that keeps no expired entries
+/// (`stale_retention` zero) returns none from `get_stale_bytes` either.
 pub async fn expired_entry_is_never_returned<C: Cache>(cache: &C) {
     let (n, before) = in_time("set, then get before expiry", SHORT_TTL, |n| async move {
         let k = key("expiry", n);
@@ -85,6 +86,13 @@ pub async fn expired_entry_is_never_returned<C: Cache>(cache: &C) {
             ok("get after expiry", cache.get(&k)).await,
             None,
             "an expired entry was returned"
+        );
+    }
+    if cache.stale_retention().is_zero() {
+        assert_eq!(
+            ok("get_stale_bytes after expiry", cache.get_stale_bytes(&k)).await,
+            None,
+            "get_stale_bytes returned an expired entry, yet stale_retention is zero"
         );
     }
     ok("set after expiry", cache.set(&k, "again", None)).await;
