@@ -614,14 +614,18 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> TieredCache<L1, L2,
 
     /// Runs an operation in a `tiered` span once the cache is found open, counts its error
     /// and logs its outcome at debug level, like cache-redis's spans.
-    async fn traced<T>(
-        &self,
+    ///
+    /// A function returning a future rather than an `async fn`: an `async fn` would keep
+    /// `call` in its state twice (as its argument and as the awaited future), and the
+    /// futures of a tiered cache over Redis are large already.
+    fn traced<'a, T: 'a>(
+        &'a self,
         op: &'static str,
         keys: usize,
-        call: impl Future<Output = Result<T>>,
-    ) -> Result<T> {
+        call: impl Future<Output = Result<T>> + 'a,
+    ) -> impl Future<Output = Result<T>> + 'a {
         let span = tracing::debug_span!("tiered", op, keys);
-        async {
+        async move {
             self.ready()?;
             let result = call.await;
             match &result {
@@ -631,7 +635,6 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> TieredCache<L1, L2,
             self.failed(result)
         }
         .instrument(span)
-        .await
     }
 
     /// Counts an error of either tier.

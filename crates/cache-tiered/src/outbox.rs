@@ -114,7 +114,10 @@ mod tests {
         assert_eq!(outbox.next(), Some(Invalidation::Clear));
         assert_eq!(outbox.next(), Some(keys(2)));
         assert_eq!(outbox.next(), None);
-        assert!(outbox.push(keys(MAX_KEYS + 1)), "a stopped task is started again");
+        assert!(
+            outbox.push(keys(MAX_KEYS + 1)),
+            "a stopped task is started again"
+        );
         assert!(matches!(outbox.next(), Some(Invalidation::Keys(k)) if k.len() == MAX_KEYS));
         assert!(matches!(outbox.next(), Some(Invalidation::Keys(k)) if k.len() == 1));
         assert_eq!(outbox.next(), None);
@@ -126,6 +129,9 @@ mod tests {
         let long = "x".repeat(MAX_BYTES + 1);
         outbox.push(Invalidation::Keys(vec![long.clone(), "short".into()]));
         assert_eq!(outbox.next(), Some(Invalidation::Keys(vec![long])));
-        assert_eq!(outbox.next(), Some(Invalidation::Keys(vec!["short".into()])));
+        assert_eq!(
+            outbox.next(),
+            Some(Invalidation::Keys(vec!["short".into()]))
+        );
     }
 }
