@@ -360,8 +360,9 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> TieredCache<L1, L2,
     /// is past the builder's [`eager_refresh`](TieredCacheBuilder::eager_refresh) fraction
     /// of `ttl`, this returns the current value and reloads it in the background, once per
     /// key in this process however many callers arrive. A refresh that fails (its loader,
-    /// or the write) keeps the current value until it expires, and is counted in
-    /// [`TieredStats::refresh_errors`]. The loader must be `'static`, since a refresh
+    /// or the write) keeps the current value, is counted in
+    /// [`TieredStats::refresh_errors`], and is tried again once L1's copy expires (after at
+    /// most `l1_ttl`). The loader must be `'static`, since a refresh
     /// outlives the call.
     ///
     /// Without `eager_refresh`, without a `ttl`, or for a missing key, it is

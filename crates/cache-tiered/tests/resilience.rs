@@ -254,6 +254,7 @@ async fn eager_refresh_reloads_once_however_many_readers_arrive_and_a_failed_ref
  {
     let l2 = MemoryCache::new();
     let cache = TieredCache::builder(MemoryCache::new(), l2.clone())
+        .l1_ttl(Duration::from_secs(1))
         .eager_refresh(0.5)
         .build()
         .unwrap();
@@ -282,7 +283,10 @@ async fn eager_refresh_reloads_once_however_many_readers_arrive_and_a_failed_ref
     assert_eq!(calls.load(Ordering::SeqCst), 2);
     assert_eq!(cache.tiered_stats().refresh_errors, 1);
     assert_eq!(cache.get("k").await.unwrap().as_deref(), Some("v1"));
-    // 50 readers at once: every one gets the current value, one loader runs.
+    // L1 keeps the value it had until its copy expires, and the refresh is tried again
+    // after that. 50 readers at once: every one gets the current value, one loader runs.
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    tokio::time::advance(Duration::from_secs(1)).await;
     let readers: Vec<_> = (0..50)
         .map(|_| {
             let cache = cache.clone();
