@@ -3,6 +3,8 @@
 
 mod coherence;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use cache_core::testkit;
@@ -137,8 +139,30 @@ async fn after_redis_restarts_every_instance_clears_its_l1() {
         })
         .await
     );
-    let lost_before = b.tiered_stats().lost_clears;
-    // Redis restarts empty (no persistence): b's L1 still holds "old", and b misses every
+    let lost_before = [a.tiered_stats().lost_clears, b.tiered_stats().lost_clears];
+    // A load of reads and writes through both instances runs across the restart.
+    let stop = Arc::new(AtomicBool::new(false));
+    let load: Vec<_> = (0..16u64)
+        .map(|task| {
+            let (cache, stop) = (if task % 2 == 0 { &a } else { &b }.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut n = task;
+                while !stop.load(Ordering::Relaxed) {
+                    n = n.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                    let key = format!("load:{}", (n >> 33) % 200);
+                    // Errors are expected while Redis is down.
+                    let _ = if (n >> 20) % 5 == 0 {
+                        cache.set(&key, &n.to_string(), None).await
+                    } else {
+                        cache.get(&key).await.map(drop)
+                    };
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Redis restarts empty (no persistence): b's L1 still holds "old", and both miss every
     // message meanwhile.
     let server = tokio::task::spawn_blocking(move || {
         server.restart();
@@ -146,15 +170,42 @@ async fn after_redis_restarts_every_instance_clears_its_l1() {
     })
     .await
     .unwrap();
+    for (name, cache, before) in [("a", &a, lost_before[0]), ("b", &b, lost_before[1])] {
+        assert!(
+            eventually(Duration::from_secs(10), async || {
+                cache.tiered_stats().lost_clears > before
+            })
+            .await,
+            "{name} never cleared its L1 after its subscription came back"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    for task in load {
+        task.await.unwrap();
+    }
+    assert_eq!(
+        b.get("k").await.unwrap(),
+        None,
+        "the value from before the restart"
+    );
+    // No value from before the clear survives, and every write since reached both: each
+    // instance agrees with Redis on every key, long before l1_ttl (60 s) could hide a miss.
+    let redis = redis(&server, "lost:");
     assert!(
-        eventually(Duration::from_secs(10), async || {
-            b.tiered_stats().lost_clears > lost_before
+        eventually(Duration::from_secs(5), async || {
+            for i in 0..200 {
+                let key = format!("load:{i}");
+                let truth = redis.get(&key).await.unwrap();
+                if a.get(&key).await.unwrap() != truth || b.get(&key).await.unwrap() != truth {
+                    return false;
+                }
+            }
+            true
         })
         .await,
-        "b never cleared its L1 after its subscription came back"
+        "an instance kept a value that Redis no longer has"
     );
-    assert_eq!(b.l1().get("k").await.unwrap(), None);
-    assert_eq!(b.get("k").await.unwrap(), None);
     drop(server);
 }
 
