@@ -578,8 +578,9 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> TieredCache<L1, L2,
         }
     }
 
-    /// Publishes one message, counting what could not be sent: the write succeeded.
-    async fn send(&self, invalidation: Invalidation) {
+    /// Publishes one message; gives it back if it could not be sent (the write succeeded,
+    /// so that is counted, not returned to the writer).
+    async fn send(&self, invalidation: Invalidation) -> std::result::Result<(), Invalidation> {
         let message = Message {
             sender: self.inner.id,
             invalidation,
@@ -588,10 +589,12 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> TieredCache<L1, L2,
         match self.inner.backplane.publish(&message).await {
             Ok(()) => {
                 tiers.invalidations_sent.fetch_add(1, Ordering::Relaxed);
+                Ok(())
             }
             Err(err) => {
                 tiers.publish_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(error = %err, "the invalidation could not be sent; other instances may keep an old value up to l1_ttl");
+                tracing::warn!(error = %err, "an invalidation could not be sent: it is sent again shortly, and other instances keep an old value at most l1_ttl if it never is");
+                Err(message.invalidation)
             }
         }
     }
@@ -846,7 +849,15 @@ impl<L1, L2, B> Drop for Refreshing<L1, L2, B> {
     }
 }
 
-/// The task that publishes the queued invalidations. Dropped before it sent them all (its
+/// The first wait before a message that could not be sent is sent again; it doubles with
+/// each failure in a row, up to [`RESEND_LONGEST`].
+const RESEND_FIRST: Duration = Duration::from_millis(50);
+const RESEND_LONGEST: Duration = Duration::from_secs(1);
+
+/// The task that publishes the queued invalidations. A message that cannot be sent (the
+/// backplane reconnects, say) is sent again after a pause, with whatever was queued
+/// meanwhile, for as long as an instance may hold a value it invalidates (`l1_ttl`), unless
+/// the cache is closed or the runtime has no timers. Dropped before it sent everything (its
 /// runtime shut down), it lets the next write start another.
 struct Draining<L1, L2, B> {
     cache: TieredCache<L1, L2, B>,
@@ -855,9 +866,24 @@ struct Draining<L1, L2, B> {
 
 impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> Draining<L1, L2, B> {
     async fn run(mut self) {
-        let cache = &self.cache;
-        while let Some(invalidation) = cache.inner.outbox.next() {
-            cache.send(invalidation).await;
+        let inner = &*self.cache.inner;
+        let mut failing_since = None;
+        let mut pause = RESEND_FIRST;
+        while let Some(invalidation) = inner.outbox.next() {
+            let Err(unsent) = self.cache.send(invalidation).await else {
+                failing_since = None;
+                pause = RESEND_FIRST;
+                continue;
+            };
+            let since = *failing_since.get_or_insert_with(tokio::time::Instant::now);
+            let resend = since.elapsed() < inner.settings.l1_ttl
+                && !inner.closed.load(Ordering::Acquire)
+                && cache_core::runtime::tokio_drivers().is_some_and(|d| d.time);
+            if resend {
+                inner.outbox.requeue(unsent);
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(RESEND_LONGEST);
+            }
         }
         self.done = true;
     }

@@ -78,6 +78,20 @@ impl Outbox {
         Some(Invalidation::Keys(mem::replace(&mut pending.keys, rest)))
     }
 
+    /// Puts back a message that could not be sent, to go first with the next one.
+    pub(crate) fn requeue(&self, invalidation: Invalidation) {
+        let mut pending = self.lock();
+        match invalidation {
+            Invalidation::Clear => pending.clear = true,
+            // A clear queued since covers these keys.
+            Invalidation::Keys(_) if pending.clear => {}
+            Invalidation::Keys(mut keys) => {
+                keys.append(&mut pending.keys);
+                pending.keys = keys;
+            }
+        }
+    }
+
     /// The publishing task went away before it was done: the next `push` starts another.
     pub(crate) fn abandon(&self) {
         self.lock().running = false;
@@ -120,6 +134,31 @@ mod tests {
         );
         assert!(matches!(outbox.next(), Some(Invalidation::Keys(k)) if k.len() == MAX_KEYS));
         assert!(matches!(outbox.next(), Some(Invalidation::Keys(k)) if k.len() == 1));
+        assert_eq!(outbox.next(), None);
+    }
+
+    #[test]
+    fn a_message_put_back_goes_first_unless_a_clear_came_since() {
+        let outbox = Outbox::default();
+        outbox.push(keys(2));
+        let sent = outbox.next().unwrap();
+        outbox.push(Invalidation::Keys(vec!["later".into()]));
+        outbox.requeue(sent);
+        assert_eq!(
+            outbox.next(),
+            Some(Invalidation::Keys(vec![
+                "k0".into(),
+                "k1".into(),
+                "later".into()
+            ]))
+        );
+        let sent = outbox.next();
+        assert_eq!(sent, None);
+        outbox.push(keys(1));
+        let sent = outbox.next().unwrap();
+        outbox.push(Invalidation::Clear);
+        outbox.requeue(sent);
+        assert_eq!(outbox.next(), Some(Invalidation::Clear));
         assert_eq!(outbox.next(), None);
     }
 

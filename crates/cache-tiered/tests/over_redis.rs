@@ -192,19 +192,26 @@ async fn after_redis_restarts_every_instance_clears_its_l1() {
     // No value from before the clear survives, and every write since reached both: each
     // instance agrees with Redis on every key, long before l1_ttl (60 s) could hide a miss.
     let redis = redis(&server, "lost:");
-    assert!(
-        eventually(Duration::from_secs(5), async || {
-            for i in 0..200 {
-                let key = format!("load:{i}");
-                let truth = redis.get(&key).await.unwrap();
-                if a.get(&key).await.unwrap() != truth || b.get(&key).await.unwrap() != truth {
-                    return false;
-                }
+    let mut differ = String::new();
+    let agree = eventually(Duration::from_secs(5), async || {
+        differ.clear();
+        for i in 0..200 {
+            let key = format!("load:{i}");
+            let truth = redis.get(&key).await.unwrap();
+            let (in_a, in_b) = (a.get(&key).await.unwrap(), b.get(&key).await.unwrap());
+            if in_a != truth || in_b != truth {
+                differ = format!("{key}: redis {truth:?}, a {in_a:?}, b {in_b:?}");
+                return false;
             }
-            true
-        })
-        .await,
-        "an instance kept a value that Redis no longer has"
+        }
+        true
+    })
+    .await;
+    assert!(
+        agree,
+        "an instance kept a value that Redis no longer has: {differ}; a {:?}; b {:?}",
+        a.tiered_stats(),
+        b.tiered_stats()
     );
     drop(server);
 }

@@ -343,3 +343,62 @@ fn settings_that_cannot_work_are_refused_by_build() {
         .build();
     assert!(enough.is_ok());
 }
+
+/// An in-process backplane whose `publish` fails while `failing` is set.
+#[derive(Debug, Clone, Default)]
+struct Flaky {
+    plane: cache_tiered::InProcessBackplane,
+    failing: Arc<AtomicBool>,
+}
+
+impl cache_core::backplane::Backplane for Flaky {
+    async fn publish(&self, message: &cache_core::backplane::Message) -> Result<()> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(CacheError::Unavailable {
+                reason: "the backplane is reconnecting".into(),
+                source: None,
+            });
+        }
+        self.plane.publish(message).await
+    }
+
+    fn subscribe(&self) -> cache_core::backplane::Subscription {
+        self.plane.subscribe()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_invalidation_that_could_not_be_sent_is_sent_again() {
+    let l2 = MemoryCache::new();
+    let plane = Flaky::default();
+    let instance = || {
+        TieredCache::builder(MemoryCache::new(), l2.clone())
+            .backplane(plane.clone())
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (instance(), instance());
+    // Both listen (a first operation starts the listener).
+    a.get("k").await.unwrap();
+    b.get("k").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    a.set("k", "v1", None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert_eq!(b.get("k").await.unwrap().as_deref(), Some("v1"));
+    plane.failing.store(true, Ordering::SeqCst);
+    a.set("k", "v2", None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        a.tiered_stats().publish_errors >= 2,
+        "{:?}",
+        a.tiered_stats()
+    );
+    assert_eq!(
+        b.get("k").await.unwrap().as_deref(),
+        Some("v1"),
+        "b was not told yet"
+    );
+    plane.failing.store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(b.get("k").await.unwrap().as_deref(), Some("v2"));
+}
