@@ -144,7 +144,10 @@ async fn after_redis_restarts_every_instance_clears_its_l1() {
     let stop = Arc::new(AtomicBool::new(false));
     let load: Vec<_> = (0..16u64)
         .map(|task| {
-            let (cache, stop) = (if task % 2 == 0 { &a } else { &b }.clone(), stop.clone());
+            let (cache, stop) = (
+                if task % 2 == 0 { &a } else { &b }.clone(),
+                Arc::clone(&stop),
+            );
             tokio::spawn(async move {
                 let mut n = task;
                 while !stop.load(Ordering::Relaxed) {
