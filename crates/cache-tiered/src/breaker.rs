@@ -18,6 +18,10 @@ pub(crate) struct Breaker {
     failures: AtomicU32,
     /// Whether it is open: read without the lock, so a closed breaker costs one load.
     open: AtomicBool,
+    /// Moved by every opening and closing: a call's outcome counts only in the state it
+    /// started in (a call that began before the breaker opened and fails after a probe
+    /// closed it says nothing of L2 now).
+    generation: AtomicU64,
     state: Mutex<Opened>,
     openings: AtomicU64,
 }
@@ -38,6 +42,7 @@ struct Opened {
 pub(crate) struct Pass<'a> {
     breaker: Option<&'a Breaker>,
     probe: bool,
+    generation: u64,
 }
 
 impl Breaker {
@@ -47,6 +52,7 @@ impl Breaker {
             break_duration,
             failures: AtomicU32::new(0),
             open: AtomicBool::new(false),
+            generation: AtomicU64::new(0),
             state: Mutex::new(Opened {
                 until: Instant::now(),
                 probing: false,
@@ -70,16 +76,17 @@ impl Breaker {
     /// # Errors
     /// [`CacheError::Unavailable`] while open, except for the one caller that probes.
     pub(crate) fn pass(&self) -> Result<Pass<'_>, CacheError> {
-        let closed = Pass {
+        let pass = |probe| Pass {
             breaker: Some(self),
-            probe: false,
+            probe,
+            generation: self.generation.load(Ordering::Acquire),
         };
         if !self.open.load(Ordering::Acquire) {
-            return Ok(closed);
+            return Ok(pass(false));
         }
         let mut state = self.lock();
         if !self.open.load(Ordering::Acquire) {
-            return Ok(closed);
+            return Ok(pass(false));
         }
         if state.probing || Instant::now() < state.until {
             return Err(CacheError::Unavailable {
@@ -91,35 +98,44 @@ impl Breaker {
             });
         }
         state.probing = true;
-        Ok(Pass {
-            breaker: Some(self),
-            probe: true,
-        })
+        Ok(pass(true))
     }
 
-    /// Opens the breaker (again, after a failed probe).
-    fn trip(&self, probe: bool) {
+    /// Opens the breaker (again, after a failed probe), unless a call of `generation`
+    /// finds it moved on.
+    fn trip(&self, generation: u64, probe: bool) {
         let mut state = self.lock();
-        // Calls that went out before the breaker opened and fail after it do not open it
-        // again.
-        if self.open.load(Ordering::Acquire) && !probe {
+        if self.generation.load(Ordering::Acquire) != generation {
             return;
         }
-        state.until = Instant::now() + self.break_duration;
+        let now = Instant::now();
+        // A break too long for the clock is as good as forever.
+        state.until = now
+            .checked_add(self.break_duration)
+            .unwrap_or(now + Duration::from_secs(365 * 24 * 3600));
         state.probing = false;
+        self.generation.fetch_add(1, Ordering::AcqRel);
         self.open.store(true, Ordering::Release);
         self.failures.store(0, Ordering::Relaxed);
         self.openings.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(
-            break_duration = ?self.break_duration,
-            "L2 failed {} times in a row: the circuit breaker skips it for a while",
-            self.threshold
-        );
+        if probe {
+            tracing::warn!(break_duration = ?self.break_duration, "the probe of L2 failed: the circuit breaker stays open");
+        } else {
+            tracing::warn!(
+                break_duration = ?self.break_duration,
+                "L2 failed {} times in a row: the circuit breaker skips it for a while",
+                self.threshold
+            );
+        }
     }
 
-    fn close(&self) {
+    fn close(&self, generation: u64) {
         let mut state = self.lock();
+        if self.generation.load(Ordering::Acquire) != generation {
+            return;
+        }
         state.probing = false;
+        self.generation.fetch_add(1, Ordering::AcqRel);
         self.failures.store(0, Ordering::Relaxed);
         self.open.store(false, Ordering::Release);
         tracing::info!("L2 answered the probe: the circuit breaker is closed");
@@ -132,6 +148,7 @@ impl Pass<'_> {
         Pass {
             breaker: None,
             probe: false,
+            generation: 0,
         }
     }
 
@@ -140,6 +157,11 @@ impl Pass<'_> {
         let Some(breaker) = self.breaker.take() else {
             return;
         };
+        let generation = self.generation;
+        if !self.probe && breaker.generation.load(Ordering::Acquire) != generation {
+            // Began before the breaker last opened or closed.
+            return;
+        }
         match (self.probe, failed) {
             (false, false) => {
                 // A load first: while all is well, nothing is written.
@@ -149,11 +171,11 @@ impl Pass<'_> {
             }
             (false, true) => {
                 if breaker.failures.fetch_add(1, Ordering::Relaxed) + 1 >= breaker.threshold {
-                    breaker.trip(false);
+                    breaker.trip(generation, false);
                 }
             }
-            (true, false) => breaker.close(),
-            (true, true) => breaker.trip(true),
+            (true, false) => breaker.close(generation),
+            (true, true) => breaker.trip(generation, true),
         }
     }
 }

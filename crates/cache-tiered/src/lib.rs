@@ -4,7 +4,7 @@ mod breaker;
 mod in_process;
 mod outbox;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
@@ -187,17 +187,21 @@ impl<L1, L2, B> TieredCacheBuilder<L1, L2, B> {
     /// L1 must keep expired entries at least that long: build it with
     /// `MemoryCache::builder().keep_expired_for(max_stale)` (checked by
     /// [`build`](Self::build), through [`Cache::stale_retention`]). A key that was written,
-    /// deleted or invalidated is gone from L1 and is never served stale; a read of a key L1
-    /// does not hold gets the error. Writes are not affected: a failed L2 write is an error.
+    /// deleted or invalidated is gone from L1 and is not served stale (an invalidation that
+    /// never reached this instance, say while the backplane was down too, leaves the old
+    /// value servable for at most `l1_ttl + max_stale`); a read of a key L1 does not hold
+    /// gets the error. Writes are not affected: a failed L2 write is an error.
     pub fn fail_safe(mut self, max_stale: Duration) -> Self {
         self.settings.fail_safe = Some(max_stale);
         self
     }
 
-    /// Gives up on an L2 read after `timeout` when a fail-safe value is at hand, and serves
-    /// that value (a soft timeout; the L2's own timeout still bounds reads with nothing to
-    /// fall back on, and every write). Needs [`fail_safe`](Self::fail_safe). Applies on
-    /// tokio runtimes with timers only.
+    /// Gives up on an L2 read of one key after `timeout` when a fail-safe value is at hand,
+    /// and serves that value (a soft timeout; the L2's own timeout still bounds reads with
+    /// nothing to fall back on, batch reads, and every write). A soft timeout is no failure
+    /// for the [`circuit_breaker`](Self::circuit_breaker): L2 may only be slower than the
+    /// read could wait. Needs [`fail_safe`](Self::fail_safe). Applies on tokio runtimes
+    /// with timers only.
     pub fn l2_timeout(mut self, timeout: Duration) -> Self {
         self.settings.l2_timeout = Some(timeout);
         self
@@ -370,7 +374,10 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> TieredCache<L1, L2,
     /// and `TypedCache`) never does.
     ///
     /// The entry's age comes from L2's remaining TTL, read when L1 does not hold the key:
-    /// with eager refresh on, L1 keeps values no longer than until they are due.
+    /// with eager refresh on, L1 keeps the values written or read through this method no
+    /// longer than until they are due (a value a plain `get` put in L1 may delay the refresh
+    /// by up to `l1_ttl`). A refresh that finds the key written since it began drops what
+    /// it loaded.
     ///
     /// # Errors
     /// Those of `get_or_set_with`.
@@ -413,7 +420,7 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> TieredCache<L1, L2,
             return self.get_or_set_bytes_with(key, ttl, loader).await;
         };
         self.ready()?;
-        let due = full.mul_f64(1.0 - fraction);
+        let due = scaled(full, 1.0 - fraction);
         let before = self.version(key);
         let found = self.read(key, Some(due)).await;
         match self.failed(found)? {
@@ -449,6 +456,7 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> TieredCache<L1, L2,
             return;
         }
         self.inner.tiers.refreshes.fetch_add(1, Ordering::Relaxed);
+        let at = self.version(key);
         let running = Refreshing {
             cache: self.clone(),
             key: key.into(),
@@ -456,6 +464,8 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> TieredCache<L1, L2,
         tokio::spawn(async move {
             let cache = &running.cache;
             let written = match loader().await {
+                // A write since the refresh began is newer than what the loader read.
+                Ok(_) if cache.version(&running.key) != at => Ok(()),
                 Ok(value) => cache.write(&running.key, value, Some(ttl)).await,
                 Err(err) => Err(CacheError::Load {
                     source: Arc::from(err.into()),
@@ -509,10 +519,15 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> TieredCache<L1, L2,
 
     /// The invalidation counter of `key`'s stripe.
     fn stripe(&self, key: &str) -> &AtomicU64 {
+        &self.inner.stripes[self.stripe_index(key)]
+    }
+
+    /// Which stripe `key` is in.
+    fn stripe_index(&self, key: &str) -> usize {
         // The low bits of a random-seeded SipHash are uniform.
         #[allow(clippy::cast_possible_truncation)]
         let index = self.inner.hasher.hash_one(key) as usize % STRIPES;
-        &self.inner.stripes[index]
+        index
     }
 
     /// What a fill of `key` must find unchanged: its stripe and the clear epoch.
@@ -528,6 +543,22 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> TieredCache<L1, L2,
         self.stripe(key).fetch_add(1, Ordering::AcqRel);
     }
 
+    /// [`bump`](Self::bump) by a write that read `before` ahead of its L2 call: true if no
+    /// other change of `key`'s stripe (a write of this instance, an invalidation from
+    /// another) came in between. Otherwise the writes' order in L2 is unknown, and L1 must
+    /// not keep this one's value: the write that bumps second sees the first and drops the
+    /// copy, whichever landed last in L2.
+    fn bump_alone(&self, key: &str, before: (u64, u64)) -> bool {
+        self.stripe(key).fetch_add(1, Ordering::AcqRel) == before.0
+            && self.inner.epoch.load(Ordering::Acquire) == before.1
+    }
+
+    /// After a write's L1 update: whether nothing changed `key`'s stripe or cleared L1 since
+    /// the write's own bump (which moved the stripe from `before` by one).
+    fn unchanged_since_bump(&self, key: &str, before: (u64, u64)) -> bool {
+        self.version(key) == (before.0.wrapping_add(1), before.1)
+    }
+
     /// `ttl` with the jitter taken off (never below 1 ms).
     fn jittered(&self, ttl: Option<Duration>) -> Option<Duration> {
         let inner = &*self.inner;
@@ -538,7 +569,7 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> TieredCache<L1, L2,
                 // 53 random bits as a fraction in [0, 1).
                 #[allow(clippy::cast_precision_loss)]
                 let unit = (inner.hasher.hash_one(turn) >> 11) as f64 / (1u64 << 53) as f64;
-                Some(ttl.mul_f64(1.0 - jitter * unit).max(cache_core::MIN_TTL))
+                Some(scaled(ttl, 1.0 - jitter * unit).max(cache_core::MIN_TTL))
             }
             other => other,
         }
@@ -555,7 +586,7 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> TieredCache<L1, L2,
     /// eager refresh on, no longer than until the value is due for a refresh.
     fn l1_write_ttl(&self, ttl: Option<Duration>) -> Duration {
         let due = match (ttl, self.inner.settings.eager_refresh) {
-            (Some(ttl), Some(fraction)) => Some(ttl.mul_f64(fraction).max(cache_core::MIN_TTL)),
+            (Some(ttl), Some(fraction)) => Some(scaled(ttl, fraction).max(cache_core::MIN_TTL)),
             (ttl, _) => ttl,
         };
         self.l1_ttl(due)
@@ -567,13 +598,15 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> TieredCache<L1, L2,
         if !self.inner.outbox.push(invalidation) {
             return;
         }
-        let draining = Draining {
-            cache: self.clone(),
+        let mut draining = Draining {
+            inner: Arc::downgrade(&self.inner),
+            budget: usize::MAX,
             done: false,
         };
         if tokio::runtime::Handle::try_current().is_ok() {
             tokio::spawn(draining.run());
         } else {
+            draining.budget = INLINE_MESSAGES;
             draining.run().await;
         }
     }
@@ -679,7 +712,10 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> TieredCache<L1, L2,
                         .tiers
                         .l2_soft_timeouts
                         .fetch_add(1, Ordering::Relaxed);
-                    Err(CacheError::Timeout { after })
+                    // L2 may only be slower than this read could wait: neither a failure
+                    // nor a success for the breaker (a probe lets the next call probe).
+                    drop(pass);
+                    return Err(CacheError::Timeout { after });
                 }
             }
             _ => call.await,
@@ -729,18 +765,31 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> TieredCache<L1, L2,
             inner.stats.add(Stat::Hit, 1);
             return Ok(Some((value, None)));
         }
-        let fallback = self.fallback(key).await;
+        // The soft timeout needs to know beforehand whether there is a value to fall back
+        // on; without one, L1 is asked only once L2 has failed.
+        let early = if inner.settings.l2_timeout.is_some() {
+            self.fallback(key).await
+        } else {
+            None
+        };
         let before = self.version(key);
         let asked = match self.gate() {
             Ok(pass) => {
-                self.call_l2(pass, fallback.is_some(), inner.l2.get_bytes_with_ttl(key))
+                self.call_l2(pass, early.is_some(), inner.l2.get_bytes_with_ttl(key))
                     .await
             }
             Err(err) => Err(err),
         };
         let found = match asked {
             Ok(found) => found,
-            Err(err) => return Ok(self.fall_back(fallback, err)?.map(|v| (v, None))),
+            Err(err) => {
+                let fallback = match early {
+                    Some(value) => Some(value),
+                    None if err.is_retryable() => self.fallback(key).await,
+                    None => None,
+                };
+                return Ok(self.fall_back(fallback, err)?.map(|v| (v, None)));
+            }
         };
         let Some((value, ttl)) = found else {
             inner.tiers.misses.fetch_add(1, Ordering::Relaxed);
@@ -811,24 +860,33 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> TieredCache<L1, L2,
         let inner = &*self.inner;
         let ttl = self.jittered(normalize_ttl(ttl)?);
         let pass = self.gate()?;
+        let before = self.version(key);
         let written = self.call_l2(pass, false, inner.l2.set_bytes(key, value.clone(), ttl));
         if let Err(err) = written.await {
             self.after_failed_write(&err, vec![key.to_owned()]).await;
             return Err(err);
         }
-        self.bump(key);
-        if inner
-            .l1
-            .set_bytes(key, value, Some(self.l1_write_ttl(ttl)))
-            .await
-            .is_err()
-        {
+        let alone = self.bump_alone(key, before);
+        let kept = alone
+            && inner
+                .l1
+                .set_bytes(key, value, Some(self.l1_write_ttl(ttl)))
+                .await
+                .is_ok();
+        if !kept || !self.unchanged_since_bump(key, before) {
             let _ = inner.l1.delete(key).await;
         }
         inner.stats.add(Stat::Set, 1);
         self.publish(Invalidation::Keys(vec![key.to_owned()])).await;
         Ok(())
     }
+}
+
+/// `duration` times `factor` (0 to 1), never more than `duration`, and without the panic of
+/// `Duration::mul_f64` where the float product rounds past `Duration::MAX`.
+fn scaled(duration: Duration, factor: f64) -> Duration {
+    Duration::try_from_secs_f64(duration.as_secs_f64() * factor)
+        .map_or(duration, |product| product.min(duration))
 }
 
 /// A running eager refresh: takes its key off the list when done, panicked or dropped with
@@ -853,6 +911,8 @@ impl<L1, L2, B> Drop for Refreshing<L1, L2, B> {
 /// each failure in a row, up to [`RESEND_LONGEST`].
 const RESEND_FIRST: Duration = Duration::from_millis(50);
 const RESEND_LONGEST: Duration = Duration::from_secs(1);
+/// The most messages a write sends itself, outside a tokio runtime.
+const INLINE_MESSAGES: usize = 4;
 
 /// The task that publishes the queued invalidations. A message that cannot be sent (the
 /// backplane reconnects, say) is sent again after a pause, with whatever was queued
@@ -860,39 +920,66 @@ const RESEND_LONGEST: Duration = Duration::from_secs(1);
 /// the cache is closed or the runtime has no timers. Dropped before it sent everything (its
 /// runtime shut down), it lets the next write start another.
 struct Draining<L1, L2, B> {
-    cache: TieredCache<L1, L2, B>,
+    /// Weak, so that a cache dropped without `close` is not kept alive by a task resending
+    /// into a backplane that is down.
+    inner: Weak<Inner<L1, L2, B>>,
+    /// The most messages to send: a writer that publishes outside a runtime sends what is
+    /// queued, not the other threads' writes for ever after.
+    budget: usize,
     done: bool,
 }
 
 impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> Draining<L1, L2, B> {
     async fn run(mut self) {
-        let inner = &*self.cache.inner;
         let mut failing_since = None;
         let mut pause = RESEND_FIRST;
-        while let Some(invalidation) = inner.outbox.next() {
-            let Err(unsent) = self.cache.send(invalidation).await else {
+        let mut sent = 0;
+        loop {
+            let Some(inner) = self.inner.upgrade() else {
+                self.done = true;
+                return;
+            };
+            if sent == self.budget {
+                // The next write picks up what is left.
+                inner.outbox.abandon();
+                self.done = true;
+                return;
+            }
+            let Some(invalidation) = inner.outbox.next() else {
+                self.done = true;
+                return;
+            };
+            sent += 1;
+            let cache = TieredCache { inner };
+            let Err(unsent) = cache.send(invalidation).await else {
                 failing_since = None;
                 pause = RESEND_FIRST;
                 continue;
             };
+            let inner = &cache.inner;
             let since = *failing_since.get_or_insert_with(tokio::time::Instant::now);
-            let resend = since.elapsed() < inner.settings.l1_ttl
+            // As long as an instance may serve what the message invalidates.
+            let useful = (inner.settings.l1_ttl)
+                .saturating_add(inner.settings.fail_safe.unwrap_or_default());
+            let resend = since.elapsed() < useful
                 && !inner.closed.load(Ordering::Acquire)
                 && cache_core::runtime::tokio_drivers().is_some_and(|d| d.time);
             if resend {
                 inner.outbox.requeue(unsent);
+                drop(cache);
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(RESEND_LONGEST);
             }
         }
-        self.done = true;
     }
 }
 
 impl<L1, L2, B> Drop for Draining<L1, L2, B> {
     fn drop(&mut self) {
-        if !self.done {
-            self.cache.inner.outbox.abandon();
+        if !self.done
+            && let Some(inner) = self.inner.upgrade()
+        {
+            inner.outbox.abandon();
         }
     }
 }
@@ -971,7 +1058,9 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> Cache for TieredCac
 
     /// L2 first, then L1, then an invalidation to the other instances. When L2 fails, the
     /// error is returned and L1 keeps no copy of the key (the write may or may not have
-    /// reached L2).
+    /// reached L2); when L2 was not tried (the circuit breaker is open, or the TTL or the
+    /// value was refused up front), L1 is left as it was. Two writes of one key that overlap
+    /// leave L1 without a copy, since their order in L2 is unknown.
     async fn set_bytes(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<()> {
         self.traced("set", 1, self.write(key, value, ttl)).await
     }
@@ -1010,7 +1099,8 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> Cache for TieredCac
         .await
     }
 
-    /// Sends the invalidations still queued, then closes both tiers; idempotent.
+    /// Waits for the invalidations still queued to be sent (a message that fails now is not
+    /// sent again), then closes both tiers; idempotent.
     async fn close(&self) -> Result<()> {
         if self.inner.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
@@ -1068,6 +1158,7 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> Cache for TieredCac
             let ttl = self.jittered(normalize_ttl(ttl)?);
             let keys: Vec<String> = entries.iter().map(|(k, _)| k.as_ref().to_owned()).collect();
             let pass = self.gate()?;
+            let before: Vec<(u64, u64)> = keys.iter().map(|key| self.version(key)).collect();
             if let Err(err) = self
                 .call_l2(pass, false, inner.l2.set_many_bytes(entries, ttl))
                 .await
@@ -1075,16 +1166,36 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> Cache for TieredCac
                 self.after_failed_write(&err, keys).await;
                 return Err(err);
             }
-            for key in &keys {
-                self.bump(key);
+            // As in `write`: a key whose stripe moved by more than this batch's own bumps
+            // raced another change, and L1 keeps no copy of it.
+            let stripes: Vec<usize> = keys.iter().map(|key| self.stripe_index(key)).collect();
+            let mut bumps: HashMap<usize, u64> = HashMap::new();
+            for &stripe in &stripes {
+                *bumps.entry(stripe).or_default() += 1;
+                inner.stripes[stripe].fetch_add(1, Ordering::AcqRel);
             }
-            if inner
-                .l1
-                .set_many_bytes(entries, Some(self.l1_write_ttl(ttl)))
-                .await
-                .is_err()
-            {
-                let _ = inner.l1.delete_many(&keys).await;
+            let unchanged = |i: usize| {
+                let stripe = stripes[i];
+                inner.stripes[stripe].load(Ordering::Acquire) == before[i].0 + bumps[&stripe]
+                    && inner.epoch.load(Ordering::Acquire) == before[i].1
+            };
+            let alone: Vec<usize> = (0..keys.len()).filter(|&i| unchanged(i)).collect();
+            let kept: Vec<(&str, Bytes)> = alone
+                .iter()
+                .map(|&i| (entries[i].0.as_ref(), entries[i].1.clone()))
+                .collect();
+            let stored = kept.is_empty()
+                || inner
+                    .l1
+                    .set_many_bytes(&kept, Some(self.l1_write_ttl(ttl)))
+                    .await
+                    .is_ok();
+            let dropped: Vec<&str> = (0..keys.len())
+                .filter(|&i| !stored || !unchanged(i))
+                .map(|i| keys[i].as_str())
+                .collect();
+            if !dropped.is_empty() {
+                let _ = inner.l1.delete_many(&dropped).await;
             }
             inner.stats.add(Stat::Set, keys.len() as u64);
             if !keys.is_empty() {

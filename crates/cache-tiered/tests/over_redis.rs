@@ -268,7 +268,8 @@ async fn with_redis_paused_then_killed_kept_values_are_served_and_the_breaker_cl
     assert_eq!(cache.get("kept").await.unwrap().as_deref(), Some("v"));
     let served_in = start.elapsed();
     assert!(served_in < SOFT_BOUND, "served after {served_in:?}");
-    for _ in 0..2 {
+    // The soft timeout is no failure for the breaker; these three are.
+    for _ in 0..3 {
         let err = cache.get("elsewhere").await.unwrap_err();
         assert!(err.is_retryable(), "{err}");
     }

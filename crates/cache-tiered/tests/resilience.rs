@@ -9,9 +9,10 @@ use std::time::Duration;
 use cache_memory::MemoryCache;
 use cache_tiered::{Bytes, Cache, CacheError, Result, TieredCache};
 
-/// A `MemoryCache` as L2 that answers `Unavailable` while `down` is set, answers after
-/// `delay_ms` (a server that hangs), and counts the calls that reached it: the switches a
-/// test needs to take L2 down at an exact point.
+/// A `MemoryCache` as L2 that answers `Unavailable` while `down` is set, answers `delay_ms`
+/// after doing the work (a slow server, or one that hangs), and counts the calls that
+/// reached it: the switches a test needs to take L2 down at an exact point. A call takes
+/// both settings as they are when it starts.
 #[derive(Debug, Clone, Default)]
 struct Switchable {
     cache: MemoryCache,
@@ -34,42 +35,39 @@ impl Switchable {
             .store(delay.as_millis().try_into().unwrap(), Ordering::SeqCst);
     }
 
-    async fn check(&self) -> Result<()> {
+    async fn call<T>(&self, op: impl Future<Output = Result<T>>) -> Result<T> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let delay = self.delay_ms.load(Ordering::SeqCst);
-        if delay > 0 {
-            tokio::time::sleep(Duration::from_millis(delay)).await;
-        }
-        if self.down.load(Ordering::SeqCst) {
+        let result = if self.down.load(Ordering::SeqCst) {
             Err(CacheError::Unavailable {
                 reason: "taken down by the test".into(),
                 source: None,
             })
         } else {
-            Ok(())
+            op.await
+        };
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
         }
+        result
     }
 }
 
 impl Cache for Switchable {
     async fn get_bytes(&self, key: &str) -> Result<Option<Bytes>> {
-        self.check().await?;
-        self.cache.get_bytes(key).await
+        self.call(self.cache.get_bytes(key)).await
     }
 
     async fn set_bytes(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<()> {
-        self.check().await?;
-        self.cache.set_bytes(key, value, ttl).await
+        self.call(self.cache.set_bytes(key, value, ttl)).await
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
-        self.check().await?;
-        self.cache.delete(key).await
+        self.call(self.cache.delete(key)).await
     }
 
     async fn clear(&self) -> Result<()> {
-        self.check().await?;
-        self.cache.clear().await
+        self.call(self.cache.clear()).await
     }
 
     async fn close(&self) -> Result<()> {
@@ -77,8 +75,7 @@ impl Cache for Switchable {
     }
 
     async fn get_bytes_with_ttl(&self, key: &str) -> Result<Option<(Bytes, cache_tiered::Ttl)>> {
-        self.check().await?;
-        self.cache.get_bytes_with_ttl(key).await
+        self.call(self.cache.get_bytes_with_ttl(key)).await
     }
 }
 
@@ -252,7 +249,7 @@ fn loader(
 #[tokio::test(start_paused = true)]
 async fn eager_refresh_reloads_once_however_many_readers_arrive_and_a_failed_refresh_keeps_the_value()
  {
-    let l2 = MemoryCache::new();
+    let l2 = Switchable::default();
     let cache = TieredCache::builder(MemoryCache::new(), l2.clone())
         .l1_ttl(Duration::from_secs(1))
         .eager_refresh(0.5)
@@ -284,9 +281,11 @@ async fn eager_refresh_reloads_once_however_many_readers_arrive_and_a_failed_ref
     assert_eq!(cache.tiered_stats().refresh_errors, 1);
     assert_eq!(cache.get("k").await.unwrap().as_deref(), Some("v1"));
     // L1 keeps the value it had until its copy expires, and the refresh is tried again
-    // after that. 50 readers at once: every one gets the current value, one loader runs.
+    // after that. 50 readers at once, all reading L2 at the same time (it answers after
+    // 10 ms): every one gets the current value, one loader runs.
     assert_eq!(calls.load(Ordering::SeqCst), 2);
     tokio::time::advance(Duration::from_secs(1)).await;
+    l2.set_delay(Duration::from_millis(10));
     let readers: Vec<_> = (0..50)
         .map(|_| {
             let cache = cache.clone();
@@ -297,10 +296,16 @@ async fn eager_refresh_reloads_once_however_many_readers_arrive_and_a_failed_ref
     for reader in readers {
         assert_eq!(reader.await.unwrap().unwrap(), "v1");
     }
+    assert!(
+        l2.calls() >= 50,
+        "the readers overlapped in L2: {}",
+        l2.calls()
+    );
+    l2.set_delay(Duration::ZERO);
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(calls.load(Ordering::SeqCst), 3);
     assert_eq!(cache.get("k").await.unwrap().as_deref(), Some("v3"));
-    assert_eq!(l2.get("k").await.unwrap().as_deref(), Some("v3"));
+    assert_eq!(l2.cache.get("k").await.unwrap().as_deref(), Some("v3"));
     let stats = cache.tiered_stats();
     assert_eq!((stats.refreshes, stats.refresh_errors), (2, 1));
     // The refreshed value has a whole TTL again: no refresh before half of it.
@@ -401,4 +406,87 @@ async fn an_invalidation_that_could_not_be_sent_is_sent_again() {
     plane.failing.store(false, Ordering::SeqCst);
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(b.get("k").await.unwrap().as_deref(), Some("v2"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refresh_that_finds_the_key_written_since_it_began_keeps_the_newer_value() {
+    let l2 = MemoryCache::new();
+    let cache = TieredCache::builder(MemoryCache::new(), l2)
+        .l1_ttl(Duration::from_secs(1))
+        .eager_refresh(0.5)
+        .build()
+        .unwrap();
+    let ttl = Some(Duration::from_secs(10));
+    let calls = Arc::new(AtomicUsize::new(0));
+    cache
+        .get_or_refresh_with("k", ttl, loader(&calls, "v1", false))
+        .await
+        .unwrap();
+    tokio::time::advance(Duration::from_secs(6)).await;
+    // The refresh's loader takes 100 ms; a write lands meanwhile.
+    let value = cache
+        .get_or_refresh_with("k", ttl, loader(&calls, "from the loader", false))
+        .await
+        .unwrap();
+    assert_eq!(value, "v1");
+    cache.set("k", "written", ttl).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert_eq!(cache.get("k").await.unwrap().as_deref(), Some("written"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn of_two_overlapping_writes_l1_never_keeps_the_one_l2_does_not_hold() {
+    let l2 = Switchable::default();
+    let cache = TieredCache::builder(MemoryCache::new(), l2.clone())
+        .build()
+        .unwrap();
+    // The first write lands in L2 first, but its answer comes back last.
+    l2.set_delay(Duration::from_millis(100));
+    let first = {
+        let cache = cache.clone();
+        tokio::spawn(async move { cache.set("k", "first", None).await })
+    };
+    tokio::task::yield_now().await;
+    l2.set_delay(Duration::ZERO);
+    cache.set("k", "second", None).await.unwrap();
+    first.await.unwrap().unwrap();
+    assert_eq!(l2.cache.get("k").await.unwrap().as_deref(), Some("second"));
+    assert_eq!(cache.get("k").await.unwrap().as_deref(), Some("second"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn failures_of_calls_that_began_before_the_breaker_opened_do_not_open_it_again() {
+    let l2 = Switchable::default();
+    let cache = resilient(&l2);
+    // Three calls that will fail, slowly.
+    l2.set_down(true);
+    l2.set_delay(Duration::from_secs(30));
+    let slow: Vec<_> = (0..3)
+        .map(|_| {
+            let cache = cache.clone();
+            tokio::spawn(async move { cache.get("k").await })
+        })
+        .collect();
+    tokio::task::yield_now().await;
+    assert_eq!(l2.calls(), 3);
+    // Three that fail at once open the breaker; after the break, a probe closes it.
+    l2.set_delay(Duration::ZERO);
+    for _ in 0..3 {
+        assert!(cache.get("k").await.is_err());
+    }
+    assert_eq!(cache.tiered_stats().breaker_openings, 1);
+    l2.set_down(false);
+    tokio::time::advance(BREAK).await;
+    assert_eq!(cache.get("k").await.unwrap(), None);
+    // Now the slow ones fail: they count for nothing, so the next failure is the first
+    // of three, and the breaker stays closed.
+    for call in slow {
+        assert!(call.await.unwrap().is_err());
+    }
+    l2.set_down(true);
+    assert!(cache.get("k").await.is_err());
+    assert_eq!(cache.tiered_stats().breaker_openings, 1);
+    l2.set_down(false);
+    cache.set("k", "v", None).await.unwrap();
 }
