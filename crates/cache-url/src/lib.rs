@@ -67,11 +67,14 @@ pub fn from_url(url: &str) -> Result<AnyCache> {
 /// ```
 /// use cache_url::CacheUrl;
 ///
+/// # #[cfg(feature = "redis")] {
+/// // With the `redis` feature.
 /// let url: CacheUrl = "redis://app:s3cret@cache.internal:6379/2?namespace=traces:&timeout=250ms"
 ///     .parse()?;
 /// assert!(!format!("{url:?}").contains("s3cret"));
 /// let cache = url.build()?; // no I/O: Redis is connected to by the first operation
 /// # drop(cache);
+/// # }
 /// # Ok::<(), cache_url::CacheError>(())
 /// ```
 #[derive(Clone)]
