@@ -129,7 +129,6 @@ impl CacheUrl {
             #[allow(unreachable_patterns)]
             _ => return Err(feature_off(parts.scheme, &parts.scheme.missing_features())),
         };
-        #[allow(unreachable_code)]
         Ok(Self { spec })
     }
 
