@@ -74,6 +74,12 @@ async fn the_fail_safe_serves_what_l1_kept_while_redis_is_down() {
     let query = "?namespace=fs:&timeout=200ms&l1_ttl=100ms";
     let safe = from_url(&format!("tiered+{}{query}&fail_safe=1h", server.url())).unwrap();
     let plain = from_url(&format!("tiered+{}{query}", server.url())).unwrap();
+    // A tiered cache clears its L1 once its subscription is confirmed (what was read before
+    // may have been invalidated unheard): let both come up first. AnyCache cannot tell when;
+    // they take milliseconds, so a second is plenty.
+    safe.get("warm-up").await.unwrap();
+    plain.get("warm-up").await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
     safe.set("k", "v", None).await.unwrap();
     plain.set("j", "w", None).await.unwrap();
     // Past l1_ttl: L1's copies have expired, and only the fail-safe's L1 keeps its own.
