@@ -188,6 +188,14 @@ impl<A: LastAccess> Entries for Evictor<'_, A> {
         slot
     }
 
+    fn age(&self, queued: &Queued) -> Option<u64> {
+        self.inner.find(
+            queued.hash,
+            |stored| Arc::ptr_eq(stored, &queued.key),
+            |_, entry| entry.take_read_count(),
+        )
+    }
+
     fn is_live(&self, queued: &Queued) -> bool {
         self.inner
             .find(

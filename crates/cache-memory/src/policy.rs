@@ -11,9 +11,10 @@
 //!   two-bit read count; at the head, a key with a count is pushed back with the count
 //!   decremented (a second chance per read, up to three), one without is evicted.
 //! - **ghost**: the hashes of keys recently evicted from probation, no values. A key
-//!   inserted again while its hash is there goes straight to `protected`: a key that comes
-//!   back after being evicted unread is frequent at a scale longer than probation, which is
-//!   what keeps a loop a little larger than the cache from missing every time.
+//!   inserted again while its hash is there goes straight to `protected` (a key that comes
+//!   back after being evicted unread is frequent at a scale longer than probation), unless
+//!   `protected`'s head, the entry it would displace, has the full read count: then the key
+//!   starts on probation again and the head loses one read (see `PolicyShard::admits`).
 //!
 //! The queues hold keys and their hashes only; the read counts live in the map's entries,
 //! bumped by reads under the map's read lock (see `Entry::record_read`). The hash lets a
@@ -34,6 +35,7 @@ use std::collections::{HashSet, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
+use crate::MAX_READS;
 use crate::shards::Shards;
 
 /// The state of the entry a slot points at.
@@ -56,6 +58,10 @@ pub(crate) trait Entries {
     /// count if it has one, and otherwise removes it (it is expired or unused). `rejected`:
     /// a removal is of a key leaving probation, never admitted.
     fn visit(&self, key: &Queued, rejected: bool) -> Slot;
+    /// Takes one read off the count of the entry `key` points at, if it has one, and
+    /// removes nothing (expired or not); returns the count it had, `None` if the map no
+    /// longer holds the entry.
+    fn age(&self, key: &Queued) -> Option<u64>;
     /// Whether `key` is live, for compaction; no side effects.
     fn is_live(&self, key: &Queued) -> bool;
     /// Removes the entry if the map still holds this very key; true if it did. `rejected`:
@@ -125,6 +131,30 @@ impl PolicyShard {
         self.probation.len() + self.protected.len()
     }
 
+    /// Whether a key back from the ghost goes to `protected`, judged against the entry it
+    /// would displace there, `protected`'s head, which loses one read either way: no if the
+    /// head has the full count ([`MAX_READS`]), yes otherwise (or if it is gone). A head
+    /// refused for goes round again, so the next key back from the ghost meets another.
+    /// Without this, keys back from the ghost displace entries read as often as they are:
+    /// on a loop a little longer than the cache, the protected keys churn in the loop's
+    /// order instead of a fixed part of the loop staying. One map lookup per call.
+    fn admits(&mut self, entries: &impl Entries) -> bool {
+        let Some(head) = self.protected.pop_front() else {
+            return true;
+        };
+        match entries.age(&head) {
+            None => true,
+            Some(MAX_READS) => {
+                self.protected.push_back(head);
+                false
+            }
+            Some(_) => {
+                self.protected.push_front(head);
+                true
+            }
+        }
+    }
+
     fn remember(&mut self, hash: u64, ghost_capacity: usize) {
         let hash = ghost_hash(hash);
         if ghost_capacity == 0 {
@@ -172,7 +202,7 @@ impl Policy {
         let mut guard = self.shards.lock(shard_of(hash));
         let shard = &mut *guard;
         let key = Queued { key, hash };
-        if shard.ghost_set.remove(&ghost_hash(hash)) {
+        if shard.ghost_set.remove(&ghost_hash(hash)) && shard.admits(entries) {
             shard.protected.push_back(key);
         } else {
             shard.probation.push_back(key);
