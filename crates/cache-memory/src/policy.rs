@@ -28,12 +28,13 @@
 //! drops a stale slot; after that many the key at the head goes whatever its count.
 //!
 //! Lock order: a policy shard's mutex may be held while calling into the map (through
-//! [`Entries`]), never the other way round. Callers drop every map guard before calling
-//! [`Policy::push`].
+//! [`Entries`], or to insert the key it is about to push), never the other way round.
+//! Callers drop every map guard before [`Policy::lock`], and hold one policy shard at a
+//! time.
 
 use std::collections::{HashSet, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, MutexGuard};
 
 use crate::MAX_READS;
 use crate::shards::Shards;
@@ -195,22 +196,12 @@ impl Policy {
         self.shards.count()
     }
 
-    /// Indexes a key just inserted into the map with hash `hash`: into `protected` if its
-    /// hash is in the ghost, otherwise into probation. Compacts the shard when stale slots
-    /// outnumber live ones by [`COMPACT_SLACK`], at amortised O(1) per push.
-    pub(crate) fn push(&self, hash: u64, key: Arc<str>, entries: &impl Entries) {
-        let mut guard = self.shards.lock(shard_of(hash));
-        let shard = &mut *guard;
-        let key = Queued { key, hash };
-        if shard.ghost_set.remove(&ghost_hash(hash)) && shard.admits(entries) {
-            shard.protected.push_back(key);
-        } else {
-            shard.probation.push_back(key);
-        }
-        if shard.slots() > shard.compact_above.max(COMPACT_SLACK) {
-            shard.probation.retain(|key| entries.is_live(key));
-            shard.protected.retain(|key| entries.is_live(key));
-            shard.compact_above = 2 * shard.slots() + COMPACT_SLACK;
+    /// Locks the shard of a key of hash `hash`, for an insert of that key: to make room in
+    /// it, then to index the key, under one lock.
+    pub(crate) fn lock(&self, hash: u64) -> ShardGuard<'_> {
+        ShardGuard {
+            shard: self.shards.lock(shard_of(hash)),
+            ghost_capacity: self.ghost_capacity,
         }
     }
 
@@ -229,8 +220,48 @@ impl Policy {
     /// Removes one entry of shard `shard` to make room (see the module docs). Returns false
     /// only if the shard holds no live entry.
     pub(crate) fn evict(&self, shard: usize, entries: &impl Entries) -> bool {
-        let mut guard = self.shards.lock(shard);
-        let shard = &mut *guard;
+        self.shards.lock(shard).evict(self.ghost_capacity, entries)
+    }
+}
+
+/// One policy shard, locked (see [`Policy::lock`]). Lock no other shard while holding it: two
+/// inserts could each hold the shard the other waits for.
+#[derive(Debug)]
+pub(crate) struct ShardGuard<'a> {
+    shard: MutexGuard<'a, PolicyShard>,
+    ghost_capacity: usize,
+}
+
+impl ShardGuard<'_> {
+    /// Removes one entry of this shard to make room (see the module docs). Returns false
+    /// only if the shard holds no live entry.
+    pub(crate) fn evict(&mut self, entries: &impl Entries) -> bool {
+        self.shard.evict(self.ghost_capacity, entries)
+    }
+
+    /// Indexes a key just inserted into the map with hash `hash`: into `protected` if its
+    /// hash is in the ghost (and [`PolicyShard::admits`] it), otherwise into probation.
+    /// Compacts the shard when stale slots outnumber live ones by [`COMPACT_SLACK`], at
+    /// amortised O(1) per push.
+    pub(crate) fn push(mut self, hash: u64, key: Arc<str>, entries: &impl Entries) {
+        let shard = &mut *self.shard;
+        let key = Queued { key, hash };
+        if shard.ghost_set.remove(&ghost_hash(hash)) && shard.admits(entries) {
+            shard.protected.push_back(key);
+        } else {
+            shard.probation.push_back(key);
+        }
+        if shard.slots() > shard.compact_above.max(COMPACT_SLACK) {
+            shard.probation.retain(|key| entries.is_live(key));
+            shard.protected.retain(|key| entries.is_live(key));
+            shard.compact_above = 2 * shard.slots() + COMPACT_SLACK;
+        }
+    }
+}
+
+impl PolicyShard {
+    fn evict(&mut self, ghost_capacity: usize, entries: &impl Entries) -> bool {
+        let shard = self;
         for _ in 0..STEPS {
             let from_probation = shard.protected.is_empty()
                 || shard.probation.len() * PROBATION_SHARE >= shard.slots();
@@ -249,7 +280,7 @@ impl Policy {
                 Slot::Expired => return true,
                 Slot::Unused => {
                     if rejected {
-                        shard.remember(key.hash, self.ghost_capacity);
+                        shard.remember(key.hash, ghost_capacity);
                     }
                     return true;
                 }
