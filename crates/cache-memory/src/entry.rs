@@ -62,6 +62,17 @@ impl<A: LastAccess> Entry<A> {
         }
     }
 
+    /// Takes one read off the count, if it has one; returns the count it had.
+    pub(crate) fn take_read_count(&self) -> u64 {
+        match self
+            .expires
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |word| {
+                (word >> READS_SHIFT > 0).then(|| word - ONE_READ)
+            }) {
+            Ok(word) | Err(word) => word >> READS_SHIFT,
+        }
+    }
+
     /// Takes one read off the count; true if there was one.
     pub(crate) fn take_read(&self) -> bool {
         self.expires

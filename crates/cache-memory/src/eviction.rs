@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::entry::{Entry, LastAccess};
-use crate::policy::{self, Entries, Queued, Slot};
+use crate::policy::{self, Entries, Queued, ShardGuard, Slot};
 use crate::{CacheError, EVICT_POP_BUDGET, Inner, MemoryCache, NEVER, Result, Stat};
 
 impl<A: LastAccess> Inner<A> {
@@ -44,17 +44,18 @@ impl<A: LastAccess> Inner<A> {
     /// [`check_weight`](Self::check_weight)).
     pub(crate) fn reserve_bytes(&self, hash: u64, weight: usize) {
         if let Some(limit) = self.max_bytes {
-            self.reserve_under(&self.bytes, weight, limit, hash, false);
+            self.reserve_under(&self.bytes, weight, limit, hash, false, &mut None);
         }
     }
 
     /// Counts an entry about to be inserted (its policy hash `hash`), first evicting one if
-    /// the cache is full. An entry the policy evicts for it hands its slot over: the count
-    /// stays as it is, without the decrement and increment of giving it back and taking it
-    /// again.
-    pub(crate) fn reserve_slot(&self, hash: u64) {
+    /// the cache is full, from `own`, the key's policy shard, if it holds a live entry (it is
+    /// released otherwise, before other shards are locked). An entry the policy evicts for
+    /// it hands its slot over: the count stays as it is, without the decrement and
+    /// increment of giving it back and taking it again.
+    pub(crate) fn reserve_slot(&self, hash: u64, own: &mut Option<ShardGuard<'_>>) {
         match self.max_capacity {
-            Some(capacity) => self.reserve_under(&self.count, 1, capacity, hash, true),
+            Some(capacity) => self.reserve_under(&self.count, 1, capacity, hash, true, own),
             None => {
                 self.count.fetch_add(1, Ordering::AcqRel);
             }
@@ -63,7 +64,8 @@ impl<A: LastAccess> Inner<A> {
 
     /// Adds `amount` to `counter` once the sum fits under `limit`, evicting entries (to make
     /// room for a key of policy hash `hash`) until it does. `hand_over`: `counter` is the
-    /// entry count and `amount` one, so a slot the policy frees is taken as it is.
+    /// entry count and `amount` one, so a slot the policy frees is taken as it is. `own`:
+    /// the key's policy shard if the caller holds it (see [`evict_one`](Self::evict_one)).
     fn reserve_under(
         &self,
         counter: &AtomicUsize,
@@ -71,6 +73,7 @@ impl<A: LastAccess> Inner<A> {
         limit: usize,
         hash: u64,
         hand_over: bool,
+        own: &mut Option<ShardGuard<'_>>,
     ) {
         let mut current = counter.load(Ordering::Acquire);
         loop {
@@ -86,7 +89,7 @@ impl<A: LastAccess> Inner<A> {
                 }
                 continue;
             }
-            match self.evict_one(hash, hand_over) {
+            match self.evict_one(hash, hand_over, own) {
                 Evicted::HandedOver => return,
                 Evicted::Freed => {}
                 Evicted::Nothing => {
@@ -104,8 +107,9 @@ impl<A: LastAccess> Inner<A> {
     /// Removes one entry to make room for a key of policy hash `hash`: an expired one if the
     /// expiry index knows one, else the policy's choice in the key's own shard, else in
     /// another. With `hand_over`, an entry the policy removes keeps its slot in the count
-    /// for the caller.
-    fn evict_one(&self, hash: u64, hand_over: bool) -> Evicted {
+    /// for the caller. The key's own shard is `own` if the caller holds it; it is released
+    /// before another shard is locked, as [`ShardGuard`] requires.
+    fn evict_one(&self, hash: u64, hand_over: bool, own: &mut Option<ShardGuard<'_>>) -> Evicted {
         // The clock is read only when the index may hold something due.
         if self.expiry.may_be_due(u64::MAX - 1)
             && self
@@ -118,7 +122,11 @@ impl<A: LastAccess> Inner<A> {
             inner: self,
             hand_over,
         };
-        let evicted = self.policy.evict(policy::shard_of(hash), &evictor) || {
+        let evicted = match own {
+            Some(own) => own.evict(&evictor),
+            None => self.policy.evict(policy::shard_of(hash), &evictor),
+        } || {
+            *own = None;
             let start = self.evict_next.fetch_add(1, Ordering::Relaxed);
             let shards = self.policy.shard_count();
             (0..shards).any(|i| self.policy.evict(start.wrapping_add(i), &evictor))
@@ -186,6 +194,14 @@ impl<A: LastAccess> Entries for Evictor<'_, A> {
             }
         }
         slot
+    }
+
+    fn age(&self, queued: &Queued) -> Option<u64> {
+        self.inner.find(
+            queued.hash,
+            |stored| Arc::ptr_eq(stored, &queued.key),
+            |_, entry| entry.take_read_count(),
+        )
     }
 
     fn is_live(&self, queued: &Queued) -> bool {

@@ -11,9 +11,10 @@
 //!   two-bit read count; at the head, a key with a count is pushed back with the count
 //!   decremented (a second chance per read, up to three), one without is evicted.
 //! - **ghost**: the hashes of keys recently evicted from probation, no values. A key
-//!   inserted again while its hash is there goes straight to `protected`: a key that comes
-//!   back after being evicted unread is frequent at a scale longer than probation, which is
-//!   what keeps a loop a little larger than the cache from missing every time.
+//!   inserted again while its hash is there goes straight to `protected` (a key that comes
+//!   back after being evicted unread is frequent at a scale longer than probation), unless
+//!   `protected`'s head, the entry it would displace, has the full read count: then the key
+//!   starts on probation again and the head loses one read (see `PolicyShard::admits`).
 //!
 //! The queues hold keys and their hashes only; the read counts live in the map's entries,
 //! bumped by reads under the map's read lock (see `Entry::record_read`). The hash lets a
@@ -27,13 +28,15 @@
 //! drops a stale slot; after that many the key at the head goes whatever its count.
 //!
 //! Lock order: a policy shard's mutex may be held while calling into the map (through
-//! [`Entries`]), never the other way round. Callers drop every map guard before calling
-//! [`Policy::push`].
+//! [`Entries`], or to insert the key it is about to push), never the other way round.
+//! Callers drop every map guard before [`Policy::lock`], and hold one policy shard at a
+//! time.
 
 use std::collections::{HashSet, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, MutexGuard};
 
+use crate::MAX_READS;
 use crate::shards::Shards;
 
 /// The state of the entry a slot points at.
@@ -56,6 +59,10 @@ pub(crate) trait Entries {
     /// count if it has one, and otherwise removes it (it is expired or unused). `rejected`:
     /// a removal is of a key leaving probation, never admitted.
     fn visit(&self, key: &Queued, rejected: bool) -> Slot;
+    /// Takes one read off the count of the entry `key` points at, if it has one, and
+    /// removes nothing (expired or not); returns the count it had, `None` if the map no
+    /// longer holds the entry.
+    fn age(&self, key: &Queued) -> Option<u64>;
     /// Whether `key` is live, for compaction; no side effects.
     fn is_live(&self, key: &Queued) -> bool;
     /// Removes the entry if the map still holds this very key; true if it did. `rejected`:
@@ -125,6 +132,30 @@ impl PolicyShard {
         self.probation.len() + self.protected.len()
     }
 
+    /// Whether a key back from the ghost goes to `protected`, judged against the entry it
+    /// would displace there, `protected`'s head, which loses one read either way: no if the
+    /// head has the full count ([`MAX_READS`]), yes otherwise (or if it is gone). A head
+    /// refused for goes round again, so the next key back from the ghost meets another.
+    /// Without this, keys back from the ghost displace entries read as often as they are:
+    /// on a loop a little longer than the cache, the protected keys churn in the loop's
+    /// order instead of a fixed part of the loop staying. One map lookup per call.
+    fn admits(&mut self, entries: &impl Entries) -> bool {
+        let Some(head) = self.protected.pop_front() else {
+            return true;
+        };
+        match entries.age(&head) {
+            None => true,
+            Some(MAX_READS) => {
+                self.protected.push_back(head);
+                false
+            }
+            Some(_) => {
+                self.protected.push_front(head);
+                true
+            }
+        }
+    }
+
     fn remember(&mut self, hash: u64, ghost_capacity: usize) {
         let hash = ghost_hash(hash);
         if ghost_capacity == 0 {
@@ -165,22 +196,12 @@ impl Policy {
         self.shards.count()
     }
 
-    /// Indexes a key just inserted into the map with hash `hash`: into `protected` if its
-    /// hash is in the ghost, otherwise into probation. Compacts the shard when stale slots
-    /// outnumber live ones by [`COMPACT_SLACK`], at amortised O(1) per push.
-    pub(crate) fn push(&self, hash: u64, key: Arc<str>, entries: &impl Entries) {
-        let mut guard = self.shards.lock(shard_of(hash));
-        let shard = &mut *guard;
-        let key = Queued { key, hash };
-        if shard.ghost_set.remove(&ghost_hash(hash)) {
-            shard.protected.push_back(key);
-        } else {
-            shard.probation.push_back(key);
-        }
-        if shard.slots() > shard.compact_above.max(COMPACT_SLACK) {
-            shard.probation.retain(|key| entries.is_live(key));
-            shard.protected.retain(|key| entries.is_live(key));
-            shard.compact_above = 2 * shard.slots() + COMPACT_SLACK;
+    /// Locks the shard of a key of hash `hash`, for an insert of that key: to make room in
+    /// it, then to index the key, under one lock.
+    pub(crate) fn lock(&self, hash: u64) -> ShardGuard<'_> {
+        ShardGuard {
+            shard: self.shards.lock(shard_of(hash)),
+            ghost_capacity: self.ghost_capacity,
         }
     }
 
@@ -199,8 +220,48 @@ impl Policy {
     /// Removes one entry of shard `shard` to make room (see the module docs). Returns false
     /// only if the shard holds no live entry.
     pub(crate) fn evict(&self, shard: usize, entries: &impl Entries) -> bool {
-        let mut guard = self.shards.lock(shard);
-        let shard = &mut *guard;
+        self.shards.lock(shard).evict(self.ghost_capacity, entries)
+    }
+}
+
+/// One policy shard, locked (see [`Policy::lock`]). Lock no other shard while holding it: two
+/// inserts could each hold the shard the other waits for.
+#[derive(Debug)]
+pub(crate) struct ShardGuard<'a> {
+    shard: MutexGuard<'a, PolicyShard>,
+    ghost_capacity: usize,
+}
+
+impl ShardGuard<'_> {
+    /// Removes one entry of this shard to make room (see the module docs). Returns false
+    /// only if the shard holds no live entry.
+    pub(crate) fn evict(&mut self, entries: &impl Entries) -> bool {
+        self.shard.evict(self.ghost_capacity, entries)
+    }
+
+    /// Indexes a key just inserted into the map with hash `hash`: into `protected` if its
+    /// hash is in the ghost (and [`PolicyShard::admits`] it), otherwise into probation.
+    /// Compacts the shard when stale slots outnumber live ones by [`COMPACT_SLACK`], at
+    /// amortised O(1) per push.
+    pub(crate) fn push(mut self, hash: u64, key: Arc<str>, entries: &impl Entries) {
+        let shard = &mut *self.shard;
+        let key = Queued { key, hash };
+        if shard.ghost_set.remove(&ghost_hash(hash)) && shard.admits(entries) {
+            shard.protected.push_back(key);
+        } else {
+            shard.probation.push_back(key);
+        }
+        if shard.slots() > shard.compact_above.max(COMPACT_SLACK) {
+            shard.probation.retain(|key| entries.is_live(key));
+            shard.protected.retain(|key| entries.is_live(key));
+            shard.compact_above = 2 * shard.slots() + COMPACT_SLACK;
+        }
+    }
+}
+
+impl PolicyShard {
+    fn evict(&mut self, ghost_capacity: usize, entries: &impl Entries) -> bool {
+        let shard = self;
         for _ in 0..STEPS {
             let from_probation = shard.protected.is_empty()
                 || shard.probation.len() * PROBATION_SHARE >= shard.slots();
@@ -219,7 +280,7 @@ impl Policy {
                 Slot::Expired => return true,
                 Slot::Unused => {
                     if rejected {
-                        shard.remember(key.hash, self.ghost_capacity);
+                        shard.remember(key.hash, ghost_capacity);
                     }
                     return true;
                 }

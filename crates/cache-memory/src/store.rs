@@ -232,7 +232,10 @@ impl<A: LastAccess> Inner<A> {
             Err(value) => {
                 #[cfg(test)]
                 crate::tests::reached(crate::tests::Point::InsertAfterMiss);
-                self.reserve_slot(hash);
+                // The key's policy shard, held from the eviction that makes room to the push
+                // that indexes the key: one lock for both.
+                let mut own = self.bounded().then(|| self.policy.lock(hash));
+                self.reserve_slot(hash, &mut own);
                 // New entries start unread, on probation: one never read before it reaches
                 // probation's head is evicted there.
                 let entry = Entry::new(value, expires_at, touched, due);
@@ -253,7 +256,8 @@ impl<A: LastAccess> Inner<A> {
                             inner: self,
                             hand_over: false,
                         };
-                        self.policy.push(hash, kept, &entries);
+                        own.unwrap_or_else(|| self.policy.lock(hash))
+                            .push(hash, kept, &entries);
                         indexed
                     }
                     (Ok(()), kept) => kept,
