@@ -412,6 +412,24 @@ impl RedisCache {
         .await
     }
 
+    /// `GET key`, counted as a hit or a miss: the reply's bytes as redis-rs read them.
+    async fn get_reply(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let key = self.inner.keys.key(key)?;
+        let route = self.route(&key);
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(key);
+        let value: Option<Vec<u8>> = self.read("get", 1, route, &cmd).await?;
+        self.count(
+            if value.is_some() {
+                Stat::Hit
+            } else {
+                Stat::Miss
+            },
+            1,
+        );
+        Ok(value)
+    }
+
     /// `SET key value [PX ms]` of a value's bytes, checked before any I/O.
     async fn set_slice(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<()> {
         let ttl = ttl_millis(ttl)?;
@@ -532,20 +550,24 @@ impl Cache for RedisCache {
     /// [`CacheError::Backend`] when the key holds another type (`WRONGTYPE`), and the
     /// connection errors of [`RedisCache::ping`].
     async fn get_bytes(&self, key: &str) -> Result<Option<Bytes>> {
-        let key = self.inner.keys.key(key)?;
-        let route = self.route(&key);
-        let mut cmd = redis::cmd("GET");
-        cmd.arg(key);
-        let value: Option<Vec<u8>> = self.read("get", 1, route, &cmd).await?;
-        self.count(
-            if value.is_some() {
-                Stat::Hit
-            } else {
-                Stat::Miss
-            },
-            1,
-        );
-        Ok(value.map(Bytes::from))
+        Ok(self.get_reply(key).await?.map(Bytes::from))
+    }
+
+    /// `GET`, one round trip, as [`get_bytes`](Cache::get_bytes); the reply's bytes become the
+    /// string without a copy.
+    ///
+    /// # Errors
+    /// [`CacheError::InvalidValue`] when the stored bytes are not UTF-8 (another client, or
+    /// [`set_bytes`](Cache::set_bytes), wrote them); otherwise those of
+    /// [`get_bytes`](Cache::get_bytes).
+    async fn get(&self, key: &str) -> Result<Option<String>> {
+        self.get_reply(key)
+            .await?
+            .map(|value| {
+                // The error of every backend's `get`, made by the same function.
+                String::from_utf8(value).or_else(|err| utf8(Bytes::from(err.into_bytes())))
+            })
+            .transpose()
     }
 
     /// `GET` and `PTTL`, one round trip: pipelined on one server and behind sentinels; in a
