@@ -211,10 +211,7 @@ impl Connections {
     /// The error of the refill this call waited for, the last refill's error while the lane
     /// backs off, and [`RefillError::Closed`] after [`close`](Self::close).
     async fn lease(&self, now: u64, lane: Option<usize>) -> Result<Lease, RefillError> {
-        let index = match lane {
-            Some(lane) if lane < self.shared.lanes.len() => lane,
-            _ => random_lane(self.shared.lanes.len()),
-        };
+        let index = self.lane_index(lane);
         let lane = &self.shared.lanes[index];
         let mut waited_for = None;
         loop {
@@ -268,6 +265,31 @@ impl Connections {
                 tokio::spawn(task.run());
             }
             refilled.await;
+        }
+    }
+
+    /// `lane` if it exists, else a random lane.
+    fn lane_index(&self, lane: Option<usize>) -> usize {
+        match lane {
+            Some(lane) if lane < self.shared.lanes.len() => lane,
+            _ => random_lane(self.shared.lanes.len()),
+        }
+    }
+
+    /// What [`lease`](Self::lease) returns at once, without waiting: the connection of `lane`
+    /// (or else of a random lane) when it holds one that answered within [`IDLE_CHECK_MS`] of
+    /// `now`; otherwise the index of the lane chosen, for `lease` to wait on.
+    fn lease_held(&self, now: u64, lane: Option<usize>) -> Result<Lease, usize> {
+        let index = self.lane_index(lane);
+        let lane = &self.shared.lanes[index];
+        let state = lane.lock();
+        match &state.held {
+            Some(held)
+                if now.saturating_sub(lane.last_reply.load(Ordering::Relaxed)) <= IDLE_CHECK_MS =>
+            {
+                Ok(held.lease(index))
+            }
+            _ => Err(index),
         }
     }
 
@@ -464,23 +486,27 @@ impl Connections {
         asking: bool,
         leased: &mut Option<LeaseId>,
     ) -> Result<T, SendError> {
-        let lease = self
-            .lease(started, lane)
-            .await
-            .map_err(SendError::NotSent)?;
-        let id = lease.id;
+        let Lease { mut conn, id } = match self.lease_held(started, lane) {
+            Ok(lease) => lease,
+            // Waiting for a refill is rare: boxed, so that every command's future stays small.
+            Err(index) => Box::pin(self.lease(started, Some(index)))
+                .await
+                .map_err(SendError::NotSent)?,
+        };
         *leased = Some(id);
-        let mut conn = lease.conn;
         // The rarer requests are boxed, so that the future of a plain command stays small.
         let sent = match request {
             Request::Cmd(cmd) if asking => {
-                // One write: on a shared connection, `ASKING` applies to the next command
-                // only if nothing is sent between the two.
-                let mut pipe = redis::pipe();
-                pipe.cmd("ASKING").ignore().add_command(cmd.clone());
-                Box::pin(pipe.query_async::<(T,)>(&mut conn))
-                    .await
-                    .map(|(value,)| value)
+                Box::pin(async {
+                    // One write: on a shared connection, `ASKING` applies to the next command
+                    // only if nothing is sent between the two.
+                    let mut pipe = redis::pipe();
+                    pipe.cmd("ASKING").ignore().add_command(cmd.clone());
+                    pipe.query_async::<(T,)>(&mut conn)
+                        .await
+                        .map(|(value,)| value)
+                })
+                .await
             }
             Request::Cmd(cmd) => cmd.query_async(&mut conn).await,
             Request::Pipe(pipe) => Box::pin(pipe.query_async(&mut conn)).await,

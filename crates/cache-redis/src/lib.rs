@@ -21,7 +21,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use futures_util::FutureExt;
 use futures_util::future::join_all;
 use redis::FromRedisValue;
 use tokio::sync::watch;
@@ -309,7 +308,7 @@ impl RedisCache {
         route: Route,
         cmd: &redis::Cmd,
     ) -> Result<T> {
-        self.traced(op, keys, async {
+        self.traced(op, keys, || async {
             self.ready()?;
             match &self.inner.topology {
                 Topology::Cluster(cluster) => {
@@ -334,7 +333,7 @@ impl RedisCache {
         kind: Kind,
         pipe: &redis::Pipeline,
     ) -> Result<T> {
-        self.traced(op, keys, async {
+        self.traced(op, keys, || async {
             self.ready()?;
             self.unrouted(kind, Request::Pipe(pipe)).await
         })
@@ -377,34 +376,58 @@ impl RedisCache {
         cache_core::runtime::require_tokio("cache-redis", true)
     }
 
-    /// Runs `call` counted in the stats and traced: a `debug` span named `redis` with the
-    /// operation, the namespace and the number of keys (never a key, a value or a password),
-    /// and a `debug` event with the outcome.
+    /// Runs the future that `call` makes, counted in the stats and traced: a `debug` span
+    /// named `redis` with the operation, the namespace and the number of keys (never a key, a
+    /// value or a password), and a `debug` event with the outcome.
     ///
-    /// A combinator rather than an `async` block: rustc keeps a future that an `async` block
-    /// awaits twice in its state (as the captured value and as the awaited one), and every
-    /// operation's future would carry the extra kilobyte.
-    fn traced<'a, T: 'a>(
-        &'a self,
-        op: &'static str,
-        keys: usize,
-        call: impl Future<Output = Result<T>> + 'a,
-    ) -> impl Future<Output = Result<T>> + 'a {
+    /// Takes a closure that makes the operation's future, not the future itself: an `async fn`
+    /// keeps a future given as an argument twice in its state (as the argument and as the
+    /// awaited value), and combinators wrapped around a future already made move it by value,
+    /// a copy of the whole operation's future on every call. The future made here is built in
+    /// the place where it is awaited.
+    async fn traced<T, F, Fut>(&self, op: &'static str, keys: usize, call: F) -> Result<T>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
         let span = tracing::debug_span!("redis", op, namespace = self.namespace(), keys);
-        call.inspect(move |result| match result {
-            Ok(_) => tracing::debug!("done"),
-            Err(err) => {
-                // A closed cache is the caller's doing, not a failure of the store.
-                if !matches!(err, CacheError::Closed) {
-                    self.count(Stat::Error, 1);
+        async {
+            let result = call().await;
+            match &result {
+                Ok(_) => tracing::debug!("done"),
+                Err(err) => {
+                    // A closed cache is the caller's doing, not a failure of the store.
+                    if !matches!(err, CacheError::Closed) {
+                        self.count(Stat::Error, 1);
+                    }
+                    if matches!(err, CacheError::Timeout { .. }) {
+                        self.count(Stat::Timeout, 1);
+                    }
+                    tracing::debug!(error = %err, code = err.code(), "failed");
                 }
-                if matches!(err, CacheError::Timeout { .. }) {
-                    self.count(Stat::Timeout, 1);
-                }
-                tracing::debug!(error = %err, code = err.code(), "failed");
             }
-        })
+            result
+        }
         .instrument(span)
+        .await
+    }
+
+    /// `GET key`, counted as a hit or a miss: the reply's bytes as redis-rs read them.
+    async fn get_reply(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let key = self.inner.keys.key(key)?;
+        let route = self.route(&key);
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(key);
+        let value: Option<Vec<u8>> = self.read("get", 1, route, &cmd).await?;
+        self.count(
+            if value.is_some() {
+                Stat::Hit
+            } else {
+                Stat::Miss
+            },
+            1,
+        );
+        Ok(value)
     }
 
     /// `SET key value [PX ms]` of a value's bytes, checked before any I/O.
@@ -527,20 +550,24 @@ impl Cache for RedisCache {
     /// [`CacheError::Backend`] when the key holds another type (`WRONGTYPE`), and the
     /// connection errors of [`RedisCache::ping`].
     async fn get_bytes(&self, key: &str) -> Result<Option<Bytes>> {
-        let key = self.inner.keys.key(key)?;
-        let route = self.route(&key);
-        let mut cmd = redis::cmd("GET");
-        cmd.arg(key);
-        let value: Option<Vec<u8>> = self.read("get", 1, route, &cmd).await?;
-        self.count(
-            if value.is_some() {
-                Stat::Hit
-            } else {
-                Stat::Miss
-            },
-            1,
-        );
-        Ok(value.map(Bytes::from))
+        Ok(self.get_reply(key).await?.map(Bytes::from))
+    }
+
+    /// `GET`, one round trip, as [`get_bytes`](Cache::get_bytes); the reply's bytes become the
+    /// string without a copy.
+    ///
+    /// # Errors
+    /// [`CacheError::InvalidValue`] when the stored bytes are not UTF-8 (another client, or
+    /// [`set_bytes`](Cache::set_bytes), wrote them); otherwise those of
+    /// [`get_bytes`](Cache::get_bytes).
+    async fn get(&self, key: &str) -> Result<Option<String>> {
+        self.get_reply(key)
+            .await?
+            .map(|value| {
+                // The error of every backend's `get`, made by the same function.
+                String::from_utf8(value).or_else(|err| utf8(Bytes::from(err.into_bytes())))
+            })
+            .transpose()
     }
 
     /// `GET` and `PTTL`, one round trip: pipelined on one server and behind sentinels; in a

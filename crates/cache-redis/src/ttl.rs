@@ -27,7 +27,7 @@ impl RedisCache {
         let (value, ms): (Option<Vec<u8>>, i64) = match &self.inner.topology {
             Topology::Cluster(cluster) => {
                 let route = Route::Slot(key.slot());
-                self.traced(OP, 1, async {
+                self.traced(OP, 1, || async {
                     self.ready()?;
                     let timeout = self.inner.timeout;
                     // Boxed, as `run` boxes the cluster's future.
