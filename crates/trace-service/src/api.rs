@@ -13,6 +13,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use cache_core::{AnyCache, Cache, CacheError, TypedCache};
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
 use crate::model::{self, Span, Trace};
 use crate::store::{Store, Written};
 use crate::telemetry;
@@ -25,6 +27,13 @@ pub(crate) struct AppState {
     pub(crate) traces: Option<TypedCache<AnyCache, Trace>>,
     pub(crate) ttl: Duration,
 }
+
+/// What a trace id keeps as it is in a URL path: the unreserved characters of RFC 3986.
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// The routes of the service.
 pub(crate) fn router(state: AppState) -> Router {
@@ -90,7 +99,8 @@ async fn create_trace(
     invalidate(&state, &trace.id).await;
     match written {
         Written::Done => {
-            let location = format!("/traces/{}", trace.id);
+            let id = utf8_percent_encode(&trace.id, PATH_SEGMENT);
+            let location = format!("/traces/{id}");
             Ok((
                 StatusCode::CREATED,
                 [(header::LOCATION, location)],
