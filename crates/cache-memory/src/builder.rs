@@ -28,6 +28,7 @@ pub struct MemoryCacheBuilder {
     time_to_idle: Option<Duration>,
     keep_expired_for: Duration,
     sweep_interval: Duration,
+    name: String,
 }
 
 impl Default for MemoryCacheBuilder {
@@ -38,6 +39,7 @@ impl Default for MemoryCacheBuilder {
             time_to_idle: None,
             keep_expired_for: Duration::ZERO,
             sweep_interval: DEFAULT_SWEEP_INTERVAL,
+            name: cache_core::DEFAULT_NAME.to_owned(),
         }
     }
 }
@@ -130,12 +132,27 @@ impl MemoryCacheBuilder {
         self
     }
 
+    /// Names the cache (`"default"` unless set): the `cache` label of its metrics (feature
+    /// `metrics`), which tells apart the caches of one process, and its `Debug` output.
+    ///
+    /// ```
+    /// use cache_memory::MemoryCache;
+    ///
+    /// let cache = MemoryCache::builder().name("traces").build()?;
+    /// assert_eq!(cache.name(), "traces");
+    /// # Ok::<(), cache_memory::CacheError>(())
+    /// ```
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
     /// Builds the cache, starting its sweep if called inside a tokio runtime.
     ///
     /// # Errors
     /// [`CacheError::InvalidConfig`] for a capacity of 0, a `max_bytes` below
     /// [`MemoryCache::ENTRY_OVERHEAD`], a zero or over-73-year `time_to_idle`, or a zero
-    /// sweep interval.
+    /// sweep interval, or an empty name.
     pub fn build(self) -> Result<MemoryCache> {
         if self.max_capacity == Some(0) {
             return Err(CacheError::InvalidConfig {
@@ -174,6 +191,12 @@ impl MemoryCacheBuilder {
                     })?,
             ),
         };
+        if self.name.is_empty() {
+            return Err(CacheError::InvalidConfig {
+                reason: "name must not be empty; leave it unset for \"default\"".into(),
+                source: None,
+            });
+        }
         if self.sweep_interval.is_zero() {
             return Err(CacheError::InvalidConfig {
                 reason: "sweep_interval must be greater than zero".into(),
@@ -189,6 +212,7 @@ impl MemoryCacheBuilder {
             idle,
             keep,
             self.sweep_interval,
+            self.name,
         ))
     }
 }
