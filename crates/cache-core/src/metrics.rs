@@ -156,6 +156,14 @@ pub struct Timing {
     check: bool,
 }
 
+impl Timing {
+    /// An operation not timed.
+    pub const NONE: Self = Self {
+        started: None,
+        check: false,
+    };
+}
+
 impl Exporter {
     /// An exporter for a cache of `backend` (`"memory"`, `"redis"`, ...) named `name`.
     pub fn new(backend: &'static str, name: impl Into<String>) -> Self {

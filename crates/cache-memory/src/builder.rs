@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::{CacheError, MemoryCache, Result};
+use crate::{CacheError, MemoryCache, Metrics, Result};
 
 /// How often the background sweep runs unless configured.
 pub(crate) const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
@@ -29,6 +29,8 @@ pub struct MemoryCacheBuilder {
     keep_expired_for: Duration,
     sweep_interval: Duration,
     name: String,
+    /// Whether the cache publishes metrics (with the `metrics` feature).
+    metrics: bool,
 }
 
 impl Default for MemoryCacheBuilder {
@@ -40,6 +42,7 @@ impl Default for MemoryCacheBuilder {
             keep_expired_for: Duration::ZERO,
             sweep_interval: DEFAULT_SWEEP_INTERVAL,
             name: cache_core::DEFAULT_NAME.to_owned(),
+            metrics: true,
         }
     }
 }
@@ -147,6 +150,16 @@ impl MemoryCacheBuilder {
         self
     }
 
+    /// Whether this cache publishes metrics; `true` by default. `false` keeps it out of them
+    /// and off the cost of sampling: a cache of no interest to the dashboards, or the L1 of
+    /// a tiered cache whose own metrics suffice.
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn metrics(mut self, enabled: bool) -> Self {
+        self.metrics = enabled;
+        self
+    }
+
     /// Builds the cache, starting its sweep if called inside a tokio runtime.
     ///
     /// # Errors
@@ -212,7 +225,7 @@ impl MemoryCacheBuilder {
             idle,
             keep,
             self.sweep_interval,
-            self.name,
+            Metrics::new(self.name, self.metrics),
         ))
     }
 }

@@ -40,7 +40,7 @@ pub use cache_core::{Codec, TypedCache};
 
 use entry::{Entry, LastAccess, NoIdle, Touched};
 use expiry::ExpiryIndex;
-use metrics::Metrics;
+pub(crate) use metrics::Metrics;
 use policy::Policy;
 use sweeper::SweepControl;
 
@@ -177,7 +177,7 @@ impl MemoryCache {
             None,
             0,
             builder::DEFAULT_SWEEP_INTERVAL,
-            cache_core::DEFAULT_NAME.to_owned(),
+            Metrics::new(cache_core::DEFAULT_NAME.to_owned(), true),
         )
     }
 
@@ -192,7 +192,7 @@ impl MemoryCache {
         idle: Option<u64>,
         keep: u64,
         sweep_interval: Duration,
-        name: String,
+        metrics: Metrics,
     ) -> Self {
         let inner = match idle {
             None => Shared::Plain(Inner::new(
@@ -201,7 +201,7 @@ impl MemoryCache {
                 None,
                 keep,
                 sweep_interval,
-                name,
+                metrics,
             )),
             Some(_) => Shared::Idle(Inner::new(
                 max_capacity,
@@ -209,7 +209,7 @@ impl MemoryCache {
                 idle,
                 keep,
                 sweep_interval,
-                name,
+                metrics,
             )),
         };
         Self { inner }
@@ -275,7 +275,7 @@ impl<A: LastAccess> Inner<A> {
         idle: Option<u64>,
         keep: u64,
         sweep_interval: Duration,
-        name: String,
+        metrics: Metrics,
     ) -> Arc<Self> {
         let bounded = max_capacity.is_some() || max_bytes.is_some();
         let shards =
@@ -303,7 +303,7 @@ impl<A: LastAccess> Inner<A> {
             sweep: SweepControl::new(sweep_interval),
             stats: StatsCounters::new(),
             flights: SingleFlight::new(),
-            metrics: Metrics::new(name),
+            metrics,
         });
         inner.sweep.ensure_running(&inner);
         inner.metrics.start_task(&inner);

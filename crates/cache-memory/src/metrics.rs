@@ -17,10 +17,10 @@ use crate::entry::LastAccess;
 
 /// What a `MemoryCache` knows of itself for metrics: its name, and its exporter.
 pub(crate) struct Metrics {
-    #[cfg(feature = "metrics")]
-    exporter: Exporter,
-    #[cfg(not(feature = "metrics"))]
     name: Box<str>,
+    /// `None` when built with `metrics(false)`.
+    #[cfg(feature = "metrics")]
+    exporter: Option<Exporter>,
 }
 
 /// A started operation: its [`Timing`] with the feature, nothing without.
@@ -33,20 +33,24 @@ pub(crate) struct Started;
 
 #[cfg(feature = "metrics")]
 impl Metrics {
-    pub(crate) fn new(name: String) -> Self {
+    pub(crate) fn new(name: String, enabled: bool) -> Self {
         Self {
-            exporter: Exporter::new("memory", name),
+            exporter: enabled.then(|| Exporter::new("memory", name.as_str())),
+            name: name.into(),
         }
     }
 
     pub(crate) fn name(&self) -> &str {
-        self.exporter.name()
+        &self.name
     }
 
     /// Starts an operation: times one in `SAMPLE_EVERY` of this thread's.
     #[inline]
     pub(crate) fn start(&self) -> Started {
-        self.exporter.start_sampled()
+        match &self.exporter {
+            Some(exporter) => exporter.start_sampled(),
+            None => Timing::NONE,
+        }
     }
 
     /// Ends the operation `op`: records its time if it was timed, and now and then
@@ -58,23 +62,29 @@ impl Metrics {
         op: &'static str,
         started: Started,
     ) {
-        self.exporter.finish(inner, op, started);
+        if let Some(exporter) = &self.exporter {
+            exporter.finish(inner, op, started);
+        }
     }
 
     /// Starts the background publisher, on a tokio runtime with timers.
     pub(crate) fn start_task<A: LastAccess>(&self, inner: &Arc<Inner<A>>) {
-        self.exporter.ensure_task(inner);
+        if let Some(exporter) = &self.exporter {
+            exporter.ensure_task(inner);
+        }
     }
 
     /// Publishes the counts and gauges now.
     pub(crate) fn publish<A: LastAccess>(&self, inner: &Inner<A>) {
-        self.exporter.publish(inner);
+        if let Some(exporter) = &self.exporter {
+            exporter.publish(inner);
+        }
     }
 }
 
 #[cfg(not(feature = "metrics"))]
 impl Metrics {
-    pub(crate) fn new(name: String) -> Self {
+    pub(crate) fn new(name: String, _: bool) -> Self {
         Self { name: name.into() }
     }
 
@@ -96,7 +106,11 @@ impl Metrics {
 #[cfg(feature = "metrics")]
 impl<A: LastAccess> Publish for Inner<A> {
     fn exporter(&self) -> &Exporter {
-        &self.metrics.exporter
+        // Only an exporter publishes, and it is in `metrics` (invariant).
+        self.metrics
+            .exporter
+            .as_ref()
+            .expect("only a cache with an exporter is published")
     }
 
     fn stats(&self) -> CacheStats {

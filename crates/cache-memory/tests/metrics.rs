@@ -234,3 +234,26 @@ fn the_name_is_in_debug_and_cannot_be_empty() {
     assert_eq!(MemoryCache::new().name(), "default");
     assert!(MemoryCache::builder().name("").build().is_err());
 }
+
+#[tokio::test]
+async fn a_cache_built_with_metrics_off_publishes_nothing() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _local = metrics::set_default_local_recorder(&recorder);
+
+    let cache = MemoryCache::builder()
+        .name("off")
+        .metrics(false)
+        .build()
+        .unwrap();
+    for _ in 0..1000 {
+        cache.set("a", "1", None).await.unwrap();
+    }
+    cache.publish_metrics();
+    let m = Recorded::take(&snapshotter);
+    assert!(
+        m.0.iter()
+            .all(|(_, labels, _)| !labels.contains(&("cache".into(), "off".into())))
+    );
+    assert_eq!(cache.stats().sets, 1000, "stats() counts as ever");
+}
