@@ -11,9 +11,11 @@
 //! recorder for their counts; what they pay is a thread-local count, and for one operation
 //! in [`SAMPLE_EVERY`] (on backends that sample) two clock reads and a histogram sample.
 //!
-//! Handles are looked up through the macros at each publication, never kept: a recorder
-//! installed after the cache was built gets every count from the start, since each is
-//! published as its total.
+//! Counter and gauge handles are looked up through the macros at each publication, never
+//! kept: a recorder installed after the cache was built gets every count from the start,
+//! since each is published as its total. A thread keeps the histogram handles it records
+//! into until the next publication, so a recorder installed later gets the operation times
+//! from then on.
 //!
 //! | metric | kind | labels |
 //! |---|---|---|
@@ -28,7 +30,7 @@
 //! Every one also has the labels `backend` (`memory`, `redis`, `tiered`) and `cache` (the
 //! name given to the builder, `"default"` unless set).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -43,7 +45,7 @@ pub const PUBLISH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// One operation in this many, counted per thread, is timed by
 /// [`Exporter::start_sampled`].
-pub const SAMPLE_EVERY: u32 = 16;
+pub const SAMPLE_EVERY: u32 = 64;
 
 /// Operations per thread between two looks at whether a publication is due, on backends
 /// that sample.
@@ -130,6 +132,10 @@ pub trait Publish: Send + Sync + 'static {
 /// assert_eq!(exporter.name(), "traces");
 /// ```
 pub struct Exporter {
+    /// Tells this exporter's histogram handles apart in [`HANDLES`].
+    id: u64,
+    /// Publications so far: a thread looks its histogram handles up again after each.
+    generation: AtomicU64,
     backend: &'static str,
     name: SharedString,
     born: Instant,
@@ -144,7 +150,21 @@ pub struct Exporter {
 thread_local! {
     /// This thread's operations, for sampling and for the occasional look at the clock.
     static OPS: Cell<u32> = const { Cell::new(0) };
+    /// The histogram handles this thread recorded into lately, so that a sample is not a
+    /// look-up in the recorder's registry (a key built and hashed, a lock) each time.
+    static HANDLES: RefCell<Vec<CachedHistogram>> = const { RefCell::new(Vec::new()) };
 }
+
+/// A histogram handle of one exporter and operation, as looked up at a generation.
+struct CachedHistogram {
+    exporter: u64,
+    op: &'static str,
+    generation: u64,
+    histogram: metrics::Histogram,
+}
+
+/// The handles a thread keeps at most; past that (many caches) it starts again.
+const MAX_HANDLES: usize = 64;
 
 /// When an operation started, if it is timed; from [`Exporter::start`] or
 /// [`Exporter::start_sampled`], handed back to [`Exporter::finish`].
@@ -167,8 +187,11 @@ impl Timing {
 impl Exporter {
     /// An exporter for a cache of `backend` (`"memory"`, `"redis"`, ...) named `name`.
     pub fn new(backend: &'static str, name: impl Into<String>) -> Self {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         let name: Arc<str> = Arc::from(name.into());
         Self {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            generation: AtomicU64::new(0),
             backend,
             name: SharedString::from(name),
             born: Instant::now(),
@@ -227,13 +250,7 @@ impl Exporter {
     fn finished<P: Publish>(&self, source: &Arc<P>, op: &'static str, timing: Timing) {
         let now = Instant::now();
         if let Some(started) = timing.started {
-            metrics::histogram!(
-                "cache_operation_duration_seconds",
-                "backend" => self.backend,
-                "cache" => self.name.clone(),
-                "op" => op,
-            )
-            .record(now.saturating_duration_since(started).as_secs_f64());
+            self.record(op, now.saturating_duration_since(started).as_secs_f64());
         }
         if timing.check {
             self.ensure_task(source);
@@ -241,6 +258,48 @@ impl Exporter {
                 publish_now(&**source);
             }
         }
+    }
+
+    /// Records `seconds` in `op`'s histogram, through this thread's handle when it has a
+    /// current one (looked up since the last publication), else through the macro.
+    fn record(&self, op: &'static str, seconds: f64) {
+        let generation = self.generation.load(Ordering::Relaxed);
+        HANDLES.with(|handles| {
+            let mut handles = handles.borrow_mut();
+            let cached = handles
+                .iter_mut()
+                .find(|h| h.exporter == self.id && h.op == op);
+            match cached {
+                Some(h) if h.generation == generation => h.histogram.record(seconds),
+                Some(h) => {
+                    h.histogram = self.histogram(op);
+                    h.generation = generation;
+                    h.histogram.record(seconds);
+                }
+                None => {
+                    if handles.len() >= MAX_HANDLES {
+                        handles.clear();
+                    }
+                    let histogram = self.histogram(op);
+                    histogram.record(seconds);
+                    handles.push(CachedHistogram {
+                        exporter: self.id,
+                        op,
+                        generation,
+                        histogram,
+                    });
+                }
+            }
+        });
+    }
+
+    fn histogram(&self, op: &'static str) -> metrics::Histogram {
+        metrics::histogram!(
+            "cache_operation_duration_seconds",
+            "backend" => self.backend,
+            "cache" => self.name.clone(),
+            "op" => op,
+        )
     }
 
     /// Counts `err` in `cache_errors_total` under its [`error_kind`], at the next
@@ -254,6 +313,12 @@ impl Exporter {
         self.last
             .store(self.millis(Instant::now()), Ordering::Relaxed);
         publish_now(source);
+    }
+
+    /// Marks the start of a publication: threads look their histogram handles up again,
+    /// so that a recorder installed since gets the samples from now on.
+    fn next_generation(&self) {
+        self.generation.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Starts the task that publishes `source` every [`PUBLISH_INTERVAL`], unless one runs
@@ -338,6 +403,7 @@ impl<P: Publish> Drop for Task<P> {
 /// Publishes every metric of `source`.
 fn publish_now<P: Publish + ?Sized>(source: &P) {
     let exporter = source.exporter();
+    exporter.next_generation();
     describe();
     let (backend, name) = (exporter.backend, &exporter.name);
     let stats = source.stats();
