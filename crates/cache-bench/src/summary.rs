@@ -191,6 +191,7 @@ fn targets(results: &Results) -> Vec<String> {
     ratio_figure(&results.in_process, MEMORY_BOUNDED, MOKA, 3.0);
     ratio_figure(&results.in_process, MEMORY_BOUNDED, DASHMAP, 0.85);
     ratio_figure(&results.in_process, MEMORY_BYTES, DASHMAP, 1.1);
+    ratio_figure(&results.in_process, MEMORY_METRICS, MEMORY_CACHE, 0.9);
     ratio_figure(&results.in_process, ANY_CACHE, DASHMAP, 0.75);
     ratio_figure(&results.redis, REDIS_CACHE, RAW_REDIS, 0.95);
     ratio_figure(&results.batches, CACHE_BATCHES, REDIS_BENCHMARK_P16, 0.5);
