@@ -158,7 +158,7 @@ pub(crate) fn print(results: &Results, opts: &Options) {
     if !results.codecs.is_empty() {
         codecs::print(&results.codecs, opts);
     }
-    println!("\n## Targets (issues 4, 5, 11, 12, 13 and 14)\n");
+    println!("\n## Targets (issues 4, 5, 11, 12, 13, 14 and 15)\n");
     if sets != SET_PERCENT {
         println!("(measured with {sets}% sets, not the issue's {SET_PERCENT}%)\n");
     }

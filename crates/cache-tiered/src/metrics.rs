@@ -11,9 +11,9 @@ use std::sync::Arc;
 #[cfg(feature = "metrics")]
 use cache_core::metrics::{Exporter, Publish, Timing};
 
-use crate::{CacheError, Inner};
 #[cfg(feature = "metrics")]
 use crate::{Backplane, Cache, CacheStats, Ordering};
+use crate::{CacheError, Inner};
 
 /// What a `TieredCache` knows of itself for metrics: its name, and its exporter.
 pub(crate) struct Metrics {
