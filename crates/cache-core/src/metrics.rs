@@ -5,9 +5,10 @@
 //! one uncontended atomic add each. An [`Exporter`] publishes those totals as `metrics`
 //! counters ([`Counter::absolute`](metrics::Counter::absolute)) and the cache's size as
 //! gauges, at most once per [`PUBLISH_INTERVAL`]: from a background task while the cache
-//! lives on a tokio runtime with timers, from an operation now and then otherwise (one in
-//! 4,096 of a thread's operations looks at the clock), and whenever
-//! [`Exporter::publish`] is called. Operations so never touch a shared counter or a
+//! lives on a tokio runtime with timers ([`Exporter::ensure_task`], or a task the backend
+//! has anyway calling [`Exporter::publish_if_due`]), from an operation now and then
+//! otherwise (one in 4,096 of a thread's sampled operations looks at the clock), and
+//! whenever [`Exporter::publish`] is called. Operations so never touch a shared counter or a
 //! recorder for their counts; what they pay is a thread-local count, and for one operation
 //! in [`SAMPLE_EVERY`] (on backends that sample) two clock reads and a histogram sample.
 //!
@@ -238,7 +239,7 @@ impl Exporter {
     }
 
     /// Records the time of the operation `op` (the `op` label) that `timing` started, and
-    /// now and then publishes `source`'s counts and starts its background task.
+    /// now and then publishes `source`'s counts (when a publication is due).
     #[inline]
     pub fn finish<P: Publish>(&self, source: &Arc<P>, op: &'static str, timing: Timing) {
         if timing.started.is_some() || timing.check {
@@ -252,11 +253,8 @@ impl Exporter {
         if let Some(started) = timing.started {
             self.record(op, now.saturating_duration_since(started).as_secs_f64());
         }
-        if timing.check {
-            self.ensure_task(source);
-            if self.claim(now) {
-                publish_now(&**source);
-            }
+        if timing.check && self.claim(now) {
+            publish_now(&**source);
         }
     }
 
@@ -313,6 +311,15 @@ impl Exporter {
         self.last
             .store(self.millis(Instant::now()), Ordering::Relaxed);
         publish_now(source);
+    }
+
+    /// Publishes `source`'s counts and gauges if the last publication was
+    /// [`PUBLISH_INTERVAL`] ago or more: for a backend's own periodic task (the memory
+    /// backend's sweep).
+    pub fn publish_if_due<P: Publish + ?Sized>(&self, source: &P) {
+        if self.claim(Instant::now()) {
+            publish_now(source);
+        }
     }
 
     /// Marks the start of a publication: threads look their histogram handles up again,

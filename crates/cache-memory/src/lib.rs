@@ -306,7 +306,6 @@ impl<A: LastAccess> Inner<A> {
             metrics,
         });
         inner.sweep.ensure_running(&inner);
-        inner.metrics.start_task(&inner);
         inner
     }
 

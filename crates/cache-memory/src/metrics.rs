@@ -1,6 +1,9 @@
 //! The cache's name and, with the `metrics` feature, its [`Exporter`]; without the feature
 //! every call here is an empty inline function.
 //!
+//! The counts are published by the sweep task (every `sweep_interval`, at most once a second)
+//! besides the ways every backend has; the cache runs no task of its own for them.
+//!
 //! Operations are timed one in [`SAMPLE_EVERY`](cache_core::metrics::SAMPLE_EVERY) per
 //! thread: timing every one would cost two clock reads and a histogram sample on an
 //! operation of a few dozen nanoseconds.
@@ -67,10 +70,11 @@ impl Metrics {
         }
     }
 
-    /// Starts the background publisher, on a tokio runtime with timers.
-    pub(crate) fn start_task<A: LastAccess>(&self, inner: &Arc<Inner<A>>) {
+    /// Publishes the counts and gauges if a second passed since the last publication: from
+    /// the sweep task, the cache's one background task.
+    pub(crate) fn publish_if_due<A: LastAccess>(&self, inner: &Inner<A>) {
         if let Some(exporter) = &self.exporter {
-            exporter.ensure_task(inner);
+            exporter.publish_if_due(inner);
         }
     }
 
@@ -100,7 +104,7 @@ impl Metrics {
     #[inline]
     pub(crate) fn finish<A: LastAccess>(&self, _: &Arc<Inner<A>>, _: &'static str, _: Started) {}
 
-    pub(crate) fn start_task<A: LastAccess>(&self, _: &Arc<Inner<A>>) {}
+    pub(crate) fn publish_if_due<A: LastAccess>(&self, _: &Inner<A>) {}
 }
 
 #[cfg(feature = "metrics")]

@@ -58,6 +58,7 @@ impl Metrics {
         if let Some(err) = error {
             self.exporter.count_error(err);
         }
+        self.exporter.ensure_task(inner);
         self.exporter.finish(inner, op, started);
     }
 

@@ -62,6 +62,7 @@ impl Metrics {
         L2: Cache + 'static,
         B: Backplane,
     {
+        self.exporter.ensure_task(inner);
         self.exporter.finish(inner, op, started);
     }
 
