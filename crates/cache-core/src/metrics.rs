@@ -7,8 +7,8 @@
 //! gauges, at most once per [`PUBLISH_INTERVAL`]: from a background task while the cache
 //! lives on a tokio runtime with timers ([`Exporter::ensure_task`], or a task the backend
 //! has anyway calling [`Exporter::publish_if_due`]), from an operation now and then
-//! otherwise (one in 4,096 of a thread's sampled operations looks at the clock), and
-//! whenever [`Exporter::publish`] is called. Operations so never touch a shared counter or a
+//! otherwise (one in 4,096 of a thread's operations on a sampling backend looks at the
+//! clock), and whenever [`Exporter::publish`] is called. Operations so never touch a shared counter or a
 //! recorder for their counts; what they pay is a thread-local count, and for one operation
 //! in [`SAMPLE_EVERY`] (on backends that sample) two clock reads and a histogram sample.
 //!
@@ -46,7 +46,7 @@ pub const PUBLISH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// One operation in this many, counted per thread, is timed by
 /// [`Exporter::start_sampled`].
-pub const SAMPLE_EVERY: u32 = 64;
+pub const SAMPLE_EVERY: u32 = 256;
 
 /// Operations per thread between two looks at whether a publication is due, on backends
 /// that sample.

@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use cache_core::metrics::SAMPLE_EVERY;
 use cache_memory::MemoryCache;
 use cache_tiered::{Cache, InProcessBackplane, TieredCache};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
@@ -90,7 +91,7 @@ async fn counts_by_tier_and_errors_by_kind_are_published() {
     assert_eq!(b.get("k").await.unwrap().as_deref(), Some("v")); // from L1
     assert!(a.set("k", "v", Some(Duration::ZERO)).await.is_err());
     tokio::time::sleep(Duration::from_millis(50)).await; // the message reaches b
-    for _ in 0..256 {
+    for _ in 0..4 * SAMPLE_EVERY {
         a.get("timed").await.unwrap(); // one in SAMPLE_EVERY is timed
     }
     a.publish_metrics();
@@ -147,7 +148,7 @@ async fn counts_by_tier_and_errors_by_kind_are_published() {
         0
     );
     let times = m.histogram("cache_operation_duration_seconds", &writer(("op", "get")));
-    assert!(!times.is_empty() && times.len() < 64, "{}", times.len());
+    assert!((2..=6).contains(&times.len()), "{}", times.len());
     let tiers = b.tiered_stats();
     assert_eq!((tiers.l1_hits, tiers.l2_hits), (1, 1));
 }
