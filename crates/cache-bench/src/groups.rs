@@ -16,6 +16,7 @@ use crate::redis_benchmark::{self, RedisBenchmark};
 use crate::report::Series;
 use crate::stores::{
     BytesStore, CacheStore, CheckoutPerOp, MokaStore, MutexMap, RawDashMap, RawRedis,
+    install_prometheus, memory_cache, plain_memory_cache,
 };
 use crate::throughput::{Case, Subject, run_group};
 use crate::traces::{ACCESSES, SPECS, Shape, Trace, TraceSpec, key_name};
@@ -36,6 +37,8 @@ pub(crate) mod names {
 
     /// `MemoryCache`, static dispatch.
     pub(crate) const MEMORY_CACHE: &str = "MemoryCache";
+    /// `MemoryCache` with metrics published to a Prometheus recorder.
+    pub(crate) const MEMORY_METRICS: &str = "MemoryCache with metrics";
     /// `MemoryCache` with a capacity that holds every key of the workload.
     pub(crate) const MEMORY_BOUNDED: &str = "MemoryCache, max_capacity 100,000";
     /// `MemoryCache` read with `get_bytes`.
@@ -69,23 +72,33 @@ type MakeSubject = fn() -> Subject;
 
 /// Interleaved rounds of the in-process caches; `None` when none is selected.
 pub(crate) async fn in_process(opts: &Options, work: &Workload) -> Result<Option<Vec<Series>>> {
-    let candidates: [(&str, MakeSubject); 7] = [
+    let candidates: [(&str, MakeSubject); 8] = [
         (MEMORY_CACHE, || {
-            Subject::Memory(CacheStore(MemoryCache::new()))
+            Subject::Memory(CacheStore(plain_memory_cache()))
+        }),
+        (MEMORY_METRICS, || {
+            // The feature's whole cost: sampled timings into a real recorder, and the
+            // counts published every second by the cache's task.
+            install_prometheus();
+            let cache = MemoryCache::builder()
+                .name("bench")
+                .build()
+                .expect("a name is valid");
+            Subject::Memory(CacheStore(cache))
         }),
         (MEMORY_BOUNDED, || {
             // Room for every key: what the policy's bookkeeping costs, without misses.
-            let cache = MemoryCache::builder()
+            let cache = memory_cache()
                 .max_capacity(KEYS)
                 .build()
                 .expect("a capacity above zero is valid");
             Subject::Memory(CacheStore(cache))
         }),
         (MEMORY_BYTES, || {
-            Subject::MemoryBytes(BytesStore(MemoryCache::new()))
+            Subject::MemoryBytes(BytesStore(plain_memory_cache()))
         }),
         (ANY_CACHE, || {
-            Subject::Any(CacheStore(AnyCache::new(MemoryCache::new())))
+            Subject::Any(CacheStore(AnyCache::new(plain_memory_cache())))
         }),
         (MOKA, || {
             Subject::Moka(MokaStore(crate::stores::moka_cache(None)))

@@ -5,6 +5,7 @@ use std::time::Instant;
 use cache_memory::{Bytes, Cache, MemoryCache};
 use moka::policy::EvictionPolicy;
 
+use crate::stores::memory_cache;
 use crate::traces::Trace;
 use crate::workload::{Result, VALUE_LEN};
 
@@ -117,7 +118,7 @@ pub(crate) async fn replay(
 ) -> Result<Replay> {
     match kind {
         Kind::MemoryCache => {
-            let cache = MemoryCache::builder().max_capacity(capacity).build()?;
+            let cache = memory_cache().max_capacity(capacity).build()?;
             play(&cache, trace, names).await
         }
         Kind::Moka | Kind::MokaLru => {

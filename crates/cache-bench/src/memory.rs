@@ -5,10 +5,10 @@
 
 use std::process::Command;
 
-use cache_memory::MemoryCache;
-
 use crate::groups::names;
-use crate::stores::{CacheStore, MokaStore, RawDashMap, moka_cache};
+use crate::stores::{
+    CacheStore, MokaStore, RawDashMap, memory_cache, moka_cache, plain_memory_cache,
+};
 use crate::workload::{Result, Store, VALUE_LEN};
 
 /// The hidden argument that makes the binary measure one case and print the result.
@@ -62,9 +62,9 @@ pub(crate) fn child_main(id: &str) -> Result<()> {
         .build()?;
     let growth = runtime.block_on(async {
         match id {
-            "memory-cache" => fill(CacheStore(MemoryCache::new()), async || ()).await,
+            "memory-cache" => fill(CacheStore(plain_memory_cache()), async || ()).await,
             "memory-cache-bounded" => {
-                let cache = MemoryCache::builder().max_capacity(ENTRIES).build()?;
+                let cache = memory_cache().max_capacity(ENTRIES).build()?;
                 fill(CacheStore(cache), async || ()).await
             }
             "moka" => {

@@ -4,13 +4,45 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cache_memory::{Bytes, Cache};
+use cache_memory::{Bytes, Cache, MemoryCache, MemoryCacheBuilder};
 use dashmap::DashMap;
 use moka::Expiry;
 use redis::aio::MultiplexedConnection;
 use redis::cluster_async::ClusterConnection;
 
 use crate::workload::{Result, Store, TTL};
+
+/// A `MemoryCache` builder without metrics: every case but "with metrics" measures the cache
+/// as a build without the `metrics` feature makes it (the harness turns the feature on).
+pub(crate) fn memory_cache() -> MemoryCacheBuilder {
+    MemoryCache::builder().metrics(false)
+}
+
+/// A plain `MemoryCache`: unbounded, without metrics.
+pub(crate) fn plain_memory_cache() -> MemoryCache {
+    memory_cache()
+        .build()
+        .expect("the default settings are valid")
+}
+
+/// Installs a Prometheus recorder as the process's `metrics` recorder, once, with a thread
+/// that runs its upkeep (draining histogram samples) every 5 s, as its exporter would.
+pub(crate) fn install_prometheus() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let Ok(handle) = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()
+        else {
+            eprintln!("cache-bench: a metrics recorder was installed already");
+            return;
+        };
+        std::thread::spawn(move || {
+            loop {
+                std::thread::sleep(Duration::from_secs(5));
+                handle.run_upkeep();
+            }
+        });
+    });
+}
 
 /// Any `Cache`, through the trait with static dispatch (`AnyCache` is one too).
 #[derive(Debug, Clone)]

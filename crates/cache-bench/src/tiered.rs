@@ -14,7 +14,7 @@ use crate::groups::names::{MEMORY_BOUNDED, REDIS_CACHE};
 use crate::options::Options;
 use crate::redis_benchmark;
 use crate::report::Series;
-use crate::stores::CacheStore;
+use crate::stores::{CacheStore, memory_cache};
 use crate::throughput::{Case, Subject, run_group};
 use crate::traces::{Shape, Trace};
 use crate::workload::{Result, TTL, Workload};
@@ -103,7 +103,7 @@ pub(crate) async fn run(opts: &Options) -> Result<Vec<Series>> {
         let subject = match name {
             REDIS_CACHE => Subject::Redis(CacheStore(RedisCache::from_url(url.as_str())?)),
             TIERED_CACHE => {
-                let l1 = MemoryCache::builder().max_capacity(CAPACITY).build()?;
+                let l1 = memory_cache().max_capacity(CAPACITY).build()?;
                 let l2 = RedisCache::from_url(url.as_str())?;
                 let backplane = RedisBackplane::for_cache(&l2);
                 let cache = TieredCache::builder(l1, l2)
@@ -113,7 +113,7 @@ pub(crate) async fn run(opts: &Options) -> Result<Vec<Series>> {
                 Subject::Tiered(CacheStore(cache))
             }
             _ => {
-                let cache = MemoryCache::builder().max_capacity(CAPACITY).build()?;
+                let cache = memory_cache().max_capacity(CAPACITY).build()?;
                 Subject::Bounded(CacheStore(cache))
             }
         };

@@ -9,6 +9,9 @@ mod cache;
 mod codec;
 mod error;
 mod load;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
 pub mod runtime;
 mod stats;
 #[cfg(feature = "testkit")]
@@ -30,3 +33,7 @@ pub use error::{BoxError, CacheError, Result};
 pub use load::{CacheExt, SingleFlight};
 pub use stats::{CacheStats, Stat, StatsCounters};
 pub use typed::TypedCache;
+
+/// The name of a cache whose builder was given none: its `cache` label in metrics, and what
+/// its `Debug` output and tracing spans show.
+pub const DEFAULT_NAME: &str = "default";

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::{CacheError, MemoryCache, Result};
+use crate::{CacheError, MemoryCache, Metrics, Result};
 
 /// How often the background sweep runs unless configured.
 pub(crate) const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
@@ -28,6 +28,9 @@ pub struct MemoryCacheBuilder {
     time_to_idle: Option<Duration>,
     keep_expired_for: Duration,
     sweep_interval: Duration,
+    name: String,
+    /// Whether the cache publishes metrics (with the `metrics` feature).
+    metrics: bool,
 }
 
 impl Default for MemoryCacheBuilder {
@@ -38,6 +41,8 @@ impl Default for MemoryCacheBuilder {
             time_to_idle: None,
             keep_expired_for: Duration::ZERO,
             sweep_interval: DEFAULT_SWEEP_INTERVAL,
+            name: cache_core::DEFAULT_NAME.to_owned(),
+            metrics: true,
         }
     }
 }
@@ -130,12 +135,37 @@ impl MemoryCacheBuilder {
         self
     }
 
+    /// Names the cache (`"default"` unless set): the `cache` label of its metrics (feature
+    /// `metrics`), which tells apart the caches of one process, and its `Debug` output.
+    ///
+    /// ```
+    /// use cache_memory::MemoryCache;
+    ///
+    /// let cache = MemoryCache::builder().name("traces").build()?;
+    /// assert_eq!(cache.name(), "traces");
+    /// # Ok::<(), cache_memory::CacheError>(())
+    /// ```
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Whether this cache publishes metrics; `true` by default. `false` keeps it out of them
+    /// and off the cost of sampling: a cache of no interest to the dashboards, or the L1 of
+    /// a tiered cache whose own metrics suffice.
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn metrics(mut self, enabled: bool) -> Self {
+        self.metrics = enabled;
+        self
+    }
+
     /// Builds the cache, starting its sweep if called inside a tokio runtime.
     ///
     /// # Errors
     /// [`CacheError::InvalidConfig`] for a capacity of 0, a `max_bytes` below
     /// [`MemoryCache::ENTRY_OVERHEAD`], a zero or over-73-year `time_to_idle`, or a zero
-    /// sweep interval.
+    /// sweep interval, or an empty name.
     pub fn build(self) -> Result<MemoryCache> {
         if self.max_capacity == Some(0) {
             return Err(CacheError::InvalidConfig {
@@ -174,6 +204,12 @@ impl MemoryCacheBuilder {
                     })?,
             ),
         };
+        if self.name.is_empty() {
+            return Err(CacheError::InvalidConfig {
+                reason: "name must not be empty; leave it unset for \"default\"".into(),
+                source: None,
+            });
+        }
         if self.sweep_interval.is_zero() {
             return Err(CacheError::InvalidConfig {
                 reason: "sweep_interval must be greater than zero".into(),
@@ -189,6 +225,7 @@ impl MemoryCacheBuilder {
             idle,
             keep,
             self.sweep_interval,
+            Metrics::new(self.name, self.metrics),
         ))
     }
 }

@@ -7,6 +7,7 @@ mod builder;
 mod entry;
 mod eviction;
 mod expiry;
+mod metrics;
 mod policy;
 mod shards;
 mod store;
@@ -39,6 +40,7 @@ pub use cache_core::{Codec, TypedCache};
 
 use entry::{Entry, LastAccess, NoIdle, Touched};
 use expiry::ExpiryIndex;
+pub(crate) use metrics::Metrics;
 use policy::Policy;
 use sweeper::SweepControl;
 
@@ -162,12 +164,21 @@ pub(crate) struct Inner<A> {
     sweep: Arc<SweepControl>,
     stats: StatsCounters,
     flights: SingleFlight,
+    /// The cache's name and, with the `metrics` feature, what publishes its counts.
+    metrics: Metrics,
 }
 
 impl MemoryCache {
     /// An unbounded cache with the default sweep interval (1 s); works with no configuration.
     pub fn new() -> Self {
-        Self::from_parts(None, None, None, 0, builder::DEFAULT_SWEEP_INTERVAL)
+        Self::from_parts(
+            None,
+            None,
+            None,
+            0,
+            builder::DEFAULT_SWEEP_INTERVAL,
+            Metrics::new(cache_core::DEFAULT_NAME.to_owned(), true),
+        )
     }
 
     /// A builder to set a capacity or the sweep interval.
@@ -181,6 +192,7 @@ impl MemoryCache {
         idle: Option<u64>,
         keep: u64,
         sweep_interval: Duration,
+        metrics: Metrics,
     ) -> Self {
         let inner = match idle {
             None => Shared::Plain(Inner::new(
@@ -189,6 +201,7 @@ impl MemoryCache {
                 None,
                 keep,
                 sweep_interval,
+                metrics,
             )),
             Some(_) => Shared::Idle(Inner::new(
                 max_capacity,
@@ -196,6 +209,7 @@ impl MemoryCache {
                 idle,
                 keep,
                 sweep_interval,
+                metrics,
             )),
         };
         Self { inner }
@@ -237,6 +251,21 @@ impl MemoryCache {
     /// cache, so that a bound means the same entries whatever else is configured. Allocator
     /// rounding and the expiry index (24 bytes for an entry with a TTL) are not counted.
     pub const ENTRY_OVERHEAD: usize = 96;
+
+    /// The name given to [`MemoryCacheBuilder::name`] (`"default"` unless set): the `cache`
+    /// label of its metrics.
+    pub fn name(&self) -> &str {
+        with_inner!(self, inner => inner.metrics.name())
+    }
+
+    /// Publishes the counts and gauges to the `metrics` recorder now, rather than at the
+    /// next publication (at most a second away while the cache is used, or while it lives
+    /// on a tokio runtime with timers): before a scrape or at shutdown, and in tests.
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn publish_metrics(&self) {
+        with_inner!(self, inner => inner.metrics.publish(inner));
+    }
 }
 
 impl<A: LastAccess> Inner<A> {
@@ -246,6 +275,7 @@ impl<A: LastAccess> Inner<A> {
         idle: Option<u64>,
         keep: u64,
         sweep_interval: Duration,
+        metrics: Metrics,
     ) -> Arc<Self> {
         let bounded = max_capacity.is_some() || max_bytes.is_some();
         let shards =
@@ -273,6 +303,7 @@ impl<A: LastAccess> Inner<A> {
             sweep: SweepControl::new(sweep_interval),
             stats: StatsCounters::new(),
             flights: SingleFlight::new(),
+            metrics,
         });
         inner.sweep.ensure_running(&inner);
         inner
@@ -326,6 +357,7 @@ impl fmt::Debug for MemoryCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         with_inner!(self, inner => f
             .debug_struct("MemoryCache")
+            .field("name", &inner.metrics.name())
             .field("entries", &inner.entry_count())
             .field("max_capacity", &inner.max_capacity)
             .field("max_bytes", &inner.max_bytes)
@@ -360,9 +392,11 @@ impl Cache for MemoryCache {
     /// with the store.
     async fn get_bytes(&self, key: &str) -> Result<Option<Bytes>> {
         with_inner!(self, inner => {
+            let started = inner.metrics.start();
             inner.check_open()?;
             let value = inner.get_bytes(key);
             inner.count_read(&value);
+            inner.metrics.finish(inner, "get", started);
             Ok(value)
         })
     }
@@ -371,9 +405,11 @@ impl Cache for MemoryCache {
     /// until its idle timeout counted from this read, whichever comes first.
     async fn get_bytes_with_ttl(&self, key: &str) -> Result<Option<(Bytes, Ttl)>> {
         with_inner!(self, inner => {
+            let started = inner.metrics.start();
             inner.check_open()?;
             let value = inner.get_bytes_with_ttl(key);
             inner.count_read(&value);
+            inner.metrics.finish(inner, "get", started);
             Ok(value)
         })
     }
@@ -385,7 +421,12 @@ impl Cache for MemoryCache {
     /// # Errors
     /// [`CacheError::InvalidTtl`] for a zero TTL or one of more than about 146 years.
     async fn set_bytes(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<()> {
-        with_inner!(self, inner => inner.insert_one(key, shared(value), ttl))
+        with_inner!(self, inner => {
+            let started = inner.metrics.start();
+            let done = inner.insert_one(key, shared(value), ttl);
+            inner.metrics.finish(inner, "set", started);
+            done
+        })
     }
 
     /// One hash lookup under a shard's read lock; allocates only the returned `String`
@@ -396,9 +437,11 @@ impl Cache for MemoryCache {
     /// [`set_bytes`](Cache::set_bytes) and is not UTF-8.
     async fn get(&self, key: &str) -> Result<Option<String>> {
         with_inner!(self, inner => {
+            let started = inner.metrics.start();
             inner.check_open()?;
             let value = inner.get(key)?;
             inner.count_read(&value);
+            inner.metrics.finish(inner, "get", started);
             Ok(value)
         })
     }
@@ -411,15 +454,20 @@ impl Cache for MemoryCache {
     /// [`CacheError::InvalidTtl`] for a zero TTL or one of more than about 146 years.
     async fn set(&self, key: &str, value: &str, ttl: Option<Duration>) -> Result<()> {
         with_inner!(self, inner => {
-            inner.insert_one(key, Bytes::copy_from_slice(value.as_bytes()), ttl)
+            let started = inner.metrics.start();
+            let done = inner.insert_one(key, Bytes::copy_from_slice(value.as_bytes()), ttl);
+            inner.metrics.finish(inner, "set", started);
+            done
         })
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
         with_inner!(self, inner => {
+            let started = inner.metrics.start();
             inner.check_open()?;
             inner.delete(key);
             inner.stats.add(Stat::Delete, 1);
+            inner.metrics.finish(inner, "delete", started);
             Ok(())
         })
     }
@@ -439,6 +487,8 @@ impl Cache for MemoryCache {
             if !inner.closed.swap(true, Ordering::AcqRel) {
                 inner.sweep.stop();
                 inner.clear();
+                #[cfg(feature = "metrics")]
+                inner.metrics.publish(inner);
             }
             Ok(())
         })
@@ -450,15 +500,18 @@ impl Cache for MemoryCache {
         K: AsRef<str> + Sync,
     {
         with_inner!(self, inner => {
+            let started = inner.metrics.start();
             inner.check_open()?;
-            Ok(keys
+            let values = keys
                 .iter()
                 .map(|key| {
                     let value = inner.get_bytes(key.as_ref());
                     inner.count_read(&value);
                     value
                 })
-                .collect())
+                .collect();
+            inner.metrics.finish(inner, "get_many", started);
+            Ok(values)
         })
     }
 
@@ -472,16 +525,19 @@ impl Cache for MemoryCache {
         K: AsRef<str> + Sync,
     {
         with_inner!(self, inner => {
+            let started = inner.metrics.start();
             inner.check_open()?;
             for (key, value) in entries {
                 inner.check_weight(key.as_ref().len(), value.len())?;
             }
-            inner.insert_many(
+            let done = inner.insert_many(
                 entries
                     .iter()
                     .map(|(key, value)| (key.as_ref(), shared(value.clone()))),
                 ttl,
-            )
+            );
+            inner.metrics.finish(inner, "set_many", started);
+            done
         })
     }
 
@@ -495,8 +551,10 @@ impl Cache for MemoryCache {
         K: AsRef<str> + Sync,
     {
         with_inner!(self, inner => {
+            let started = inner.metrics.start();
             inner.check_open()?;
-            keys.iter()
+            let values = keys
+                .iter()
                 .enumerate()
                 .map(|(position, key)| {
                     let value = inner
@@ -505,7 +563,9 @@ impl Cache for MemoryCache {
                     inner.count_read(&value);
                     Ok(value)
                 })
-                .collect()
+                .collect();
+            inner.metrics.finish(inner, "get_many", started);
+            values
         })
     }
 
@@ -519,11 +579,12 @@ impl Cache for MemoryCache {
         V: AsRef<str> + Sync,
     {
         with_inner!(self, inner => {
+            let started = inner.metrics.start();
             inner.check_open()?;
             for (key, value) in entries {
                 inner.check_weight(key.as_ref().len(), value.as_ref().len())?;
             }
-            inner.insert_many(
+            let done = inner.insert_many(
                 entries.iter().map(|(key, value)| {
                     (
                         key.as_ref(),
@@ -531,7 +592,9 @@ impl Cache for MemoryCache {
                     )
                 }),
                 ttl,
-            )
+            );
+            inner.metrics.finish(inner, "set_many", started);
+            done
         })
     }
 
@@ -541,11 +604,13 @@ impl Cache for MemoryCache {
         K: AsRef<str> + Sync,
     {
         with_inner!(self, inner => {
+            let started = inner.metrics.start();
             inner.check_open()?;
             for key in keys {
                 inner.delete(key.as_ref());
             }
             inner.stats.add(Stat::Delete, keys.len() as u64);
+            inner.metrics.finish(inner, "delete_many", started);
             Ok(())
         })
     }

@@ -119,5 +119,6 @@ async fn sweep_loop<A: LastAccess>(cache: Weak<Inner<A>>, running: Running) {
             }
         }
         inner.shrink_if_sparse();
+        inner.metrics.publish_if_due(&inner);
     }
 }

@@ -79,6 +79,7 @@ pub struct RedisCacheBuilder {
     sentinel_username: Option<String>,
     sentinel_password: Option<String>,
     read_from_replicas: bool,
+    name: String,
 }
 
 impl Default for RedisCacheBuilder {
@@ -101,6 +102,7 @@ impl Default for RedisCacheBuilder {
             sentinel_username: None,
             sentinel_password: None,
             read_from_replicas: false,
+            name: cache_core::DEFAULT_NAME.to_owned(),
         }
     }
 }
@@ -199,6 +201,14 @@ impl RedisCacheBuilder {
         self
     }
 
+    /// Names the cache (`"default"` unless set): the `cache` label of its metrics (feature
+    /// `metrics`), which tells apart the caches of one process, and a field of its tracing
+    /// spans and its `Debug` output.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
     /// A literal prefix of every stored key: `"traces:"` stores `"abc"` as `traces:abc`.
     ///
     /// Pick the separator yourself. A namespace that is a prefix of another one (`"a"` and
@@ -260,8 +270,13 @@ impl RedisCacheBuilder {
     /// # Errors
     /// [`CacheError::InvalidConfig`] for a URL that does not parse, a `rediss://` URL without
     /// the `tls` feature, `host` or `port` with a unix socket, a negative `db`, and a zero
-    /// `pool_size`, `timeout` or `max_size`.
+    /// `pool_size`, `timeout` or `max_size`, and an empty name.
     pub fn build(self) -> Result<RedisCache> {
+        if self.name.is_empty() {
+            return Err(invalid(
+                "name must not be empty; leave it unset for \"default\"",
+            ));
+        }
         if self.pool_size == 0 {
             return Err(invalid("pool_size must be at least 1"));
         }
@@ -301,6 +316,7 @@ impl RedisCacheBuilder {
             Keys::new(self.namespace, self.max_size),
             self.timeout,
             described,
+            self.name,
         ))
     }
 
@@ -567,7 +583,8 @@ impl RedisCacheBuilder {
 impl fmt::Debug for RedisCacheBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut out = f.debug_struct("RedisCacheBuilder");
-        out.field("url", &self.url.as_ref().map(|_| Redacted))
+        out.field("name", &self.name)
+            .field("url", &self.url.as_ref().map(|_| Redacted))
             .field("host", &self.host)
             .field("port", &self.port)
             .field("db", &self.db)

@@ -11,6 +11,7 @@ mod connections;
 mod errors;
 mod keys;
 mod manager;
+mod metrics;
 mod redis_url;
 #[cfg(feature = "tls")]
 mod tls;
@@ -49,6 +50,7 @@ use crate::cluster::{Cluster, Route};
 use crate::connections::{Connections, Request, SendError};
 use crate::keys::{Key, Keys, ttl_millis};
 use crate::manager::Sentinels;
+use crate::metrics::Metrics;
 
 /// What a command does, and so where it may go and whether it may be sent again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,6 +145,8 @@ struct Inner {
     described: Described,
     stats: StatsCounters,
     flights: SingleFlight,
+    /// The cache's name and, with the `metrics` feature, what publishes its counts.
+    metrics: Metrics,
 }
 
 impl RedisCache {
@@ -166,6 +170,7 @@ impl RedisCache {
         keys: Keys,
         timeout: Duration,
         described: Described,
+        name: String,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -177,6 +182,7 @@ impl RedisCache {
                 described,
                 stats: StatsCounters::new(),
                 flights: SingleFlight::new(),
+                metrics: Metrics::new(name),
             }),
         }
     }
@@ -241,6 +247,21 @@ impl RedisCache {
     /// The bound on each operation.
     pub fn timeout(&self) -> Duration {
         self.inner.timeout
+    }
+
+    /// The name given to [`RedisCacheBuilder::name`] (`"default"` unless set): the `cache`
+    /// label of its metrics and a field of its tracing spans.
+    pub fn name(&self) -> &str {
+        self.inner.metrics.name()
+    }
+
+    /// Publishes the counts to the `metrics` recorder now, rather than at the next
+    /// publication (at most a second after an operation): before a scrape or at shutdown,
+    /// and in tests.
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn publish_metrics(&self) {
+        self.inner.metrics.publish(&self.inner);
     }
 
     fn count(&self, stat: Stat, n: usize) {
@@ -380,6 +401,7 @@ impl RedisCache {
     /// named `redis` with the operation, the namespace and the number of keys (never a key, a
     /// value or a password), and a `debug` event with the outcome.
     ///
+<<<<<<< HEAD
     /// Takes a closure that makes the operation's future, not the future itself: an `async fn`
     /// keeps a future given as an argument twice in its state (as the argument and as the
     /// awaited value), and combinators wrapped around a future already made move it by value,
@@ -405,6 +427,42 @@ impl RedisCache {
                     }
                     tracing::debug!(error = %err, code = err.code(), "failed");
                 }
+=======
+    /// A combinator rather than an `async` block: rustc keeps a future that an `async` block
+    /// awaits twice in its state (as the captured value and as the awaited one), and every
+    /// operation's future would carry the extra kilobyte.
+    fn traced<'a, T: 'a>(
+        &'a self,
+        op: &'static str,
+        keys: usize,
+        call: impl Future<Output = Result<T>> + 'a,
+    ) -> impl Future<Output = Result<T>> + 'a {
+        let span = tracing::debug_span!(
+            "redis",
+            op,
+            cache = self.name(),
+            namespace = self.namespace(),
+            keys
+        );
+        let started = self.inner.metrics.start();
+        call.inspect(move |result| match result {
+            Ok(_) => {
+                self.inner.metrics.finish(&self.inner, op, started, None);
+                tracing::debug!("done");
+            }
+            Err(err) => {
+                // A closed cache is the caller's doing, not a failure of the store.
+                let failed = !matches!(err, CacheError::Closed);
+                if failed {
+                    self.count(Stat::Error, 1);
+                }
+                if matches!(err, CacheError::Timeout { .. }) {
+                    self.count(Stat::Timeout, 1);
+                }
+                let counted = failed.then_some(err);
+                self.inner.metrics.finish(&self.inner, op, started, counted);
+                tracing::debug!(error = %err, code = err.code(), "failed");
+>>>>>>> metrics
             }
             result
         }
@@ -754,6 +812,7 @@ impl fmt::Debug for RedisCache {
             password,
         } = &inner.described;
         f.debug_struct("RedisCache")
+            .field("name", &inner.metrics.name())
             .field("addr", addr)
             .field("db", db)
             .field("username", username)

@@ -2,6 +2,7 @@
 
 mod breaker;
 mod in_process;
+mod metrics;
 mod outbox;
 
 use std::collections::{HashMap, HashSet};
@@ -21,6 +22,7 @@ use cache_core::{SingleFlight, Stat, StatsCounters, normalize_ttl};
 use tracing::Instrument;
 
 use crate::breaker::{Breaker, Pass};
+use crate::metrics::Metrics;
 use crate::outbox::Outbox;
 
 pub use crate::in_process::{InProcessBackplane, NoBackplane};
@@ -67,6 +69,8 @@ struct Inner<L1, L2, B> {
     stats: StatsCounters,
     tiers: TierCounters,
     flights: SingleFlight,
+    /// The cache's name and, with the `metrics` feature, what publishes its counts.
+    metrics: Metrics,
 }
 
 /// What a [`TieredCache`] did, by tier; see [`TieredCache::tiered_stats`].
@@ -129,6 +133,8 @@ struct Settings {
     breaker: Option<(u32, Duration)>,
     /// The fraction of a TTL after which `get_or_refresh_with` refreshes.
     eager_refresh: Option<f64>,
+    /// The `cache` label of its metrics.
+    name: String,
 }
 
 /// Configures a [`TieredCache`]; made by [`TieredCache::builder`].
@@ -156,6 +162,7 @@ impl<L1: Cache, L2: Cache> TieredCache<L1, L2, NoBackplane> {
                 l2_timeout: None,
                 breaker: None,
                 eager_refresh: None,
+                name: cache_core::DEFAULT_NAME.to_owned(),
             },
         }
     }
@@ -225,6 +232,15 @@ impl<L1, L2, B> TieredCacheBuilder<L1, L2, B> {
         self
     }
 
+    /// Names the cache (`"default"` unless set): the `cache` label of its metrics (feature
+    /// `metrics`), a field of its tracing spans and of its `Debug` output. The tiers keep
+    /// their own names: name them too (`"traces-l1"`, `"traces"`) to tell their metrics
+    /// apart.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.settings.name = name.into();
+        self
+    }
+
     /// Takes up to this fraction (0 to 1) off each write's TTL, at random, so that entries
     /// written together do not all expire together and reach the source at once. 0 (the
     /// default) keeps TTLs as given; 0.1 makes a 10-minute TTL last 9 to 10 minutes.
@@ -246,6 +262,7 @@ impl<L1: Cache, L2: Cache, B: Backplane> TieredCacheBuilder<L1, L2, B> {
     pub fn build(self) -> Result<TieredCache<L1, L2, B>> {
         self.check()?;
         let settings = self.settings;
+        let settings_name = settings.name.clone();
         let hasher = RandomState::new();
         // A random instance id: the hasher's seed is random per instance.
         let id = hasher.hash_one(std::process::id()) ^ hasher.hash_one(settings.l1_ttl);
@@ -270,6 +287,7 @@ impl<L1: Cache, L2: Cache, B: Backplane> TieredCacheBuilder<L1, L2, B> {
                 stats: StatsCounters::new(),
                 tiers: TierCounters::default(),
                 flights: SingleFlight::new(),
+                metrics: Metrics::new(&settings_name),
             }),
         })
     }
@@ -282,6 +300,9 @@ impl<L1: Cache, L2: Cache, B: Backplane> TieredCacheBuilder<L1, L2, B> {
                 source: None,
             })
         };
+        if s.name.is_empty() {
+            return invalid("name must not be empty; leave it unset for \"default\"".into());
+        }
         if s.l1_ttl.is_zero() {
             return invalid("l1_ttl must be greater than zero".into());
         }
@@ -329,6 +350,28 @@ impl<L1, L2, B> Clone for TieredCache<L1, L2, B> {
     }
 }
 
+impl<L1, L2, B> Inner<L1, L2, B> {
+    /// What the cache did, by tier: [`TieredCache::tiered_stats`].
+    fn tiered_stats(&self) -> TieredStats {
+        let t = &self.tiers;
+        let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
+        TieredStats {
+            l1_hits: load(&t.l1_hits),
+            l2_hits: load(&t.l2_hits),
+            misses: load(&t.misses),
+            invalidations_sent: load(&t.invalidations_sent),
+            invalidations_received: load(&t.invalidations_received),
+            publish_errors: load(&t.publish_errors),
+            lost_clears: load(&t.lost_clears),
+            stale_served: load(&t.stale_served),
+            l2_soft_timeouts: load(&t.l2_soft_timeouts),
+            breaker_openings: self.breaker.as_ref().map_or(0, Breaker::openings),
+            refreshes: load(&t.refreshes),
+            refresh_errors: load(&t.refresh_errors),
+        }
+    }
+}
+
 impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> TieredCache<L1, L2, B> {
     /// The in-process tier.
     pub fn l1(&self) -> &L1 {
@@ -342,22 +385,21 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> TieredCache<L1, L2,
 
     /// What this cache did, by tier.
     pub fn tiered_stats(&self) -> TieredStats {
-        let t = &self.inner.tiers;
-        let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
-        TieredStats {
-            l1_hits: load(&t.l1_hits),
-            l2_hits: load(&t.l2_hits),
-            misses: load(&t.misses),
-            invalidations_sent: load(&t.invalidations_sent),
-            invalidations_received: load(&t.invalidations_received),
-            publish_errors: load(&t.publish_errors),
-            lost_clears: load(&t.lost_clears),
-            stale_served: load(&t.stale_served),
-            l2_soft_timeouts: load(&t.l2_soft_timeouts),
-            breaker_openings: self.inner.breaker.as_ref().map_or(0, Breaker::openings),
-            refreshes: load(&t.refreshes),
-            refresh_errors: load(&t.refresh_errors),
-        }
+        self.inner.tiered_stats()
+    }
+
+    /// The name given to [`TieredCacheBuilder::name`] (`"default"` unless set).
+    pub fn name(&self) -> &str {
+        self.inner.metrics.name()
+    }
+
+    /// Publishes the counts to the `metrics` recorder now, rather than at the next
+    /// publication (at most a second away while the cache is used on a tokio runtime with
+    /// timers): before a scrape or at shutdown, and in tests. The tiers publish their own.
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn publish_metrics(&self) {
+        self.inner.metrics.publish(&self.inner);
     }
 
     /// [`get_or_set_with`](CacheExt::get_or_set_with) with eager refresh: once the entry
@@ -661,15 +703,18 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> TieredCache<L1, L2,
         keys: usize,
         call: impl Future<Output = Result<T>> + 'a,
     ) -> impl Future<Output = Result<T>> + 'a {
-        let span = tracing::debug_span!("tiered", op, keys);
+        let span = tracing::debug_span!("tiered", op, cache = self.name(), keys);
         async move {
+            let started = self.inner.metrics.start();
             self.ready()?;
             let result = call.await;
             match &result {
                 Ok(_) => tracing::debug!("done"),
                 Err(err) => tracing::debug!(error = %err, code = err.code(), "failed"),
             }
-            self.failed(result)
+            let result = self.failed(result);
+            self.inner.metrics.finish(&self.inner, op, started);
+            result
         }
         .instrument(span)
     }
@@ -683,6 +728,7 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> TieredCache<L1, L2,
             if matches!(err, CacheError::Timeout { .. }) {
                 self.inner.stats.add(Stat::Timeout, 1);
             }
+            self.inner.metrics.count_error(err);
         }
         result
     }
