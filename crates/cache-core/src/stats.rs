@@ -1,5 +1,6 @@
 //! Operation counts: a snapshot type, and striped counters cheap enough to leave on.
 
+use std::cell::Cell;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -158,12 +159,25 @@ impl fmt::Debug for StatsCounters {
 }
 
 /// A small number fixed per thread, handed out round-robin, to pick a stripe.
+#[inline]
 fn stripe_of_this_thread() -> usize {
+    /// Marks a thread not given its number yet.
+    const UNSET: usize = usize::MAX;
     static NEXT: AtomicUsize = AtomicUsize::new(0);
+    // A constant initializer: each read is a plain load from the thread's block, without the
+    // check and registration of a lazily initialized thread local.
     thread_local! {
-        static STRIPE: usize = NEXT.fetch_add(1, Ordering::Relaxed);
+        static STRIPE: Cell<usize> = const { Cell::new(UNSET) };
     }
-    STRIPE.with(|stripe| *stripe)
+    STRIPE.with(|stripe| match stripe.get() {
+        UNSET => {
+            // The top bit cleared: never `UNSET`, whatever the number of threads.
+            let n = NEXT.fetch_add(1, Ordering::Relaxed) & (UNSET >> 1);
+            stripe.set(n);
+            n
+        }
+        n => n,
+    })
 }
 
 #[cfg(test)]
