@@ -401,7 +401,6 @@ impl RedisCache {
     /// named `redis` with the operation, the namespace and the number of keys (never a key, a
     /// value or a password), and a `debug` event with the outcome.
     ///
-<<<<<<< HEAD
     /// Takes a closure that makes the operation's future, not the future itself: an `async fn`
     /// keeps a future given as an argument twice in its state (as the argument and as the
     /// awaited value), and combinators wrapped around a future already made move it by value,
@@ -412,31 +411,6 @@ impl RedisCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        let span = tracing::debug_span!("redis", op, namespace = self.namespace(), keys);
-        async {
-            let result = call().await;
-            match &result {
-                Ok(_) => tracing::debug!("done"),
-                Err(err) => {
-                    // A closed cache is the caller's doing, not a failure of the store.
-                    if !matches!(err, CacheError::Closed) {
-                        self.count(Stat::Error, 1);
-                    }
-                    if matches!(err, CacheError::Timeout { .. }) {
-                        self.count(Stat::Timeout, 1);
-                    }
-                    tracing::debug!(error = %err, code = err.code(), "failed");
-                }
-=======
-    /// A combinator rather than an `async` block: rustc keeps a future that an `async` block
-    /// awaits twice in its state (as the captured value and as the awaited one), and every
-    /// operation's future would carry the extra kilobyte.
-    fn traced<'a, T: 'a>(
-        &'a self,
-        op: &'static str,
-        keys: usize,
-        call: impl Future<Output = Result<T>> + 'a,
-    ) -> impl Future<Output = Result<T>> + 'a {
         let span = tracing::debug_span!(
             "redis",
             op,
@@ -445,24 +419,26 @@ impl RedisCache {
             keys
         );
         let started = self.inner.metrics.start();
-        call.inspect(move |result| match result {
-            Ok(_) => {
-                self.inner.metrics.finish(&self.inner, op, started, None);
-                tracing::debug!("done");
-            }
-            Err(err) => {
-                // A closed cache is the caller's doing, not a failure of the store.
-                let failed = !matches!(err, CacheError::Closed);
-                if failed {
-                    self.count(Stat::Error, 1);
+        async {
+            let result = call().await;
+            match &result {
+                Ok(_) => {
+                    self.inner.metrics.finish(&self.inner, op, started, None);
+                    tracing::debug!("done");
                 }
-                if matches!(err, CacheError::Timeout { .. }) {
-                    self.count(Stat::Timeout, 1);
+                Err(err) => {
+                    // A closed cache is the caller's doing, not a failure of the store.
+                    let failed = !matches!(err, CacheError::Closed);
+                    if failed {
+                        self.count(Stat::Error, 1);
+                    }
+                    if matches!(err, CacheError::Timeout { .. }) {
+                        self.count(Stat::Timeout, 1);
+                    }
+                    let counted = failed.then_some(err);
+                    self.inner.metrics.finish(&self.inner, op, started, counted);
+                    tracing::debug!(error = %err, code = err.code(), "failed");
                 }
-                let counted = failed.then_some(err);
-                self.inner.metrics.finish(&self.inner, op, started, counted);
-                tracing::debug!(error = %err, code = err.code(), "failed");
->>>>>>> metrics
             }
             result
         }
