@@ -83,6 +83,8 @@ pub struct CacheUrl {
 }
 
 /// What a URL describes, by backend.
+// A configuration parsed once and built once: the size of its variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 enum Spec {
     #[cfg(feature = "memory")]
