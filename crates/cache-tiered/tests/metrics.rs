@@ -10,61 +10,14 @@ use std::time::Duration;
 use cache_core::metrics::SAMPLE_EVERY;
 use cache_memory::MemoryCache;
 use cache_tiered::{Cache, InProcessBackplane, TieredCache};
-use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+use metrics_util::debugging::DebuggingRecorder;
 
-/// What a recorder holds, read once (the debugging recorder's snapshot takes its counters
-/// and gauges back to zero).
-struct Recorded(Vec<(String, Labels, DebugValue)>);
+/// Shared by the metrics tests of every backend.
+#[allow(dead_code, unreachable_pub)] // each test binary uses part of it
+#[path = "../../cache-core/tests/support/recorded.rs"]
+mod recorded;
 
-/// A metric's labels, as (key, value).
-type Labels = Vec<(String, String)>;
-
-impl Recorded {
-    fn take(snapshotter: &Snapshotter) -> Self {
-        Self(
-            snapshotter
-                .snapshot()
-                .into_vec()
-                .into_iter()
-                .map(|(key, _, _, value)| {
-                    let (_, key) = key.into_parts();
-                    let labels = key
-                        .labels()
-                        .map(|l| (l.key().to_owned(), l.value().to_owned()))
-                        .collect();
-                    (key.name().to_owned(), labels, value)
-                })
-                .collect(),
-        )
-    }
-
-    /// The value of the metric `name` whose labels include `labels`.
-    fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<&DebugValue> {
-        self.0
-            .iter()
-            .find(|(n, l, _)| {
-                n == name
-                    && labels
-                        .iter()
-                        .all(|&(k, v)| l.iter().any(|(lk, lv)| lk == k && lv == v))
-            })
-            .map(|(_, _, value)| value)
-    }
-
-    fn counter(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
-        match self.value(name, labels) {
-            Some(DebugValue::Counter(n)) => *n,
-            other => panic!("{name} {labels:?}: {other:?} in {:#?}", self.0),
-        }
-    }
-
-    fn histogram(&self, name: &str, labels: &[(&str, &str)]) -> Vec<f64> {
-        match self.value(name, labels) {
-            Some(DebugValue::Histogram(values)) => values.iter().map(|v| v.0).collect(),
-            other => panic!("{name} {labels:?}: {other:?} in {:#?}", self.0),
-        }
-    }
-}
+use recorded::Recorded;
 
 #[tokio::test]
 async fn counts_by_tier_and_errors_by_kind_are_published() {
