@@ -25,13 +25,13 @@ const SHARED_REDIS_PORT: u16 = 6379;
 /// server and restarts it later on the same port must not find another test's server there
 /// meanwhile (tests in one binary run in parallel).
 pub(crate) fn free_ports(n: usize) -> Vec<u16> {
-    reserve_ports(n, false)
+    reserve_ports(n, false).0
 }
 
 /// `n` distinct free ports on 127.0.0.1 as [`free_ports`] gives, each with its cluster bus
 /// port (port + [`CLUSTER_BUS_OFFSET`], at most 65535) free and reserved too.
 pub(crate) fn free_cluster_ports(n: usize) -> Vec<u16> {
-    reserve_ports(n, true)
+    reserve_ports(n, true).0
 }
 
 /// How far above a cluster node's port Redis puts its cluster bus port.
@@ -50,8 +50,9 @@ fn bind(port: u16) -> Option<(TcpListener, u16)> {
     Some((listener, port))
 }
 
-/// `n` ports, with their bus ports if `with_bus`: see [`free_ports`].
-fn reserve_ports(n: usize, with_bus: bool) -> Vec<u16> {
+/// `n` ports, with their bus ports if `with_bus`: see [`free_ports`]. Also returns the
+/// listeners that held them while they were chosen (each port's, after its bus port's).
+fn reserve_ports(n: usize, with_bus: bool) -> (Vec<u16>, Vec<TcpListener>) {
     static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
     let mut handed_out = HANDED_OUT.lock().unwrap_or_else(PoisonError::into_inner);
     let usable = |port: u16, handed_out: &BTreeSet<u16>| {
@@ -91,7 +92,7 @@ fn reserve_ports(n: usize, with_bus: bool) -> Vec<u16> {
         "found only {} of {n} free ports on 127.0.0.1 in {PORT_CANDIDATES} tries",
         ports.len()
     );
-    ports
+    (ports, listeners)
 }
 
 /// Creates a fresh, uniquely named directory under the system's temporary directory.
@@ -205,14 +206,19 @@ pub(crate) fn log_tails<'a>(
 mod tests {
     use super::*;
 
+    /// The bus ports were bound (so free) while the ports were chosen. Once the listeners
+    /// close, anything on the machine may take a port again, so the test checks the
+    /// listeners that held them rather than binding again afterwards.
     #[test]
     fn cluster_ports_come_with_a_free_bus_port() {
-        let ports = free_cluster_ports(4);
+        let (ports, listeners) = reserve_ports(4, true);
         let others = free_ports(20);
-        for port in ports {
+        assert_eq!(listeners.len(), 2 * ports.len());
+        for (port, pair) in ports.iter().zip(listeners.chunks(2)) {
             let bus = port + CLUSTER_BUS_OFFSET;
-            assert!(!others.contains(&port) && !others.contains(&bus));
-            TcpListener::bind((Ipv4Addr::LOCALHOST, bus)).unwrap();
+            assert!(!others.contains(port) && !others.contains(&bus));
+            assert_eq!(pair[0].local_addr().unwrap().port(), bus);
+            assert_eq!(pair[1].local_addr().unwrap().port(), *port);
         }
     }
 
