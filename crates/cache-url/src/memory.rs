@@ -9,7 +9,8 @@ use crate::invalid;
 use crate::params::{Query, bytes, count, duration, positive_duration};
 
 /// The parameters of a `memory://` URL.
-pub(crate) const PARAMS: [&str; 5] = [
+pub(crate) const PARAMS: [&str; 6] = [
+    "name",
     "max_capacity",
     "max_bytes",
     "time_to_idle",
@@ -40,6 +41,9 @@ pub(crate) fn builder(
         "max_capacity",
         "max_bytes",
     )?;
+    if let Some(name) = query.take("name") {
+        builder = builder.name(name);
+    }
     if let Some(value) = query.take("time_to_idle") {
         let idle = positive_duration("time_to_idle", &value)?;
         // `MemoryCacheBuilder::build`'s bound, checked here so that `CacheUrl::parse` finds it.

@@ -26,6 +26,8 @@ pub(crate) struct RedisSpec {
     #[allow(dead_code)]
     scheme: &'static str,
     builder: RedisCacheBuilder,
+    /// `name=`, already set on the builder; a tiered URL names its other parts with it too.
+    pub(crate) name: Option<String>,
     // Only TLS schemes take it, and they need the `tls` feature.
     #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     ca_file: Option<PathBuf>,
@@ -40,6 +42,10 @@ impl RedisSpec {
         query: &mut Query<'_>,
     ) -> Result<Self> {
         let mut builder = RedisCacheBuilder::default();
+        let name = query.take("name");
+        if let Some(name) = &name {
+            builder = builder.name(name.clone());
+        }
         if let Some(namespace) = query.take("namespace") {
             builder = builder.namespace(namespace);
         }
@@ -95,6 +101,7 @@ impl RedisSpec {
         Ok(Self {
             scheme: scheme.name,
             builder,
+            name,
             ca_file,
         })
     }
@@ -118,7 +125,7 @@ impl RedisSpec {
 
 /// This crate's parameters that `scheme` reads, and redis-rs's.
 pub(crate) fn params(scheme: RedisScheme) -> Vec<&'static str> {
-    let mut params = vec!["namespace", "timeout", "pool_size", "max_size"];
+    let mut params = vec!["name", "namespace", "timeout", "pool_size", "max_size"];
     if matches!(scheme.topology, Topology::Cluster | Topology::Sentinel) {
         params.push("read_from_replicas");
     }

@@ -93,6 +93,10 @@ impl TieredSpec {
             l1 = l1.keep_expired_for(max_stale);
         }
         let l2 = RedisSpec::parse(scheme, parts, &mut query)?;
+        if let Some(name) = &l2.name {
+            // One name for the three caches: their metrics tell them apart by `backend`.
+            l1 = l1.name(name.clone());
+        }
         let mut known = PARAMS.to_vec();
         known.extend(redis::params(scheme));
         query.finish(&format!("tiered+{}", scheme.name), &known, |name| {
@@ -111,6 +115,9 @@ impl TieredSpec {
         let s = &self.settings;
         let mut builder: TieredCacheBuilder<_, _, _> =
             TieredCache::builder(l1, l2).backplane(backplane);
+        if let Some(name) = &self.l2.name {
+            builder = builder.name(name.clone());
+        }
         if let Some(l1_ttl) = s.l1_ttl {
             builder = builder.l1_ttl(l1_ttl);
         }

@@ -30,11 +30,12 @@ async fn a_memory_url_builds_a_working_cache() {
 fn every_parameter_reaches_the_builder() {
     let cache = from_url(
         "memory://?max_capacity=10000&max_bytes=64MiB&time_to_idle=5m&keep_expired_for=30s\
-         &sweep_interval=250ms",
+         &sweep_interval=250ms&name=traces",
     )
     .unwrap();
     let debug = format!("{cache:?}");
     for setting in [
+        "name: \"traces\"",
         "max_capacity: Some(10000)",
         "max_bytes: Some(67108864)",
         "time_to_idle: Some(300s)",

@@ -15,12 +15,13 @@ use redis_test_server::{RedisCluster, RedisSentinels, RedisServer};
 async fn a_redis_url_builds_a_cache_with_every_parameter() {
     let server = RedisServer::start();
     let url = format!(
-        "{}2?namespace=url%3A&timeout=500ms&pool_size=2&max_size=1KiB&protocol=resp3",
+        "{}2?namespace=url%3A&timeout=500ms&pool_size=2&max_size=1KiB&protocol=resp3&name=traces",
         server.url()
     );
     let cache = from_url(&url).unwrap();
     let debug = format!("{cache:?}");
     for setting in [
+        "name: \"traces\"",
         "db: 2",
         "namespace: \"url:\"",
         "pool_size: 2",
@@ -166,7 +167,7 @@ fn an_unknown_parameter_is_named_with_where_it_belongs() {
             "redis://h/?nmespace=a",
             &[
                 "unknown parameter `nmespace`",
-                "a redis:// url reads namespace, timeout, pool_size, max_size, protocol",
+                "a redis:// url reads name, namespace, timeout, pool_size, max_size, protocol",
             ],
         ),
         ("redis://h/?db=2", &["`db`", "the database is the path"]),

@@ -46,9 +46,11 @@ async fn two_caches_of_one_tiered_url_stay_coherent() {
 fn every_tiered_parameter_reaches_the_builders() {
     let url = "tiered+redis://127.0.0.1:1/?namespace=t:&timeout=300ms&l1_max_capacity=500\
                &l1_max_bytes=1MiB&l1_ttl=30s&ttl_jitter=0.1&fail_safe=10m&l2_timeout=50ms\
-               &circuit_breaker=5/10s&eager_refresh=0.8";
+               &circuit_breaker=5/10s&eager_refresh=0.8&name=traces";
     let cache = from_url(url).unwrap();
     let debug = format!("{cache:?}");
+    // The tiered cache, its L1 and its L2 (shown twice: also in the backplane) take the name.
+    assert_eq!(debug.matches("name: \"traces\"").count(), 4, "{debug}");
     for setting in [
         "max_capacity: Some(500)",
         "max_bytes: Some(1048576)",

@@ -99,8 +99,8 @@ db_queries() {
 names=(none memory tiered)
 declare -A urls
 start_service none && urls[none]=$url
-start_service memory:// && urls[memory]=$url
-start_service "redis://127.0.0.1:$redis_port/0" && urls[tiered]=$url
+start_service "memory://?max_capacity=100000&name=traces" && urls[memory]=$url
+start_service "tiered+redis://127.0.0.1:$redis_port/0?namespace=trace-service:&l1_max_capacity=100000&l1_ttl=60s&name=traces" && urls[tiered]=$url
 
 echo "== seeding $TRACES traces of $SPANS spans"
 python3 "$here/seed.py" "${urls[none]}" "$TRACES" "$SPANS"

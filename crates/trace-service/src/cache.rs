@@ -1,97 +1,99 @@
 //! The cache in front of the database, chosen by `CACHE_URL`.
 
-use std::time::Duration;
+use cache_url::{AnyCache, Result};
 
-use cache_core::{AnyCache, CacheError, Result};
-use cache_memory::MemoryCache;
-use cache_redis::{RedisBackplane, RedisCache};
-use cache_tiered::TieredCache;
+/// `CACHE_URL`'s default: an in-process cache of at most 100,000 traces, named `traces` in
+/// the metrics.
+pub const DEFAULT_CACHE_URL: &str = "memory://?max_capacity=100000&name=traces";
 
-/// The prefix of the service's keys in a shared Redis, and the name of its invalidation
-/// channel's namespace.
-pub const REDIS_NAMESPACE: &str = "trace-service:";
-/// How many traces an in-process cache holds at most.
-pub const MEMORY_CAPACITY: usize = 100_000;
-/// The longest a tiered cache keeps a trace in its in-process tier: the bound on how stale
-/// another instance's copy can be if an invalidation message is lost.
-pub const L1_TTL: Duration = Duration::from_secs(60);
+/// What `CACHE_URL` is set to for several instances on one Redis: a `TieredCache` whose L1
+/// holds at most 100,000 traces for at most 60 s (the bound on how stale another instance's
+/// copy can be if an invalidation message is lost), over Redis database `db` under the
+/// namespace `trace-service:`, with a `RedisBackplane` on that namespace.
+///
+/// ```
+/// assert_eq!(
+///     trace_service::tiered_cache_url("redis://127.0.0.1:6379/0"),
+///     "tiered+redis://127.0.0.1:6379/0?namespace=trace-service:&l1_max_capacity=100000\
+///      &l1_ttl=60s&name=traces"
+/// );
+/// ```
+pub fn tiered_cache_url(redis_url: &str) -> String {
+    format!(
+        "tiered+{redis_url}?namespace=trace-service:&l1_max_capacity=100000&l1_ttl=60s\
+         &name=traces"
+    )
+}
 
 /// The cache that `url` names, or `None` for `none` (no caching: every read goes to the
 /// database).
 ///
-/// - `memory://` (the default): a bounded in-process `MemoryCache`; one instance only.
-/// - `redis://host:port/db` (also `tiered+redis://`, `redis+unix://`): a `TieredCache`, a
-///   bounded `MemoryCache` in front of a `RedisCache` under the namespace
-///   [`REDIS_NAMESPACE`], kept coherent with the other instances on that Redis by a
-///   `RedisBackplane`; an instance sees another's write as soon as its invalidation arrives,
-///   and after at most [`L1_TTL`] if the message is lost.
+/// Any URL of the workspace's [`cache_url`] crate: `memory://?...`, `redis://...`,
+/// `redis+cluster://...`, `redis+sentinel://...`, `rediss://...`, and a tiered cache over any
+/// of them, `tiered+redis://...` (see [`tiered_cache_url`]), which several instances on one
+/// Redis need to see each other's writes at once.
 ///
 /// Builds without I/O: an unreachable Redis shows up on the first request (and is served
 /// from the database then, see the `api` module).
 ///
 /// # Errors
-/// [`CacheError::InvalidConfig`] for a scheme it does not know or a malformed Redis URL.
+/// `CacheError::InvalidConfig` for a URL that is not valid; it names what is wrong and
+/// never holds a password.
 pub fn cache_from_url(url: &str) -> Result<Option<AnyCache>> {
-    let (scheme, _) = url.split_once("://").unwrap_or((url, ""));
-    match scheme {
-        "none" => Ok(None),
-        "memory" => Ok(Some(AnyCache::new(memory()?))),
-        "redis" | "redis+unix" | "unix" | "tiered+redis" => {
-            let redis_url = url.strip_prefix("tiered+").unwrap_or(url);
-            let redis = RedisCache::builder()
-                .url(redis_url)
-                .namespace(REDIS_NAMESPACE)
-                .build()?;
-            let backplane = RedisBackplane::for_cache(&redis);
-            let tiered = TieredCache::builder(memory()?, redis)
-                .backplane(backplane)
-                .l1_ttl(L1_TTL)
-                .build()?;
-            Ok(Some(AnyCache::new(tiered)))
+    if url == "none" {
+        return Ok(None);
+    }
+    cache_url::from_url(url).map(Some)
+}
+
+/// What `CACHE_URL` names, for the startup line: its scheme, never the rest of the URL.
+pub(crate) fn describe(url: &str) -> &str {
+    match url.split_once("://") {
+        Some((scheme, _))
+            if scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'+') =>
+        {
+            scheme
         }
-        _ => Err(CacheError::InvalidConfig {
-            reason: format!(
-                "CACHE_URL has the scheme {scheme:?}; use none, memory:// or redis://host:port/db"
-            ),
-            source: None,
-        }),
+        _ if url == "none" => "none",
+        _ => "not a url",
     }
-}
-
-/// What `CACHE_URL` names, for the startup line: the kind of cache, never the URL.
-pub(crate) fn describe(url: &str) -> &'static str {
-    match url.split_once("://").map_or(url, |(scheme, _)| scheme) {
-        "none" => "none",
-        "memory" => "memory",
-        _ => "tiered (memory over redis)",
-    }
-}
-
-fn memory() -> Result<MemoryCache> {
-    MemoryCache::builder().max_capacity(MEMORY_CAPACITY).build()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cache_url::CacheError;
 
     #[tokio::test]
     async fn none_memory_and_redis_urls_build_without_io() {
         assert!(cache_from_url("none").unwrap().is_none());
-        assert!(cache_from_url("memory://").unwrap().is_some());
+        assert!(cache_from_url(DEFAULT_CACHE_URL).unwrap().is_some());
         // Port 1: nothing listens there, and building does not try.
         assert!(cache_from_url("redis://127.0.0.1:1/0").unwrap().is_some());
-        assert!(
-            cache_from_url("tiered+redis://127.0.0.1:1/0")
-                .unwrap()
-                .is_some()
-        );
+        let tiered = cache_from_url(&tiered_cache_url("redis://127.0.0.1:1/0"))
+            .unwrap()
+            .unwrap();
+        let debug = format!("{tiered:?}");
+        assert!(debug.contains("namespace: \"trace-service:\""), "{debug}");
     }
 
     #[test]
-    fn an_unknown_scheme_is_a_config_error() {
-        let err = cache_from_url("memcached://127.0.0.1:11211").unwrap_err();
-        assert!(matches!(err, CacheError::InvalidConfig { .. }), "{err}");
-        assert!(err.to_string().contains("memcached"), "{err}");
+    fn an_unknown_scheme_or_parameter_is_a_config_error() {
+        for url in ["memcached://127.0.0.1:11211", "memory://?max_capacty=10"] {
+            let err = cache_from_url(url).unwrap_err();
+            assert!(matches!(err, CacheError::InvalidConfig { .. }), "{err}");
+        }
+    }
+
+    #[test]
+    fn describe_shows_the_scheme_only() {
+        assert_eq!(
+            describe("tiered+redis://:hunter2@cache:6379/0"),
+            "tiered+redis"
+        );
+        assert_eq!(describe("none"), "none");
+        assert_eq!(describe("hunter2"), "not a url");
     }
 }

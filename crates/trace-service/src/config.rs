@@ -12,8 +12,9 @@ pub struct Config {
     pub database_url: String,
     /// `DATABASE_MAX_CONNECTIONS`: the size of the pool. Default 10.
     pub database_max_connections: u32,
-    /// `CACHE_URL`: `memory://` (the default), `redis://host:port/db` (a tiered cache over
-    /// that Redis) or `none`; see [`cache_from_url`](crate::cache_from_url).
+    /// `CACHE_URL`: a URL of the `cache_url` crate, or `none`; default
+    /// [`DEFAULT_CACHE_URL`](crate::DEFAULT_CACHE_URL). See
+    /// [`cache_from_url`](crate::cache_from_url).
     pub cache_url: String,
     /// `CACHE_TTL_SECS`: how long a trace stays cached. Default 300 seconds.
     pub cache_ttl: Duration,
@@ -80,7 +81,7 @@ impl Default for Config {
         Self {
             database_url: format!("sqlite://{}?mode=rwc", db.display()),
             database_max_connections: 10,
-            cache_url: "memory://".into(),
+            cache_url: crate::DEFAULT_CACHE_URL.into(),
             cache_ttl: Duration::from_secs(300),
             bind: SocketAddr::from(([127, 0, 0, 1], 3000)),
         }
@@ -131,7 +132,7 @@ mod tests {
     fn debug_output_never_shows_the_urls() {
         let config = Config::default()
             .database_url("postgres://app:secret@db:5432/traces")
-            .cache_url("redis://:hunter2@cache:6379/0");
+            .cache_url("tiered+redis://:hunter2@cache:6379/0");
         let shown = format!("{config:?}");
         assert!(
             !shown.contains("secret") && !shown.contains("hunter2"),
@@ -148,6 +149,6 @@ mod tests {
         let config = Config::default();
         assert!(config.database_url.starts_with("sqlite://"));
         assert!(config.database_url.ends_with("trace-service.db?mode=rwc"));
-        assert_eq!(config.cache_url, "memory://");
+        assert_eq!(config.cache_url, crate::DEFAULT_CACHE_URL);
     }
 }

@@ -8,7 +8,7 @@ mod server;
 mod store;
 mod telemetry;
 
-pub use cache::{L1_TTL, MEMORY_CAPACITY, REDIS_NAMESPACE, cache_from_url};
+pub use cache::{DEFAULT_CACHE_URL, cache_from_url, tiered_cache_url};
 pub use config::Config;
 pub use model::{MAX_ID_BYTES, MAX_NAME_BYTES, MAX_SPANS_PER_REQUEST, Span, Trace};
 pub use server::{Server, StartError};

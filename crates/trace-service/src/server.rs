@@ -42,6 +42,8 @@ impl Server {
     /// [`StartError`] saying which of the three failed.
     pub async fn start(config: Config) -> Result<Self, StartError> {
         let store = Store::connect(&config.database_url, config.database_max_connections).await?;
+        // Installs the recorder before the cache and the first request record anything.
+        telemetry::prometheus();
         let traces = cache_from_url(&config.cache_url)
             .map_err(StartError::Cache)?
             .map(TypedCache::new);
@@ -51,7 +53,6 @@ impl Server {
         let addr = listener
             .local_addr()
             .map_err(|err| StartError::Bind(config.bind, err))?;
-        telemetry::prometheus(); // installs the recorder before the first request
         let state = AppState {
             store,
             traces,

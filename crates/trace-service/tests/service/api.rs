@@ -1,16 +1,18 @@
 //! The HTTP API, on SQLite and on PostgreSQL.
 
+use std::time::Duration;
+
 use hyper::StatusCode;
 use serde_json::json;
 
 use crate::http::Client;
 use crate::postgres::PostgresServer;
-use crate::{sqlite_url, start};
+use crate::{eventually, sqlite_url, start};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_works_end_to_end_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start(&sqlite_url(dir.path()), "memory://").await;
+    let server = start(&sqlite_url(dir.path()), trace_service::DEFAULT_CACHE_URL).await;
     exercise_the_api(Client::new(server.local_addr())).await;
     server.shutdown().await;
 }
@@ -18,7 +20,7 @@ async fn the_api_works_end_to_end_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_works_end_to_end_on_postgres() {
     let postgres = PostgresServer::start();
-    let server = start(&postgres.url(), "memory://").await;
+    let server = start(&postgres.url(), trace_service::DEFAULT_CACHE_URL).await;
     exercise_the_api(Client::new(server.local_addr())).await;
     server.shutdown().await;
     // A second start finds the schema in place and applies nothing again.
@@ -156,4 +158,23 @@ async fn exercise_the_api(client: Client) {
         metrics.body
     );
     assert!(metrics.body.contains("trace_service_db_queries_total"));
+    // The cache's own metrics (cache-url's `metrics` feature), published at most once a
+    // second: the reads above hit it.
+    let cache_hits = |body: &str| {
+        body.lines().any(|line| {
+            line.starts_with("cache_requests_total{")
+                && line.contains("backend=\"memory\"")
+                && line.contains("cache=\"traces\"")
+                && line.contains("result=\"hit\"")
+        })
+    };
+    let mut last = String::new();
+    assert!(
+        eventually(Duration::from_secs(10), async || {
+            last = client.get("/metrics").await.body;
+            cache_hits(&last)
+        })
+        .await,
+        "no cache hits on /metrics:\n{last}"
+    );
 }

@@ -45,7 +45,7 @@ fn span(id: &str) -> Value {
 async fn a_cached_read_is_served_after_the_row_changed_until_a_write_invalidates_it() {
     let dir = tempfile::tempdir().unwrap();
     let url = sqlite_url(dir.path());
-    let server = start(&url, "memory://").await;
+    let server = start(&url, trace_service::DEFAULT_CACHE_URL).await;
     let client = Client::new(server.local_addr());
     let db = database(&url).await;
 
@@ -118,7 +118,7 @@ async fn without_a_cache_every_read_goes_to_the_database() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_reads_of_an_uncached_trace_load_it_once() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start(&sqlite_url(dir.path()), "memory://").await;
+    let server = start(&sqlite_url(dir.path()), trace_service::DEFAULT_CACHE_URL).await;
     let client = Client::new(server.local_addr());
     assert_eq!(
         client.post("/traces", &trace("hot", "hot")).await.status,
@@ -160,8 +160,9 @@ async fn two_instances_on_one_redis_see_each_others_writes() {
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
     let url = sqlite_url(dir.path());
-    let a = start(&url, &redis.url()).await;
-    let b = start(&url, &redis.url()).await;
+    let cache_url = trace_service::tiered_cache_url(&redis.url());
+    let a = start(&url, &cache_url).await;
+    let b = start(&url, &cache_url).await;
     let (client_a, client_b) = (Client::new(a.local_addr()), Client::new(b.local_addr()));
     let db = database(&url).await;
 
