@@ -319,6 +319,12 @@ impl Connections {
         self.shared.now_ms()
     }
 
+    /// `at` on the clock of [`now_ms`](Self::now_ms): an operation that reads the clock for
+    /// its deadline anyway takes its start from the same reading.
+    pub(crate) fn ms_at(&self, at: Instant) -> u64 {
+        self.shared.ms_at(at)
+    }
+
     /// Stops sharing the connection of `id`, unless its lane already replaced it.
     ///
     /// A broken connection usually means the others broke too (Redis restarted, failed over
@@ -434,7 +440,11 @@ impl WeakConnections {
 
 impl Shared {
     fn now_ms(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+        self.ms_at(Instant::now())
+    }
+
+    fn ms_at(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX)
     }
 }
 

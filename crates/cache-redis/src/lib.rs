@@ -512,9 +512,11 @@ async fn single<T: FromRedisValue + Send>(
     kind: Kind,
     request: Request<'_>,
 ) -> Result<T> {
-    let started = connections.now_ms();
+    // One clock read for both the deadline and the lanes' clock.
+    let now = tokio::time::Instant::now();
+    let started = connections.ms_at(now);
     let mut leased = None;
-    let outcome = tokio::time::timeout(timeout, async {
+    let outcome = tokio::time::timeout_at(now + timeout, async {
         let mut again = kind != Kind::Write;
         let mut lane = None;
         loop {
