@@ -8,7 +8,7 @@ mod outbox;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
@@ -57,8 +57,10 @@ struct Inner<L1, L2, B> {
     refreshing: Mutex<HashSet<Box<str>>>,
     /// Turns for the jitter's random numbers.
     jitter_turn: AtomicU64,
-    /// Hashes keys to their stripe, seeded per instance.
-    hasher: RandomState,
+    /// Hashes keys to their stripe, seeded per instance: foldhash, as cache-memory's map,
+    /// since every read that misses L1 and every write hashes its key here (std's SipHash
+    /// showed in a profile of the tiered benchmark).
+    hasher: foldhash::quality::RandomState,
     stripes: Box<[AtomicU64]>,
     /// Moved by every clear (local, or announced by another instance, or after lost
     /// messages): a fill that raced it is dropped.
@@ -263,7 +265,7 @@ impl<L1: Cache, L2: Cache, B: Backplane> TieredCacheBuilder<L1, L2, B> {
         self.check()?;
         let settings = self.settings;
         let settings_name = settings.name.clone();
-        let hasher = RandomState::new();
+        let hasher = foldhash::quality::RandomState::default();
         // A random instance id: the hasher's seed is random per instance.
         let id = hasher.hash_one(std::process::id()) ^ hasher.hash_one(settings.l1_ttl);
         Ok(TieredCache {
@@ -566,7 +568,7 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> TieredCache<L1, L2,
 
     /// Which stripe `key` is in.
     fn stripe_index(&self, key: &str) -> usize {
-        // The low bits of a random-seeded SipHash are uniform.
+        // The low bits of foldhash's quality variant are uniform.
         #[allow(clippy::cast_possible_truncation)]
         let index = self.inner.hasher.hash_one(key) as usize % STRIPES;
         index
