@@ -7,6 +7,7 @@ mod builder;
 mod entry;
 mod eviction;
 mod expiry;
+mod ghost;
 mod metrics;
 mod policy;
 mod shards;
