@@ -165,6 +165,7 @@ impl Policy {
 
     /// Locks the shard of a key of hash `hash`, for an insert of that key: to make room in
     /// it, then to index the key, under one lock.
+    #[inline]
     pub(crate) fn lock(&self, hash: u64) -> ShardGuard<'_> {
         ShardGuard {
             shard: self.shards.lock(shard_of(hash)),

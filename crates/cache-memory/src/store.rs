@@ -154,10 +154,21 @@ impl<A: LastAccess> Inner<A> {
             }
             Ok(Some(live(&entry.value, left)))
         })?;
-        let now = match found {
-            Ok(value) => return value,
-            Err(now) => now,
-        };
+        match found {
+            Ok(value) => value,
+            Err(now) => {
+                self.remove_expired(hash, key, now);
+                None
+            }
+        }
+    }
+
+    /// Removes the entry of `key` (of hash `hash`), found past its retention at `now` by a
+    /// read, unless it was written since: off the read's hot path, which keeps it small.
+    #[cold]
+    #[inline(never)]
+    fn remove_expired(&self, hash: u64, key: &str, now: u64) {
+        let is_key = |stored: &Arc<str>| **stored == *key;
         #[cfg(test)]
         crate::tests::reached(crate::tests::Point::ExpiredReadBeforeRemoval);
         // Re-checked under the shard's write lock: an entry written (or read) meanwhile has a
@@ -170,7 +181,6 @@ impl<A: LastAccess> Inner<A> {
             self.forget(&stored, &entry);
             self.stats.add(Stat::Expiration, 1);
         }
-        None
     }
 
     /// The value of `key` as a `String`: one allocation, for the `String` itself.
