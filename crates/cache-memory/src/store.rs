@@ -1,6 +1,7 @@
 //! The entries: reads with lazy expiry, writes, removals, and what the expiry index asks of
 //! the map.
 
+use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -11,6 +12,13 @@ use crate::entry::{Entry, LastAccess};
 use crate::eviction::{self, weight};
 use crate::expiry::{Expiring, Popped};
 use crate::{Bytes, CacheError, Inner, NEVER, Result, Stat, Ttl, normalize_ttl, sweeper};
+
+thread_local! {
+    /// The cache (the address of its `Inner`) and the hash of the key this thread's last
+    /// read missed, or zeros: a write of that key next, the usual step after a miss, skips
+    /// the look-up for an entry to overwrite (see [`Inner::insert`]).
+    static MISSED: Cell<(usize, u64)> = const { Cell::new((0, 0)) };
+}
 
 impl<A: LastAccess> Inner<A> {
     /// Nanoseconds since the cache's epoch.
@@ -130,7 +138,7 @@ impl<A: LastAccess> Inner<A> {
         let hash = self.hash(key);
         let is_key = |stored: &Arc<str>| **stored == *key;
         // `Err(now)`: the entry was past its retention at `now`.
-        let found = self.find(hash, is_key, |_, entry| {
+        let Some(found) = self.find(hash, is_key, |_, entry| {
             let deadline = self.deadline(entry);
             let mut left = None;
             if deadline != NEVER {
@@ -153,14 +161,29 @@ impl<A: LastAccess> Inner<A> {
                 entry.record_read();
             }
             Ok(Some(live(&entry.value, left)))
-        })?;
+        }) else {
+            self.note_miss(hash);
+            return None;
+        };
         match found {
             Ok(value) => value,
             Err(now) => {
                 self.remove_expired(hash, key, now);
+                self.note_miss(hash);
                 None
             }
         }
+    }
+
+    /// Records that this thread's read of the key of hash `hash` found no entry.
+    fn note_miss(&self, hash: u64) {
+        MISSED.set((std::ptr::from_ref(self).addr(), hash));
+    }
+
+    /// Whether this thread's last read missed the key of hash `hash` in this cache; forgets
+    /// that read either way.
+    fn missed_last(&self, hash: u64) -> bool {
+        MISSED.replace((0, 0)) == (std::ptr::from_ref(self).addr(), hash)
     }
 
     /// Removes the entry of `key` (of hash `hash`), found past its retention at `now` by a
@@ -233,10 +256,18 @@ impl<A: LastAccess> Inner<A> {
         let due = self.due(expires_at, touched);
         let is_key = |stored: &Arc<str>| **stored == *key;
         let mut replaced = None;
-        let written = self.write_with(hash, is_key, value, |stored, entry, value| {
-            replaced = Some(entry.value.len());
-            overwrite(stored, entry, value, expires_at, touched, due)
-        });
+        // After a miss of this key on this thread (a read, then a write of what it missed),
+        // the key is most likely still missing: it goes straight to the insert. If another
+        // thread wrote it meanwhile, the insert overwrites that entry and gives back the
+        // slot it reserved, but an entry evicted to make that room stays evicted.
+        let written = if self.missed_last(hash) {
+            Err(value)
+        } else {
+            self.write_with(hash, is_key, value, |stored, entry, value| {
+                replaced = Some(entry.value.len());
+                overwrite(stored, entry, value, expires_at, touched, due)
+            })
+        };
         let indexed = match written {
             Ok(indexed) => indexed,
             Err(value) => {
