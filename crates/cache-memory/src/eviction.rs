@@ -167,6 +167,7 @@ pub(crate) struct Evictor<'a, A> {
 }
 
 impl<A: LastAccess> Entries for Evictor<'_, A> {
+    #[inline]
     fn visit(&self, queued: &Queued, rejected: bool) -> Slot {
         let inner = self.inner;
         let mut slot = Slot::Stale;

@@ -375,6 +375,7 @@ impl fmt::Debug for MemoryCache {
 /// write, keeps that allocation off every read. A `Bytes` that is not unique (held elsewhere
 /// too, or static) already has its count or needs none: it is stored as it is, without the
 /// two atomic operations of a clone and a drop.
+#[inline]
 fn shared(value: Bytes) -> Bytes {
     if value.is_unique() {
         drop(value.clone());

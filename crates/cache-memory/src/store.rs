@@ -54,6 +54,10 @@ impl<A: LastAccess> Inner<A> {
 
     /// The `expires_at` for `ttl` set now, with checked arithmetic.
     pub(crate) fn expires_at(&self, ttl: Option<Duration>) -> Result<u64> {
+        // No TTL, the usual case, without a call into cache-core.
+        if ttl.is_none() {
+            return Ok(NEVER);
+        }
         let Some(ttl) = normalize_ttl(ttl)? else {
             return Ok(NEVER);
         };
