@@ -311,6 +311,7 @@ impl<A: LastAccess> Inner<A> {
     }
 
     /// A write of one entry.
+    #[inline]
     fn insert_one(self: &Arc<Self>, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<()> {
         self.check_open()?;
         let expires_at = self.expires_at(ttl)?;
