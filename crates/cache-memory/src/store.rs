@@ -53,12 +53,18 @@ impl<A: LastAccess> Inner<A> {
     }
 
     /// The `expires_at` for `ttl` set now, with checked arithmetic.
+    #[inline]
     pub(crate) fn expires_at(&self, ttl: Option<Duration>) -> Result<u64> {
-        // No TTL, the usual case, without a call into cache-core.
-        if ttl.is_none() {
-            return Ok(NEVER);
+        // No TTL, the usual case, without a call.
+        match ttl {
+            None => Ok(NEVER),
+            Some(ttl) => self.expires_after(ttl),
         }
-        let Some(ttl) = normalize_ttl(ttl)? else {
+    }
+
+    /// [`expires_at`](Self::expires_at) for a TTL.
+    fn expires_after(&self, ttl: Duration) -> Result<u64> {
+        let Some(ttl) = normalize_ttl(Some(ttl))? else {
             return Ok(NEVER);
         };
         u64::try_from(ttl.as_nanos())
