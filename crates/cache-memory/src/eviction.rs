@@ -55,7 +55,23 @@ impl<A: LastAccess> Inner<A> {
     /// increment of giving it back and taking it again.
     pub(crate) fn reserve_slot(&self, hash: u64, own: &mut Option<ShardGuard<'_>>) {
         match self.max_capacity {
-            Some(capacity) => self.reserve_under(&self.count, 1, capacity, hash, true, own),
+            Some(capacity) => {
+                // A full cache with nothing due to expire, the usual state of a bounded one:
+                // the key's own shard evicts and hands the slot over, as `evict_one` would
+                // have it do first, without the loop around it. Otherwise (room left, an
+                // entry may have expired, or the shard holds no live entry) the general path.
+                if self.count.load(Ordering::Acquire) >= capacity
+                    && !self.expiry.may_be_due(u64::MAX - 1)
+                    && let Some(own) = own
+                    && own.evict(&Evictor {
+                        inner: self,
+                        hand_over: true,
+                    })
+                {
+                    return;
+                }
+                self.reserve_under(&self.count, 1, capacity, hash, true, own);
+            }
             None => {
                 self.count.fetch_add(1, Ordering::AcqRel);
             }
@@ -167,6 +183,7 @@ pub(crate) struct Evictor<'a, A> {
 }
 
 impl<A: LastAccess> Entries for Evictor<'_, A> {
+    #[inline]
     fn visit(&self, queued: &Queued, rejected: bool) -> Slot {
         let inner = self.inner;
         let mut slot = Slot::Stale;

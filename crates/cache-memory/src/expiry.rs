@@ -123,6 +123,7 @@ impl ExpiryIndex {
     }
 
     /// Whether an item may be due at `now`: false when the index holds none due by then.
+    #[inline]
     pub(crate) fn may_be_due(&self, now: u64) -> bool {
         self.earliest.load(Ordering::Acquire) <= now
     }

@@ -7,6 +7,7 @@ mod builder;
 mod entry;
 mod eviction;
 mod expiry;
+mod ghost;
 mod metrics;
 mod policy;
 mod shards;
@@ -310,6 +311,7 @@ impl<A: LastAccess> Inner<A> {
     }
 
     /// A write of one entry.
+    #[inline]
     fn insert_one(self: &Arc<Self>, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<()> {
         self.check_open()?;
         let expires_at = self.expires_at(ttl)?;
@@ -374,6 +376,7 @@ impl fmt::Debug for MemoryCache {
 /// write, keeps that allocation off every read. A `Bytes` that is not unique (held elsewhere
 /// too, or static) already has its count or needs none: it is stored as it is, without the
 /// two atomic operations of a clone and a drop.
+#[inline]
 fn shared(value: Bytes) -> Bytes {
     if value.is_unique() {
         drop(value.clone());

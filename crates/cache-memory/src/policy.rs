@@ -32,11 +32,11 @@
 //! Callers drop every map guard before [`Policy::lock`], and hold one policy shard at a
 //! time.
 
-use std::collections::{HashSet, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::VecDeque;
 use std::sync::{Arc, MutexGuard};
 
 use crate::MAX_READS;
+use crate::ghost::Ghost;
 use crate::shards::Shards;
 
 /// The state of the entry a slot points at.
@@ -90,27 +90,6 @@ const COMPACT_SLACK: usize = 1024;
 /// leaves more room to the keys the ghost admits.
 const PROBATION_SHARE: usize = 100;
 
-/// A hasher for keys that are already hashes: one multiplication spreads them over the
-/// high bits too, which the set's table uses for its tags.
-#[derive(Debug, Default)]
-struct Prehashed(u64);
-
-impl Hasher for Prehashed {
-    fn finish(&self) -> u64 {
-        self.0.wrapping_mul(0x9e37_79b9_7f4a_7c15)
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
-        }
-    }
-
-    fn write_u32(&mut self, n: u32) {
-        self.0 = u64::from(n);
-    }
-}
-
 /// The part of a key's hash the ghost keeps: the low 32 bits, which do not pick the shard
 /// (see [`shard_of`]); 4 bytes a hash keeps the ghost within a dozen bytes per entry.
 fn ghost_hash(hash: u64) -> u32 {
@@ -121,9 +100,8 @@ fn ghost_hash(hash: u64) -> u32 {
 struct PolicyShard {
     probation: VecDeque<Queued>,
     protected: VecDeque<Queued>,
-    /// Hashes of keys evicted from probation, oldest first; `ghost_set` holds the same.
-    ghost: VecDeque<u32>,
-    ghost_set: HashSet<u32, BuildHasherDefault<Prehashed>>,
+    /// Hashes of keys evicted from probation.
+    ghost: Ghost,
     compact_above: usize,
 }
 
@@ -157,18 +135,7 @@ impl PolicyShard {
     }
 
     fn remember(&mut self, hash: u64, ghost_capacity: usize) {
-        let hash = ghost_hash(hash);
-        if ghost_capacity == 0 {
-            return;
-        }
-        while self.ghost.len() >= ghost_capacity {
-            if let Some(old) = self.ghost.pop_front() {
-                self.ghost_set.remove(&old);
-            }
-        }
-        if self.ghost_set.insert(hash) {
-            self.ghost.push_back(hash);
-        }
+        self.ghost.remember(ghost_hash(hash), ghost_capacity);
     }
 }
 
@@ -198,6 +165,7 @@ impl Policy {
 
     /// Locks the shard of a key of hash `hash`, for an insert of that key: to make room in
     /// it, then to index the key, under one lock.
+    #[inline]
     pub(crate) fn lock(&self, hash: u64) -> ShardGuard<'_> {
         ShardGuard {
             shard: self.shards.lock(shard_of(hash)),
@@ -246,7 +214,7 @@ impl ShardGuard<'_> {
     pub(crate) fn push(mut self, hash: u64, key: Arc<str>, entries: &impl Entries) {
         let shard = &mut *self.shard;
         let key = Queued { key, hash };
-        if shard.ghost_set.remove(&ghost_hash(hash)) && shard.admits(entries) {
+        if shard.ghost.take(ghost_hash(hash)) && shard.admits(entries) {
             shard.protected.push_back(key);
         } else {
             shard.probation.push_back(key);
@@ -303,7 +271,7 @@ impl PolicyShard {
 
 /// The policy shard of a key's hash.
 pub(crate) fn shard_of(hash: u64) -> usize {
-    // Bits the ghost set's table does not index by (its low ones), so that the hashes of a
-    // shard still spread over that table.
+    // Bits the ghost does not keep (see `ghost_hash`), so that the hashes of a shard still
+    // spread over its table.
     (hash >> 32) as usize
 }

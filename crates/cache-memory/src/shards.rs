@@ -2,17 +2,20 @@
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-/// `count` shards of `T`, picked by an index taken modulo their number.
+/// A power-of-two number of shards of `T`, picked by an index taken modulo their number
+/// (a mask: no division on every lock).
 #[derive(Debug)]
 pub(crate) struct Shards<T> {
     shards: Box<[Mutex<T>]>,
 }
 
 impl<T: Default> Shards<T> {
-    /// `count` empty shards (at least one).
+    /// `count` empty shards, rounded up to a power of two (at least one).
     pub(crate) fn new(count: usize) -> Self {
         Self {
-            shards: (0..count.max(1)).map(|_| Mutex::default()).collect(),
+            shards: (0..count.max(1).next_power_of_two())
+                .map(|_| Mutex::default())
+                .collect(),
         }
     }
 
@@ -22,10 +25,11 @@ impl<T: Default> Shards<T> {
     }
 
     /// Locks shard `index % count`.
+    #[inline]
     pub(crate) fn lock(&self, index: usize) -> MutexGuard<'_, T> {
         // The shards are Vecs and heaps changed by single std operations, which leave them
         // valid even when a closure they call panics; a poisoned lock is used as it is.
-        self.shards[index % self.shards.len()]
+        self.shards[index & (self.shards.len() - 1)]
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }

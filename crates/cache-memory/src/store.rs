@@ -1,6 +1,7 @@
 //! The entries: reads with lazy expiry, writes, removals, and what the expiry index asks of
 //! the map.
 
+use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -11,6 +12,13 @@ use crate::entry::{Entry, LastAccess};
 use crate::eviction::{self, weight};
 use crate::expiry::{Expiring, Popped};
 use crate::{Bytes, CacheError, Inner, NEVER, Result, Stat, Ttl, normalize_ttl, sweeper};
+
+thread_local! {
+    /// The cache (the address of its `Inner`) and the hash of the key this thread's last
+    /// read missed, or zeros: a write of that key next, the usual step after a miss, skips
+    /// the look-up for an entry to overwrite (see [`Inner::insert`]).
+    static MISSED: Cell<(usize, u64)> = const { Cell::new((0, 0)) };
+}
 
 impl<A: LastAccess> Inner<A> {
     /// Nanoseconds since the cache's epoch.
@@ -45,8 +53,18 @@ impl<A: LastAccess> Inner<A> {
     }
 
     /// The `expires_at` for `ttl` set now, with checked arithmetic.
+    #[inline]
     pub(crate) fn expires_at(&self, ttl: Option<Duration>) -> Result<u64> {
-        let Some(ttl) = normalize_ttl(ttl)? else {
+        // No TTL, the usual case, without a call.
+        match ttl {
+            None => Ok(NEVER),
+            Some(ttl) => self.expires_after(ttl),
+        }
+    }
+
+    /// [`expires_at`](Self::expires_at) for a TTL.
+    fn expires_after(&self, ttl: Duration) -> Result<u64> {
+        let Some(ttl) = normalize_ttl(Some(ttl))? else {
             return Ok(NEVER);
         };
         u64::try_from(ttl.as_nanos())
@@ -130,7 +148,7 @@ impl<A: LastAccess> Inner<A> {
         let hash = self.hash(key);
         let is_key = |stored: &Arc<str>| **stored == *key;
         // `Err(now)`: the entry was past its retention at `now`.
-        let found = self.find(hash, is_key, |_, entry| {
+        let Some(found) = self.find(hash, is_key, |_, entry| {
             let deadline = self.deadline(entry);
             let mut left = None;
             if deadline != NEVER {
@@ -153,11 +171,37 @@ impl<A: LastAccess> Inner<A> {
                 entry.record_read();
             }
             Ok(Some(live(&entry.value, left)))
-        })?;
-        let now = match found {
-            Ok(value) => return value,
-            Err(now) => now,
+        }) else {
+            self.note_miss(hash);
+            return None;
         };
+        match found {
+            Ok(value) => value,
+            Err(now) => {
+                self.remove_expired(hash, key, now);
+                self.note_miss(hash);
+                None
+            }
+        }
+    }
+
+    /// Records that this thread's read of the key of hash `hash` found no entry.
+    fn note_miss(&self, hash: u64) {
+        MISSED.set((std::ptr::from_ref(self).addr(), hash));
+    }
+
+    /// Whether this thread's last read missed the key of hash `hash` in this cache; forgets
+    /// that read either way.
+    fn missed_last(&self, hash: u64) -> bool {
+        MISSED.replace((0, 0)) == (std::ptr::from_ref(self).addr(), hash)
+    }
+
+    /// Removes the entry of `key` (of hash `hash`), found past its retention at `now` by a
+    /// read, unless it was written since: off the read's hot path, which keeps it small.
+    #[cold]
+    #[inline(never)]
+    fn remove_expired(&self, hash: u64, key: &str, now: u64) {
+        let is_key = |stored: &Arc<str>| **stored == *key;
         #[cfg(test)]
         crate::tests::reached(crate::tests::Point::ExpiredReadBeforeRemoval);
         // Re-checked under the shard's write lock: an entry written (or read) meanwhile has a
@@ -170,7 +214,6 @@ impl<A: LastAccess> Inner<A> {
             self.forget(&stored, &entry);
             self.stats.add(Stat::Expiration, 1);
         }
-        None
     }
 
     /// The value of `key` as a `String`: one allocation, for the `String` itself.
@@ -223,10 +266,18 @@ impl<A: LastAccess> Inner<A> {
         let due = self.due(expires_at, touched);
         let is_key = |stored: &Arc<str>| **stored == *key;
         let mut replaced = None;
-        let written = self.write_with(hash, is_key, value, |stored, entry, value| {
-            replaced = Some(entry.value.len());
-            overwrite(stored, entry, value, expires_at, touched, due)
-        });
+        // After a miss of this key on this thread (a read, then a write of what it missed),
+        // the key is most likely still missing: it goes straight to the insert. If another
+        // thread wrote it meanwhile, the insert overwrites that entry and gives back the
+        // slot it reserved, but an entry evicted to make that room stays evicted.
+        let written = if self.missed_last(hash) {
+            Err(value)
+        } else {
+            self.write_with(hash, is_key, value, |stored, entry, value| {
+                replaced = Some(entry.value.len());
+                overwrite(stored, entry, value, expires_at, touched, due)
+            })
+        };
         let indexed = match written {
             Ok(indexed) => indexed,
             Err(value) => {

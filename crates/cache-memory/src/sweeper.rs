@@ -49,6 +49,7 @@ impl SweepControl {
     }
 
     /// Whether a sweep task is running now.
+    #[inline]
     pub(crate) fn is_running(&self) -> bool {
         self.running.load(Ordering::Acquire)
     }
@@ -61,8 +62,18 @@ impl SweepControl {
     /// Starts the sweep task for `inner` if none runs and the caller is inside a tokio
     /// runtime with timers. Cheap when the task already runs, and after the first call on a
     /// thread of a runtime without timers (see `cache_core::runtime`).
+    #[inline]
     pub(crate) fn ensure_running<A: LastAccess>(self: &Arc<Self>, inner: &Arc<Inner<A>>) {
-        if self.is_running() || inner.is_closed() {
+        if !self.is_running() {
+            self.start(inner);
+        }
+    }
+
+    /// [`ensure_running`](Self::ensure_running) once no task was seen running.
+    #[cold]
+    #[inline(never)]
+    fn start<A: LastAccess>(self: &Arc<Self>, inner: &Arc<Inner<A>>) {
+        if inner.is_closed() {
             return;
         }
         // Without tokio's timers the task could not wait between runs (tokio would panic):

@@ -58,6 +58,7 @@ impl<A: LastAccess> Inner<A> {
 
     /// Removes the entry of hash `hash` whose key `matches` if `remove` says so, under its
     /// shard's write lock, in one probe; returns it.
+    #[inline]
     pub(crate) fn remove_if(
         &self,
         hash: u64,

@@ -145,6 +145,42 @@ fn an_insert_that_loses_the_race_for_a_new_key_keeps_its_ttl_indexed() {
 }
 
 #[test]
+fn a_write_after_a_miss_overwrites_the_entry_another_thread_wrote_meanwhile() {
+    run(async {
+        let cache = MemoryCache::builder()
+            .max_capacity(3)
+            .sweep_interval(Duration::from_secs(3600))
+            .build()
+            .unwrap();
+        for key in ["a", "b", "c"] {
+            cache.set(key, key, None).await.unwrap();
+        }
+        assert_eq!(cache.get("k").await.unwrap(), None);
+        // Another thread, whose misses are its own, writes the key between this thread's
+        // miss and its write.
+        let other = cache.clone();
+        std::thread::spawn(move || {
+            let inner = other.plain();
+            inner.insert("k", Bytes::from_static(b"first"), NEVER);
+        })
+        .join()
+        .unwrap();
+        cache.set("k", "second", None).await.unwrap();
+        assert_eq!(cache.get("k").await.unwrap().as_deref(), Some("second"));
+        let mut held = 1;
+        for key in ["a", "b", "c"] {
+            held += usize::from(cache.get(key).await.unwrap().is_some());
+        }
+        assert_eq!(
+            cache.entry_count(),
+            held,
+            "the count and the entries held differ"
+        );
+        assert!(held <= 3, "the capacity was passed");
+    });
+}
+
+#[test]
 fn overwriting_ttl_entries_keeps_the_expiry_index_bounded() {
     run(async {
         let cache = without_sweep();
