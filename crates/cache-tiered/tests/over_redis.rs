@@ -112,7 +112,23 @@ async fn three_instances_over_redis_never_return_a_value_older_than_an_acknowled
     );
     assert!(report.reads > 1_000 && report.writes > 100, "{report:?}");
     assert_eq!(report.stale, 0, "{:?}", report.examples);
-    // The same probes without the load: the delay itself.
+    // The same probes without the load: the delay itself, once the invalidations the load
+    // queued have drained. A subscription delivers in order, so an instance that stops
+    // returning the value it holds in L1 after a later write has received what came before.
+    instances[0].set("settle", "0", None).await.unwrap();
+    for instance in &instances {
+        instance.get("settle").await.unwrap();
+    }
+    instances[0].set("settle", "1", None).await.unwrap();
+    for instance in &instances {
+        assert!(
+            eventually(Duration::from_secs(10), async || {
+                instance.get("settle").await.unwrap().as_deref() == Some("1")
+            })
+            .await,
+            "an instance never saw the settling write"
+        );
+    }
     let quiet = coherence::run(instances.clone(), 0, 1, Duration::from_secs(2), bound).await;
     eprintln!(
         "over redis, quiet: invalidation delay p50 {:?} p99 {:?} max {:?} ({} probes)",
