@@ -66,6 +66,25 @@ async fn subscribed<B: cache_core::backplane::Backplane>(
     );
 }
 
+/// Has every instance read `key` (so that those holding it keep it in L1), writes `value`
+/// through the first one, and waits until every instance returns it: each one's
+/// subscription has then delivered what was published before the write.
+async fn seen_by_all(instances: &[impl Cache], key: &str, value: &str) {
+    for instance in instances {
+        instance.get(key).await.unwrap();
+    }
+    instances[0].set(key, value, None).await.unwrap();
+    for instance in instances {
+        assert!(
+            eventually(Duration::from_secs(10), async || {
+                instance.get(key).await.unwrap().as_deref() == Some(value)
+            })
+            .await,
+            "an instance never saw {key} = {value}"
+        );
+    }
+}
+
 /// Waits until `check` holds, up to `within`.
 async fn eventually(within: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
     let start = Instant::now();
@@ -85,18 +104,7 @@ async fn three_instances_over_redis_never_return_a_value_older_than_an_acknowled
         .map(|_| tiered(&server, "coherence:", Duration::from_secs(60)))
         .collect();
     // Every subscription is up: a write through one instance reaches the others' L1.
-    for instance in &instances {
-        instance.get("warm").await.unwrap();
-    }
-    instances[0].set("warm", "1", None).await.unwrap();
-    for instance in &instances {
-        assert!(
-            eventually(Duration::from_secs(10), async || {
-                instance.get("warm").await.unwrap().as_deref() == Some("1")
-            })
-            .await
-        );
-    }
+    seen_by_all(&instances, "warm", "1").await;
     let bound = Duration::from_secs(1);
     let report = coherence::run(instances.clone(), 64, 200, Duration::from_secs(4), bound).await;
     eprintln!(
@@ -115,20 +123,8 @@ async fn three_instances_over_redis_never_return_a_value_older_than_an_acknowled
     // The same probes without the load: the delay itself, once the invalidations the load
     // queued have drained. A subscription delivers in order, so an instance that stops
     // returning the value it holds in L1 after a later write has received what came before.
-    instances[0].set("settle", "0", None).await.unwrap();
-    for instance in &instances {
-        instance.get("settle").await.unwrap();
-    }
-    instances[0].set("settle", "1", None).await.unwrap();
-    for instance in &instances {
-        assert!(
-            eventually(Duration::from_secs(10), async || {
-                instance.get("settle").await.unwrap().as_deref() == Some("1")
-            })
-            .await,
-            "an instance never saw the settling write"
-        );
-    }
+    seen_by_all(&instances, "settle", "0").await;
+    seen_by_all(&instances, "settle", "1").await;
     let quiet = coherence::run(instances.clone(), 0, 1, Duration::from_secs(2), bound).await;
     eprintln!(
         "over redis, quiet: invalidation delay p50 {:?} p99 {:?} max {:?} ({} probes)",
