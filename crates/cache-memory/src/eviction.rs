@@ -30,7 +30,7 @@ impl<A: LastAccess> Inner<A> {
     fn forget_bytes(&self, key: &str, entry: &Entry<A>) {
         if self.max_bytes.is_some() {
             self.bytes
-                .fetch_sub(weight(key.len(), entry.value.len()), Ordering::AcqRel);
+                .fetch_sub(weight(key.len(), entry.value().len()), Ordering::AcqRel);
         }
     }
 

@@ -39,7 +39,7 @@ pub use cache_core::{
 };
 pub use cache_core::{Codec, TypedCache};
 
-use entry::{Entry, LastAccess, NoIdle, Touched};
+use entry::{Entry, Incoming, LastAccess, NoIdle, Touched};
 use expiry::ExpiryIndex;
 pub(crate) use metrics::Metrics;
 use policy::Policy;
@@ -312,7 +312,12 @@ impl<A: LastAccess> Inner<A> {
 
     /// A write of one entry.
     #[inline]
-    fn insert_one(self: &Arc<Self>, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<()> {
+    fn insert_one(
+        self: &Arc<Self>,
+        key: &str,
+        value: Incoming,
+        ttl: Option<Duration>,
+    ) -> Result<()> {
         self.check_open()?;
         let expires_at = self.expires_at(ttl)?;
         self.check_weight(key.len(), value.len())?;
@@ -330,7 +335,7 @@ impl<A: LastAccess> Inner<A> {
     /// The batch writes: every entry with one expiry time, checked before anything is stored.
     fn insert_many<'a>(
         self: &Arc<Self>,
-        entries: impl ExactSizeIterator<Item = (&'a str, Bytes)>,
+        entries: impl ExactSizeIterator<Item = (&'a str, Incoming)>,
         ttl: Option<Duration>,
     ) -> Result<()> {
         self.check_open()?;
@@ -426,7 +431,7 @@ impl Cache for MemoryCache {
     async fn set_bytes(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<()> {
         with_inner!(self, inner => {
             let started = inner.metrics.start();
-            let done = inner.insert_one(key, shared(value), ttl);
+            let done = inner.insert_one(key, Incoming::bytes(shared(value)), ttl);
             inner.metrics.finish(inner, "set", started);
             done
         })
@@ -458,7 +463,7 @@ impl Cache for MemoryCache {
     async fn set(&self, key: &str, value: &str, ttl: Option<Duration>) -> Result<()> {
         with_inner!(self, inner => {
             let started = inner.metrics.start();
-            let done = inner.insert_one(key, Bytes::copy_from_slice(value.as_bytes()), ttl);
+            let done = inner.insert_one(key, Incoming::text(value), ttl);
             inner.metrics.finish(inner, "set", started);
             done
         })
@@ -536,7 +541,7 @@ impl Cache for MemoryCache {
             let done = inner.insert_many(
                 entries
                     .iter()
-                    .map(|(key, value)| (key.as_ref(), shared(value.clone()))),
+                    .map(|(key, value)| (key.as_ref(), Incoming::bytes(shared(value.clone())))),
                 ttl,
             );
             inner.metrics.finish(inner, "set_many", started);
@@ -588,12 +593,9 @@ impl Cache for MemoryCache {
                 inner.check_weight(key.as_ref().len(), value.as_ref().len())?;
             }
             let done = inner.insert_many(
-                entries.iter().map(|(key, value)| {
-                    (
-                        key.as_ref(),
-                        Bytes::copy_from_slice(value.as_ref().as_bytes()),
-                    )
-                }),
+                entries
+                    .iter()
+                    .map(|(key, value)| (key.as_ref(), Incoming::text(value.as_ref()))),
                 ttl,
             );
             inner.metrics.finish(inner, "set_many", started);

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::entry::{Entry, LastAccess};
+use crate::entry::{Entry, Incoming, LastAccess};
 use crate::eviction::{self, weight};
 use crate::expiry::{Expiring, Popped};
 use crate::{Bytes, CacheError, Inner, NEVER, Result, Stat, Ttl, normalize_ttl, sweeper};
@@ -117,7 +117,7 @@ impl<A: LastAccess> Inner<A> {
         key: &str,
         read: impl FnOnce(&Bytes, Option<u64>) -> T,
     ) -> Option<T> {
-        self.read_or_stale(key, read, |_, _| None)
+        self.read_or_stale(key, |entry, left| read(entry.value(), left), |_, _| None)
     }
 
     /// The value of `key` and how long ago it expired, if the cache holds it: a live entry
@@ -127,7 +127,7 @@ impl<A: LastAccess> Inner<A> {
         // `None` beside the value: it is live.
         let found = self.read_or_stale(
             key,
-            |value, _| (value.clone(), None),
+            |entry, _| (entry.value().clone(), None),
             |value, ago| Some((value.clone(), Some(ago))),
         );
         self.count_read(&found.as_ref().filter(|(_, ago)| ago.is_none()));
@@ -142,7 +142,7 @@ impl<A: LastAccess> Inner<A> {
     fn read_or_stale<T>(
         &self,
         key: &str,
-        live: impl FnOnce(&Bytes, Option<u64>) -> T,
+        live: impl FnOnce(&Entry<A>, Option<u64>) -> T,
         stale: impl FnOnce(&Bytes, u64) -> Option<T>,
     ) -> Option<T> {
         let hash = self.hash(key);
@@ -157,7 +157,7 @@ impl<A: LastAccess> Inner<A> {
                     // `keep` is 0 without `keep_expired_for`: nothing is kept.
                     let ago = now - deadline;
                     return if ago < self.keep {
-                        Ok(stale(&entry.value, ago))
+                        Ok(stale(entry.value(), ago))
                     } else {
                         Err(now)
                     };
@@ -170,7 +170,7 @@ impl<A: LastAccess> Inner<A> {
             if self.bounded() {
                 entry.record_read();
             }
-            Ok(Some(live(&entry.value, left)))
+            Ok(Some(live(entry, left)))
         }) else {
             self.note_miss(hash);
             return None;
@@ -218,12 +218,20 @@ impl<A: LastAccess> Inner<A> {
 
     /// The value of `key` as a `String`: one allocation, for the `String` itself.
     pub(crate) fn get(&self, key: &str) -> Result<Option<String>> {
-        self.read(key, |value, _| std::str::from_utf8(value).map(String::from))
-            .transpose()
-            .map_err(|err| CacheError::InvalidValue {
-                reason: "the stored value is not valid utf-8; set_bytes wrote it".into(),
-                source: Some(Box::new(err)),
-            })
+        // A value `set` wrote is UTF-8 already; only bytes of unknown content are checked.
+        self.read_or_stale(
+            key,
+            |entry, _| match entry.text() {
+                Some(text) => Ok(String::from(text)),
+                None => std::str::from_utf8(entry.value()).map(String::from),
+            },
+            |_, _| None,
+        )
+        .transpose()
+        .map_err(|err| CacheError::InvalidValue {
+            reason: "the stored value is not valid utf-8; set_bytes wrote it".into(),
+            source: Some(Box::new(err)),
+        })
     }
 
     /// The value of `key`, shared with the store: no allocation.
@@ -255,7 +263,7 @@ impl<A: LastAccess> Inner<A> {
 
     /// Stores an entry whose weight [`check_weight`](Self::check_weight) accepted. The key
     /// is hashed once, for the map, the policy and the expiry index.
-    pub(crate) fn insert(&self, key: &str, value: Bytes, expires_at: u64) {
+    pub(crate) fn insert(&self, key: &str, value: Incoming, expires_at: u64) {
         let hash = self.hash(key);
         // The weight is reserved before the map is touched (evicting needs the map's locks),
         // and an overwritten value's given back after: the bound holds throughout.
@@ -274,7 +282,7 @@ impl<A: LastAccess> Inner<A> {
             Err(value)
         } else {
             self.write_with(hash, is_key, value, |stored, entry, value| {
-                replaced = Some(entry.value.len());
+                replaced = Some(entry.value().len());
                 overwrite(stored, entry, value, expires_at, touched, due)
             })
         };
@@ -297,8 +305,15 @@ impl<A: LastAccess> Inner<A> {
                 let inserted = self.insert_or_write(hash, stored, entry, |stored, held, entry| {
                     // Another task inserted the key since the miss above: overwrite its
                     // entry, indexed under its key, and give the reserved slot back.
-                    replaced = Some(held.value.len());
-                    overwrite(stored, held, entry.value, expires_at, touched, due)
+                    replaced = Some(held.value().len());
+                    overwrite(
+                        stored,
+                        held,
+                        entry.into_incoming(),
+                        expires_at,
+                        touched,
+                        due,
+                    )
                 });
                 match (inserted, kept) {
                     (Ok(()), Some(kept)) if self.bounded() => {
@@ -380,18 +395,18 @@ impl<A: LastAccess> Inner<A> {
 pub(crate) fn overwrite<A: LastAccess>(
     stored: &Arc<str>,
     entry: &mut Entry<A>,
-    value: Bytes,
+    value: Incoming,
     expires_at: u64,
     touched: u64,
     due: u64,
 ) -> Option<Arc<str>> {
-    entry.value = value;
+    entry.set_value(value);
     entry.set_expires_at(expires_at);
     entry.touched.set(touched);
     // `NEVER` is never below anything: an entry without expiry keeps its item, dropped when
     // it pops.
-    (due < entry.indexed_at).then(|| {
-        entry.indexed_at = due;
+    (due < entry.indexed_at()).then(|| {
+        entry.set_indexed_at(due);
         Arc::clone(stored)
     })
 }
@@ -400,13 +415,13 @@ impl<A: LastAccess> Expiring for Inner<A> {
     fn is_current(&self, key: &Arc<str>, at: u64) -> bool {
         self.map
             .get(&**key)
-            .is_some_and(|entry| Arc::ptr_eq(entry.key(), key) && entry.indexed_at == at)
+            .is_some_and(|entry| Arc::ptr_eq(entry.key(), key) && entry.indexed_at() == at)
     }
 
     fn popped(&self, key: &Arc<str>, at: u64, now: u64) -> Popped {
         let mut popped = Popped::Dropped;
         let removed = self.map.remove_if_mut(&**key, |stored, entry| {
-            if !Arc::ptr_eq(stored, key) || entry.indexed_at != at {
+            if !Arc::ptr_eq(stored, key) || entry.indexed_at() != at {
                 return false;
             }
             let deadline = self.deadline(entry);
@@ -414,7 +429,7 @@ impl<A: LastAccess> Expiring for Inner<A> {
                 return true;
             }
             // Written or read since it was indexed, with a later expiry (or none).
-            entry.indexed_at = deadline;
+            entry.set_indexed_at(deadline);
             if deadline != NEVER {
                 popped = Popped::Reindexed(deadline);
             }

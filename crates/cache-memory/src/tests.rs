@@ -88,7 +88,7 @@ fn a_set_landing_between_the_expired_read_and_its_removal_survives() {
                 let expires_at = writer.plain().expires_at(fresh_ttl).unwrap();
                 writer
                     .plain()
-                    .insert("k", Bytes::from_static(b"fresh"), expires_at);
+                    .insert("k", Incoming::text("fresh"), expires_at);
             });
             assert_eq!(
                 cache.get("k").await.unwrap(),
@@ -122,7 +122,7 @@ fn an_insert_that_loses_the_race_for_a_new_key_keeps_its_ttl_indexed() {
                 .unwrap();
             other
                 .plain()
-                .insert("k", Bytes::from_static(b"first"), expires_at);
+                .insert("k", Incoming::text("first"), expires_at);
         });
         cache
             .set("k", "second", Some(Duration::from_millis(50)))
@@ -161,7 +161,7 @@ fn a_write_after_a_miss_overwrites_the_entry_another_thread_wrote_meanwhile() {
         let other = cache.clone();
         std::thread::spawn(move || {
             let inner = other.plain();
-            inner.insert("k", Bytes::from_static(b"first"), NEVER);
+            inner.insert("k", Incoming::text("first"), NEVER);
         })
         .join()
         .unwrap();
@@ -470,5 +470,53 @@ fn entries_found_by_a_precomputed_hash_are_dashmaps_own() {
             assert_eq!(found.as_deref(), expected, "k{i}");
         }
         assert_eq!(cache.entry_count(), 10);
+    });
+}
+
+#[test]
+fn get_checks_bytes_of_unknown_content_whatever_the_entry_held_before() {
+    run(async {
+        for capacity in [None, Some(8)] {
+            let mut builder = MemoryCache::builder().sweep_interval(Duration::from_secs(3600));
+            if let Some(capacity) = capacity {
+                builder = builder.max_capacity(capacity);
+            }
+            let cache = builder.build().unwrap();
+            let invalid = Bytes::from_static(&[0xff, 0xfe, b'x']);
+            // A string, then bytes that are not UTF-8 over it: `get` must check them.
+            cache.set("k", "text", None).await.unwrap();
+            cache.set_bytes("k", invalid.clone(), None).await.unwrap();
+            assert!(matches!(
+                cache.get("k").await,
+                Err(CacheError::InvalidValue { .. })
+            ));
+            // And the other way round: a string over such bytes reads back as written.
+            cache.set("k", "text again", None).await.unwrap();
+            assert_eq!(cache.get("k").await.unwrap().as_deref(), Some("text again"));
+            // The batch writes, with a TTL (the expiry index shares the flag's word).
+            cache
+                .set_many(&[("m", "one")], Some(Duration::from_secs(60)))
+                .await
+                .unwrap();
+            cache
+                .set_many_bytes(&[("m", invalid.clone())], Some(Duration::from_secs(30)))
+                .await
+                .unwrap();
+            assert!(matches!(
+                cache.get_many(&["m"]).await,
+                Err(CacheError::InvalidValue { .. })
+            ));
+            cache
+                .set_many(&[("m", "two")], Some(Duration::from_secs(10)))
+                .await
+                .unwrap();
+            assert_eq!(cache.get("m").await.unwrap().as_deref(), Some("two"));
+            // Valid UTF-8 written as bytes is read as a string too, after the check.
+            cache
+                .set_bytes("b", Bytes::from_static("é".as_bytes()), None)
+                .await
+                .unwrap();
+            assert_eq!(cache.get("b").await.unwrap().as_deref(), Some("é"));
+        }
     });
 }
