@@ -62,10 +62,12 @@ pub(crate) struct Entry<A> {
 
 impl<A: LastAccess> Entry<A> {
     pub(crate) fn new(value: Incoming, expires_at: u64, touched: u64, due: u64) -> Self {
+        debug_assert!(due <= NEVER);
         Self {
             value: value.bytes,
             expires: AtomicU64::new(expires_at),
-            indexed: due | if value.text { TEXT } else { 0 },
+            // `due` is at most `NEVER`; masked anyway, so that no time can reach `TEXT`.
+            indexed: (due & NEVER) | if value.text { TEXT } else { 0 },
             touched: A::new(touched),
         }
     }
