@@ -6,7 +6,7 @@
 //! refresh with many requests in flight (redis-rs issue 2092), and sends `ASKING` apart from
 //! the command it is meant for. Here:
 //! - the slot map comes from `CLUSTER SLOTS`, asked of any node that answers, in a task of its
-//!   own (never more than one at a time, nor more often than every [`REFRESH_INTERVAL`]);
+//!   own (never more than one at a time, nor more often than every [`REFRESH_INTERVAL_MS`]);
 //! - `MOVED` updates the slot's owner at once and refreshes the whole map in the background;
 //! - `ASK` sends `ASKING` and the command together, in one write, to the importing node;
 //! - `TRYAGAIN`, `CLUSTERDOWN`, `MASTERDOWN`, `LOADING`, `READONLY` and a node that cannot be
@@ -30,6 +30,7 @@ use tokio::time::Instant;
 use crate::Kind;
 use crate::connections::{Connections, RefillError, Request, SendError};
 use crate::errors;
+use crate::job::{Host, Job, Running, State};
 use crate::manager::{NodeManager, Target, with_host_port};
 
 pub(crate) mod slots;
@@ -37,7 +38,7 @@ pub(crate) mod slots;
 use self::slots::{Range, SLOTS, join_host_port, parse_cluster_slots, split_host_port};
 
 /// The least time between two refreshes of the slot map.
-const REFRESH_INTERVAL: Duration = Duration::from_millis(100);
+const REFRESH_INTERVAL_MS: u64 = 100;
 /// The age at which a slot map is refreshed even though nothing redirected a command: nodes
 /// added, replicas that came up.
 const MAP_MAX_AGE: Duration = Duration::from_secs(10);
@@ -82,6 +83,8 @@ struct Shared {
     refresh: Mutex<Refresh>,
     /// Woken when a refresh ends, well or badly.
     refreshed: Notify,
+    /// Zero of the millisecond clock of `refresh`.
+    epoch: Instant,
     closed: AtomicBool,
 }
 
@@ -108,25 +111,9 @@ struct Shard {
 
 #[derive(Default)]
 struct Refresh {
-    running: bool,
-    /// The number of the running refresh, or of the last one.
-    number: u64,
-    started: Option<Instant>,
-    /// The error of the last refresh, cleared by a success.
-    failed: Option<RedisError>,
+    job: Job<RedisError>,
     /// The node that answered the last refresh, asked first next time.
     answered: Option<String>,
-}
-
-impl Refresh {
-    /// Whether no refresh runs and the last one started less than [`REFRESH_INTERVAL`] ago,
-    /// so [`Shared::refresh_soon`] starts none now.
-    fn throttled(&self) -> bool {
-        !self.running
-            && self
-                .started
-                .is_some_and(|started| started.elapsed() < REFRESH_INTERVAL)
-    }
 }
 
 /// What to do after a command failed.
@@ -164,6 +151,7 @@ impl Cluster {
                 nodes: Mutex::new(HashMap::new()),
                 refresh: Mutex::new(Refresh::default()),
                 refreshed: Notify::new(),
+                epoch: Instant::now(),
                 closed: AtomicBool::new(false),
             }),
         }
@@ -516,8 +504,8 @@ impl Shared {
             }
             if !running {
                 let refresh = self.lock_refresh();
-                return Err(match &refresh.failed {
-                    Some(err) => errors::from_redis(err.clone(), self.ask_bound),
+                return Err(match refresh.job.failed() {
+                    Some((_, err)) => errors::from_redis(err.clone(), self.ask_bound),
                     None => CacheError::Unavailable {
                         reason: "the redis cluster's slot map is not known yet; retry shortly"
                             .into(),
@@ -530,35 +518,38 @@ impl Shared {
     }
 
     /// Starts a refresh of the slot map in the background, unless one runs or one started
-    /// less than [`REFRESH_INTERVAL`] ago. Whether a refresh runs now.
+    /// less than [`REFRESH_INTERVAL_MS`] ago. Whether a refresh runs now.
     fn refresh_soon(self: &Arc<Self>) -> bool {
         if self.closed.load(Ordering::SeqCst) {
             return false;
         }
         let number = {
             let mut refresh = self.lock_refresh();
-            // A refresh past its bound belongs to a runtime that is no longer driven.
-            let stalled = refresh
-                .started
-                .is_some_and(|started| started.elapsed() > self.refresh_bound() * 2);
-            if refresh.running && !stalled {
-                return true;
+            let now = self.now_ms();
+            match refresh.job.state(now, self.refresh_bound_ms()) {
+                State::Running(_) => return true,
+                State::Idle
+                    if refresh.job.started().is_some_and(|started| {
+                        now.saturating_sub(started) < REFRESH_INTERVAL_MS
+                    }) =>
+                {
+                    return false;
+                }
+                State::Idle | State::Stalled => refresh.job.start(now),
             }
-            if refresh.throttled() {
-                return false;
-            }
-            refresh.running = true;
-            refresh.number += 1;
-            refresh.started = Some(Instant::now());
-            refresh.number
         };
-        let task = RefreshTask {
-            shared: Arc::clone(self),
-            number,
-            done: false,
-        };
-        tokio::spawn(task.run());
+        tokio::spawn(refresh(Running::new(Arc::clone(self), number)));
         true
+    }
+
+    /// Milliseconds since the cache was built, the clock of the refreshes.
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// [`refresh_bound`](Self::refresh_bound) in whole milliseconds.
+    fn refresh_bound_ms(&self) -> u64 {
+        u64::try_from(self.refresh_bound().as_millis()).unwrap_or(u64::MAX)
     }
 
     /// The bound on one whole refresh: every candidate asked in turn.
@@ -708,58 +699,52 @@ impl Shared {
     }
 }
 
-/// One refresh of the slot map, ended in `Drop` if its runtime drops it unfinished.
-struct RefreshTask {
-    shared: Arc<Shared>,
-    /// Its number: a refresh that stalled and was replaced must not install its map.
-    number: u64,
-    done: bool,
-}
+impl Host for Arc<Shared> {
+    type Error = RedisError;
 
-impl RefreshTask {
-    async fn run(mut self) {
-        let shared = Arc::clone(&self.shared);
-        let outcome = tokio::time::timeout(shared.refresh_bound(), shared.fetch_ranges()).await;
-        self.done = true;
-        {
-            let mut refresh = shared.lock_refresh();
-            if refresh.number != self.number {
-                return;
-            }
-            refresh.running = false;
-            refresh.failed = match outcome {
-                Ok(Ok((ranges, answered))) => match shared.install(&ranges) {
-                    Ok(()) => {
-                        refresh.answered = Some(answered);
-                        None
-                    }
-                    Err(_closed) => Some(RedisError::from((ErrorKind::Io, "the cache was closed"))),
-                },
-                Ok(Err(err)) => Some(err),
-                Err(_elapsed) => Some(RedisError::from(std::io::Error::from(
-                    std::io::ErrorKind::TimedOut,
-                ))),
-            };
-        }
-        shared.refreshed.notify_waiters();
+    fn with_job<R>(&self, f: impl FnOnce(&mut Job<RedisError>) -> R) -> R {
+        f(&mut self.lock_refresh().job)
+    }
+
+    fn wake(&self) {
+        self.refreshed.notify_waiters();
+    }
+
+    fn dropped() -> RedisError {
+        RedisError::from((
+            ErrorKind::Io,
+            "the slot map refresh was dropped; its runtime shut down",
+        ))
     }
 }
 
-impl Drop for RefreshTask {
-    fn drop(&mut self) {
-        if !self.done {
-            let mut refresh = self.shared.lock_refresh();
-            if refresh.number == self.number {
-                refresh.running = false;
-                refresh.failed = Some(RedisError::from((
-                    ErrorKind::Io,
-                    "the slot map refresh was dropped; its runtime shut down",
-                )));
-            }
-            drop(refresh);
-            self.shared.refreshed.notify_waiters();
+/// Refresh `job.number` of the slot map: asks for it and installs it, unless a newer refresh
+/// took over.
+async fn refresh(mut job: Running<Arc<Shared>>) {
+    let shared = Arc::clone(&job.host);
+    let outcome = tokio::time::timeout(shared.refresh_bound(), shared.fetch_ranges()).await;
+    job.finished();
+    {
+        let mut refresh = shared.lock_refresh();
+        if !refresh.job.is_current(job.number) {
+            return;
         }
+        let outcome = match outcome {
+            Ok(Ok((ranges, answered))) => match shared.install(&ranges) {
+                Ok(()) => {
+                    refresh.answered = Some(answered);
+                    Ok(())
+                }
+                Err(_closed) => Err(RedisError::from((ErrorKind::Io, "the cache was closed"))),
+            },
+            Ok(Err(err)) => Err(err),
+            Err(_elapsed) => Err(RedisError::from(std::io::Error::from(
+                std::io::ErrorKind::TimedOut,
+            ))),
+        };
+        refresh.job.end(job.number, outcome);
     }
+    shared.refreshed.notify_waiters();
 }
 
 /// `host:port` of a seed node.

@@ -20,8 +20,8 @@
 //! deadline still completes and serves the next ones. A refill that fails hands its error to
 //! every operation that waited for it; operations in the back-off that follows (50 ms,
 //! doubling up to 2 s) get that error at once, so a dead or refusing server sees one
-//! connection attempt per lane and back-off, not one per operation. A refill that outlives
-//! its bound by a second (its runtime is no longer driven) is taken over by a new one.
+//! connection attempt per lane and back-off, not one per operation. A refill is a
+//! [`Job`](crate::job::Job): one at a time per lane, taken over when it stalls.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -40,7 +40,8 @@ use crate::errors;
 use crate::manager::NodeManager;
 
 pub(crate) use self::refill::RefillError;
-use self::refill::{Next, RefillTask, Refills};
+use self::refill::{LaneOf, Next, Refills};
+use crate::job::Running;
 
 thread_local! {
     /// xorshift state choosing the lane of each operation started on this thread: random, so
@@ -261,8 +262,11 @@ impl Connections {
             // Spawned outside the lane's lock: a task dropped at once (its runtime is shutting
             // down) ends its refill in `Drop`, which takes that lock.
             if let Some(number) = spawn {
-                let task = RefillTask::new(Arc::clone(&self.shared), index, number);
-                tokio::spawn(task.run());
+                let host = LaneOf {
+                    shared: Arc::clone(&self.shared),
+                    index,
+                };
+                tokio::spawn(refill::run(Running::new(host, number)));
             }
             refilled.await;
         }

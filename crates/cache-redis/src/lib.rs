@@ -9,6 +9,7 @@ mod builder;
 mod cluster;
 mod connections;
 mod errors;
+mod job;
 mod keys;
 mod manager;
 mod metrics;

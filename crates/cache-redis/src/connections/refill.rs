@@ -1,5 +1,5 @@
-//! Refilling an empty lane: one background task at a time per lane, with a back-off after
-//! failures, taken over when it stalls.
+//! Refilling an empty lane: one background [`Job`] at a time per lane, with a back-off after
+//! failures.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -9,14 +9,12 @@ use deadpool::managed::{Object, PoolError};
 use redis::RedisError;
 
 use super::{Held, Shared};
+use crate::job::{Host, Job, Running, State};
 
 /// The first pause after a failed refill, in ms; it doubles with each failure in a row.
 const FIRST_BACKOFF_MS: u64 = 50;
 /// The longest pause between failed refills, in ms.
 const MAX_BACKOFF_MS: u64 = 2_000;
-/// How long past its own bound a refill may run before another one takes over, in ms: the
-/// bound is enforced by a timer of the runtime that spawned it, which may no longer be driven.
-const STALL_MARGIN_MS: u64 = 1_000;
 
 /// Why a lane could not be refilled; cloned to every operation that waited for the refill.
 #[derive(Debug, Clone)]
@@ -34,14 +32,7 @@ pub(crate) enum RefillError {
 /// A lane's refill bookkeeping, kept under the lane's lock.
 #[derive(Debug, Default)]
 pub(super) struct Refills {
-    /// Whether refill number `number` runs now.
-    running: bool,
-    /// The number of the refill running, or of the last one.
-    number: u64,
-    /// When the running refill started (ms).
-    started: u64,
-    /// The error of the last refill that failed, with its number; cleared by a success.
-    failed: Option<(u64, RefillError)>,
+    job: Job<RefillError>,
     /// No new refill before this time (ms) after a failure, unless one stalled.
     retry_at: u64,
     /// The current pause after a failure (ms); 0 after a success.
@@ -62,141 +53,110 @@ impl Refills {
     /// Decides for an operation at `now` (ms) that found the lane empty and that already waited
     /// for refill `waited`, if any. `bound` is a refill's own time bound (ms).
     pub(super) fn next(&mut self, now: u64, waited: Option<u64>, bound: u64) -> Next {
-        if let (Some(waited), Some((failed, err))) = (waited, &self.failed)
-            && *failed >= waited
+        if let (Some(waited), Some((failed, err))) = (waited, self.job.failed())
+            && failed >= waited
         {
             return Next::Fail(err.clone());
         }
-        let stalled = self.running
-            && now.saturating_sub(self.started) > bound.saturating_add(STALL_MARGIN_MS);
-        if self.running && !stalled {
-            return Next::Wait(self.number);
+        match self.job.state(now, bound) {
+            State::Running(number) => return Next::Wait(number),
+            State::Idle if now < self.retry_at => {
+                if let Some((_, err)) = self.job.failed() {
+                    // Backing off: the last attempt's error, without another attempt.
+                    return Next::Fail(err.clone());
+                }
+            }
+            State::Idle | State::Stalled => {}
         }
-        if !stalled
-            && now < self.retry_at
-            && let Some((_, err)) = &self.failed
-        {
-            // Backing off: the last attempt's error, without another connection attempt.
-            return Next::Fail(err.clone());
-        }
-        self.running = true;
-        self.number += 1;
-        self.started = now;
-        Next::Spawn(self.number)
+        Next::Spawn(self.job.start(now))
     }
 
     /// Forgets the running refill (its outcome will be dropped) and the back-off.
     pub(super) fn disown(&mut self) {
-        if self.running {
-            self.running = false;
-            self.number += 1;
-        }
-        self.failed = None;
+        self.job.disown();
         self.backoff = 0;
         self.retry_at = 0;
     }
 
-    fn is_current(&self, number: u64) -> bool {
-        self.running && self.number == number
-    }
-
-    fn succeeded(&mut self) {
-        self.running = false;
-        self.failed = None;
-        self.backoff = 0;
-        self.retry_at = 0;
-    }
-
-    fn failed(&mut self, number: u64, err: RefillError, now: u64) {
-        self.running = false;
-        self.backoff = (self.backoff * 2).clamp(FIRST_BACKOFF_MS, MAX_BACKOFF_MS);
-        self.retry_at = now.saturating_add(self.backoff);
-        self.failed = Some((number, err));
+    /// Ends refill `number` at `now` (ms) with `outcome`, if it is current; whether it was.
+    fn end(&mut self, number: u64, outcome: Result<(), RefillError>, now: u64) -> bool {
+        let failed = outcome.is_err();
+        if !self.job.end(number, outcome) {
+            return false;
+        }
+        self.backoff = if failed {
+            (self.backoff * 2).clamp(FIRST_BACKOFF_MS, MAX_BACKOFF_MS)
+        } else {
+            0
+        };
+        self.retry_at = if failed {
+            now.saturating_add(self.backoff)
+        } else {
+            0
+        };
+        true
     }
 }
 
-/// Refill `number` of lane `index`; made before the task is spawned, so that a task dropped
-/// unpolled (spawned on a runtime that is shutting down) still ends the refill.
-pub(super) struct RefillTask {
-    shared: Arc<Shared>,
-    index: usize,
-    number: u64,
-    done: bool,
+/// The lane a refill fills.
+pub(super) struct LaneOf {
+    pub(super) shared: Arc<Shared>,
+    pub(super) index: usize,
 }
 
-impl RefillTask {
-    pub(super) fn new(shared: Arc<Shared>, index: usize, number: u64) -> Self {
-        Self {
-            shared,
-            index,
-            number,
-            done: false,
-        }
+impl Host for LaneOf {
+    type Error = RefillError;
+
+    fn with_job<R>(&self, f: impl FnOnce(&mut Job<RefillError>) -> R) -> R {
+        f(&mut self.shared.lanes[self.index].lock().refills.job)
     }
 
-    /// Checks a connection out of the pool into the lane, unless a newer refill took over.
-    pub(super) async fn run(mut self) {
-        let shared = Arc::clone(&self.shared);
-        let outcome = tokio::time::timeout(shared.refill_timeout, shared.pool.get()).await;
-        self.done = true;
-        let lane = &shared.lanes[self.index];
-        let now = shared.now_ms();
-        let mut state = lane.lock();
-        if !state.refills.is_current(self.number) {
-            // Superseded after stalling, or disowned by a reset (it may reach an old master):
-            // the connection, if any, is closed rather than pooled.
-            drop(state);
-            if let Ok(Ok(pooled)) = outcome {
-                drop(Object::take(pooled));
-            }
-            return;
-        }
-        match outcome {
-            Ok(Ok(pooled)) => {
-                // Checked under the lane's lock: `close` sets the flag before it empties the
-                // lanes, so either it sees this connection or this sees the flag.
-                if shared.closed.load(Ordering::SeqCst) {
-                    state.refills.failed(self.number, RefillError::Closed, now);
-                } else {
-                    lane.last_reply.store(now, Ordering::Relaxed);
-                    state.held = Some(Held {
-                        pooled,
-                        generation: shared.next_generation.fetch_add(1, Ordering::Relaxed),
-                        installed: now,
-                    });
-                    state.refills.succeeded();
-                }
-            }
-            Ok(Err(err)) => state
-                .refills
-                .failed(self.number, RefillError::from(err), now),
-            Err(_elapsed) => state.refills.failed(self.number, RefillError::Timeout, now),
-        }
+    fn wake(&self) {
+        self.shared.lanes[self.index].refilled.notify_waiters();
+    }
+
+    fn dropped() -> RefillError {
+        RefillError::Other("the connection task was dropped; its runtime shut down")
+    }
+}
+
+/// Refill `refill.number` of its lane: checks a connection out of the pool into the lane,
+/// unless a newer refill took over.
+pub(super) async fn run(mut refill: Running<LaneOf>) {
+    let shared = Arc::clone(&refill.host.shared);
+    let outcome = tokio::time::timeout(shared.refill_timeout, shared.pool.get()).await;
+    refill.finished();
+    let lane = &shared.lanes[refill.host.index];
+    let now = shared.now_ms();
+    let mut state = lane.lock();
+    if !state.refills.job.is_current(refill.number) {
+        // Superseded after stalling, or disowned by a reset (it may reach an old master): the
+        // connection, if any, is closed rather than pooled.
         drop(state);
-        lane.refilled.notify_waiters();
-    }
-}
-
-impl Drop for RefillTask {
-    /// Ends a refill dropped before it finished (its runtime shut down), so the lane does not
-    /// wait for it; the operations that waited get an error and the next one starts anew.
-    fn drop(&mut self) {
-        if self.done {
-            return;
+        if let Ok(Ok(pooled)) = outcome {
+            drop(Object::take(pooled));
         }
-        let lane = &self.shared.lanes[self.index];
-        {
-            let mut state = lane.lock();
-            if state.refills.is_current(self.number) {
-                state.refills.running = false;
-                state.refills.failed = Some((
-                    self.number,
-                    RefillError::Other("the connection task was dropped; its runtime shut down"),
-                ));
-            }
-        }
-        lane.refilled.notify_waiters();
+        return;
     }
+    let outcome = match outcome {
+        // Checked under the lane's lock: `close` sets the flag before it empties the lanes, so
+        // either it sees this connection or this sees the flag.
+        Ok(Ok(_)) if shared.closed.load(Ordering::SeqCst) => Err(RefillError::Closed),
+        Ok(Ok(pooled)) => {
+            lane.last_reply.store(now, Ordering::Relaxed);
+            state.held = Some(Held {
+                pooled,
+                generation: shared.next_generation.fetch_add(1, Ordering::Relaxed),
+                installed: now,
+            });
+            Ok(())
+        }
+        Ok(Err(err)) => Err(RefillError::from(err)),
+        Err(_elapsed) => Err(RefillError::Timeout),
+    };
+    state.refills.end(refill.number, outcome, now);
+    drop(state);
+    lane.refilled.notify_waiters();
 }
 
 impl From<PoolError<RedisError>> for RefillError {
