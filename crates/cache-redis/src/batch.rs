@@ -9,7 +9,7 @@ use futures_util::future::join_all;
 
 use crate::cluster::Route;
 use crate::keys::{Key, ttl_millis};
-use crate::{Kind, RedisCache};
+use crate::{Kind, RedisCache, Topology};
 
 /// The most keys one round trip of a batch carries: large batches are split so that one
 /// command never holds Redis (single-threaded) for long, and each chunk has the timeout.
@@ -100,7 +100,15 @@ impl RedisCache {
                 .count()
                 .max(1);
             let (chunk, later) = rest.split_at(take);
-            if self.inner.topology.is_cluster() {
+            if let Topology::Direct(direct) = &self.inner.topology {
+                let mut pipe = redis::pipe();
+                for (key, value) in chunk {
+                    pipe.add_command(set(key, value));
+                }
+                self.run_pipeline::<()>(direct, "set_many", chunk.len(), Kind::Write, &pipe)
+                    .await?;
+                self.count(Stat::Set, chunk.len());
+            } else {
                 // Not a pipeline: on `ASK`, each command must go to the importing node with
                 // its own `ASKING`, and a pipeline would send every command after one `ASKING`.
                 let cmds: Vec<(Route, redis::Cmd)> = chunk
@@ -116,14 +124,6 @@ impl RedisCache {
                     .await;
                 // After an error, some entries of the chunk may be stored: none is counted.
                 self.count(Stat::Set, done?.len());
-            } else {
-                let mut pipe = redis::pipe();
-                for (key, value) in chunk {
-                    pipe.add_command(set(key, value));
-                }
-                self.run_pipeline::<()>("set_many", chunk.len(), Kind::Write, &pipe)
-                    .await?;
-                self.count(Stat::Set, chunk.len());
             }
             rest = later;
         }

@@ -16,7 +16,7 @@ use crate::connections::Connections;
 use crate::keys::Keys;
 use crate::manager::{NodeManager, Sentinels, Target, with_host_port};
 use crate::redis_url::Topology as UrlTopology;
-use crate::{RedisCache, Topology};
+use crate::{Direct, RedisCache, Topology};
 
 /// The URL used when none is given.
 const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
@@ -301,7 +301,14 @@ impl RedisCacheBuilder {
                     connect_bound,
                 );
                 let connections = Connections::open(manager, self.pool_size, connect_bound)?;
-                (Topology::Single(connections), described)
+                (
+                    Topology::Direct(Direct {
+                        master: connections,
+                        replicas: None,
+                        sentinels: None,
+                    }),
+                    described,
+                )
             }
             UrlTopology::Cluster(nodes) => self.cluster(nodes, connect_bound)?,
             UrlTopology::Sentinel {
@@ -486,11 +493,11 @@ impl RedisCacheBuilder {
         } else {
             None
         };
-        let topology = Topology::Sentinel {
+        let topology = Topology::Direct(Direct {
             master,
             replicas,
-            sentinels,
-        };
+            sentinels: Some(sentinels),
+        });
         Ok((topology, described))
     }
 

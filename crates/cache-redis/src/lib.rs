@@ -66,17 +66,18 @@ pub(crate) enum Kind {
 
 /// How the cache reaches Redis.
 pub(crate) enum Topology {
-    /// One server, at a fixed address.
-    Single(Connections),
-    /// The master that sentinels name, followed through failovers, and with
-    /// `read_from_replicas`, connections to its replicas for reads.
-    Sentinel {
-        master: Connections,
-        replicas: Option<Connections>,
-        sentinels: Arc<Sentinels>,
-    },
+    /// One server, or the master that sentinels name: every command goes to it.
+    Direct(Direct),
     /// A Redis Cluster.
     Cluster(Cluster),
+}
+
+/// One server at a fixed address, or the master that sentinels name, followed through
+/// failovers, with connections to its replicas for reads with `read_from_replicas`.
+pub(crate) struct Direct {
+    pub(crate) master: Connections,
+    pub(crate) replicas: Option<Connections>,
+    pub(crate) sentinels: Option<Arc<Sentinels>>,
 }
 
 impl Topology {
@@ -87,12 +88,41 @@ impl Topology {
     /// The connections shared per server.
     fn lanes(&self) -> usize {
         match self {
-            Self::Single(connections)
-            | Self::Sentinel {
-                master: connections,
-                ..
-            } => connections.lanes(),
+            Self::Direct(direct) => direct.master.lanes(),
             Self::Cluster(cluster) => cluster.lanes(),
+        }
+    }
+}
+
+impl Direct {
+    /// Sends `request` within `timeout`: to the server, or to the master (a read to a
+    /// replica with `read_from_replicas`).
+    async fn send<T: FromRedisValue + Send>(
+        &self,
+        timeout: Duration,
+        kind: Kind,
+        request: Request<'_>,
+    ) -> Result<T> {
+        let Some(sentinels) = &self.sentinels else {
+            return single(&self.master, timeout, kind, request).await;
+        };
+        sentinels.watch(&self.master, self.replicas.as_ref());
+        let replicas = self.replicas.as_ref().filter(|_| kind == Kind::Read);
+        // Boxed, like the cluster's, so that one server's future stays small.
+        Box::pin(behind_sentinels(
+            &self.master,
+            replicas,
+            timeout,
+            kind,
+            request,
+        ))
+        .await
+    }
+
+    fn close(&self) {
+        self.master.close();
+        if let Some(replicas) = &self.replicas {
+            replicas.close();
         }
     }
 }
@@ -228,7 +258,7 @@ impl RedisCache {
     async fn every_primary(&self) -> Result<Vec<Route>> {
         self.ensure_open()?;
         match &self.inner.topology {
-            Topology::Single(_) | Topology::Sentinel { .. } => Ok(vec![Route::Slot(0)]),
+            Topology::Direct(_) => Ok(vec![Route::Slot(0)]),
             Topology::Cluster(cluster) => {
                 cache_core::runtime::require_tokio("cache-redis", true)?;
                 let timeout = self.inner.timeout;
@@ -336,8 +366,10 @@ impl RedisCache {
                 Topology::Cluster(cluster) => {
                     Box::pin(cluster.attempt(self.inner.timeout, kind, &route, cmd)).await
                 }
-                Topology::Single(_) | Topology::Sentinel { .. } => {
-                    self.unrouted(kind, Request::Cmd(cmd)).await
+                Topology::Direct(direct) => {
+                    direct
+                        .send(self.inner.timeout, kind, Request::Cmd(cmd))
+                        .await
                 }
             }
         })
@@ -347,9 +379,10 @@ impl RedisCache {
     /// Sends a pipeline to the one server, or to the master behind the sentinels (a
     /// [`Kind::Read`] pipeline to a replica with `read_from_replicas`), within the timeout;
     /// counted and traced. Writes are sent once, reads again after a lost connection, as with
-    /// [`run`](Self::run). Never on a cluster, where each command must be routed.
+    /// [`run`](Self::run). A cluster has none: each command there must be routed.
     async fn run_pipeline<T: FromRedisValue + Send>(
         &self,
+        direct: &Direct,
         op: &'static str,
         keys: usize,
         kind: Kind,
@@ -357,37 +390,11 @@ impl RedisCache {
     ) -> Result<T> {
         self.traced(op, keys, || async {
             self.ready()?;
-            self.unrouted(kind, Request::Pipe(pipe)).await
+            direct
+                .send(self.inner.timeout, kind, Request::Pipe(pipe))
+                .await
         })
         .await
-    }
-
-    /// Sends `request` where a request needs no routing: to the one server, or behind the
-    /// sentinels to the master (a read to a replica with `read_from_replicas`).
-    async fn unrouted<T: FromRedisValue + Send>(
-        &self,
-        kind: Kind,
-        request: Request<'_>,
-    ) -> Result<T> {
-        let timeout = self.inner.timeout;
-        match &self.inner.topology {
-            Topology::Single(connections) => single(connections, timeout, kind, request).await,
-            Topology::Sentinel {
-                master,
-                replicas,
-                sentinels,
-            } => {
-                sentinels.watch(master, replicas.as_ref());
-                let replicas = replicas.as_ref().filter(|_| kind == Kind::Read);
-                // Boxed, like the cluster's, so that one server's future stays small.
-                Box::pin(behind_sentinels(master, replicas, timeout, kind, request)).await
-            }
-            Topology::Cluster(_) => Err(CacheError::Backend {
-                code: None,
-                message: "a pipeline cannot be routed on a redis cluster".into(),
-                source: None,
-            }),
-        }
     }
 
     /// Checks that the cache is open and that tokio can run it.
@@ -692,15 +699,7 @@ impl Cache for RedisCache {
         if !self.inner.closed.swap(true, Ordering::AcqRel) {
             self.inner.closing.send_replace(true);
             match &self.inner.topology {
-                Topology::Single(connections) => connections.close(),
-                Topology::Sentinel {
-                    master, replicas, ..
-                } => {
-                    master.close();
-                    if let Some(replicas) = replicas {
-                        replicas.close();
-                    }
-                }
+                Topology::Direct(direct) => direct.close(),
                 Topology::Cluster(cluster) => cluster.close(),
             }
         }

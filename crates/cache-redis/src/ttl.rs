@@ -39,10 +39,10 @@ impl RedisCache {
                 })
                 .await?
             }
-            Topology::Single(_) | Topology::Sentinel { .. } => {
+            Topology::Direct(direct) => {
                 let mut pipe = redis::pipe();
                 pipe.add_command(get).add_command(pttl);
-                self.run_pipeline(OP, 1, Kind::Read, &pipe).await?
+                self.run_pipeline(direct, OP, 1, Kind::Read, &pipe).await?
             }
         };
         let entry = entry(value, ms);

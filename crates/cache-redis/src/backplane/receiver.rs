@@ -20,10 +20,10 @@ use redis::{Client, ConnectionInfo, ErrorKind, RedisError, Value};
 use tokio::sync::watch;
 
 use super::{Event, Message, Shared};
-use crate::Topology;
 use crate::cluster::slots::join_host_port;
 use crate::errors;
 use crate::manager::Sentinels;
+use crate::{Direct, Topology};
 
 /// The pause before the first attempt to reconnect; it doubles after each failed attempt.
 const FIRST_PAUSE: Duration = Duration::from_millis(50);
@@ -162,21 +162,21 @@ impl Receiver {
     async fn source(&self) -> Option<Source> {
         let shared = self.shared.upgrade()?;
         match &shared.cache.inner.topology {
-            Topology::Single(connections) => {
-                let info = connections.manager().fixed_info()?.clone();
-                Some(Source::Nodes(vec![(info.addr().to_string(), info)]))
-            }
-            // Waits for the slot map at most the cache's timeout, the backplane kept meanwhile.
-            Topology::Cluster(cluster) => Some(Source::Nodes(cluster.every_node().await)),
-            Topology::Sentinel {
+            Topology::Direct(Direct {
                 master,
                 replicas,
-                sentinels,
-            } => {
+                sentinels: Some(sentinels),
+            }) => {
                 // The watcher tells when the master moves, also to a process that only listens.
                 sentinels.watch(master, replicas.as_ref());
                 Some(Source::Master(Arc::clone(sentinels)))
             }
+            Topology::Direct(direct) => {
+                let info = direct.master.manager().fixed_info()?.clone();
+                Some(Source::Nodes(vec![(info.addr().to_string(), info)]))
+            }
+            // Waits for the slot map at most the cache's timeout, the backplane kept meanwhile.
+            Topology::Cluster(cluster) => Some(Source::Nodes(cluster.every_node().await)),
         }
     }
 
