@@ -196,14 +196,14 @@ impl Connections {
                 next_generation: AtomicU64::new(0),
                 closed: AtomicBool::new(false),
                 refill_timeout,
-                refill_bound_ms: refill::bound_ms(refill_timeout),
+                refill_bound_ms: millis(refill_timeout),
                 epoch: Instant::now(),
             }),
         }
     }
 
     /// A connection for one operation started at `now` (from [`now_ms`](Self::now_ms)), on
-    /// `lane` or else a random one. When the lane is empty, or its connection has answered
+    /// lane `index`. When the lane is empty, or its connection has answered
     /// nothing for [`IDLE_CHECK_MS`], waits for the lane's refill, starting one unless one
     /// runs or the lane backs off after a failure. Must run inside a tokio runtime.
     /// Cancel-safe: a refill goes on without its waiters.
@@ -211,17 +211,14 @@ impl Connections {
     /// # Errors
     /// The error of the refill this call waited for, the last refill's error while the lane
     /// backs off, and [`RefillError::Closed`] after [`close`](Self::close).
-    async fn lease(&self, now: u64, lane: Option<usize>) -> Result<Lease, RefillError> {
-        let index = self.lane_index(lane);
+    async fn lease(&self, now: u64, index: usize) -> Result<Lease, RefillError> {
         let lane = &self.shared.lanes[index];
         let mut waited_for = None;
         loop {
             let idle = {
                 let mut state = lane.lock();
-                let fresh =
-                    now.saturating_sub(lane.last_reply.load(Ordering::Relaxed)) <= IDLE_CHECK_MS;
                 match &state.held {
-                    Some(held) if fresh => return Ok(held.lease(index)),
+                    Some(held) if lane.fresh(now) => return Ok(held.lease(index)),
                     // Silent for a while: Redis may have restarted or closed it meanwhile.
                     // The pool's recycle `PING` checks it in the refill below.
                     Some(_) => state.held.take(),
@@ -286,20 +283,15 @@ impl Connections {
     fn lease_held(&self, now: u64, lane: Option<usize>) -> Result<Lease, usize> {
         let index = self.lane_index(lane);
         let lane = &self.shared.lanes[index];
-        let state = lane.lock();
-        match &state.held {
-            Some(held)
-                if now.saturating_sub(lane.last_reply.load(Ordering::Relaxed)) <= IDLE_CHECK_MS =>
-            {
-                Ok(held.lease(index))
-            }
+        match &lane.lock().held {
+            Some(held) if lane.fresh(now) => Ok(held.lease(index)),
             _ => Err(index),
         }
     }
 
     /// Notes that the connection of `id` answered (with a value or a server error) an
     /// operation started at `started` (from [`now_ms`](Self::now_ms)).
-    pub(crate) fn replied(&self, id: &LeaseId, started: u64) {
+    fn replied(&self, id: &LeaseId, started: u64) {
         if let Some(lane) = self.shared.lanes.get(id.lane) {
             // A plain store, at most once per millisecond and lane: no contended write per
             // operation. Racing stores may set an older millisecond; harmless.
@@ -309,16 +301,7 @@ impl Connections {
         }
     }
 
-    /// Whether the lane of `id` answered an operation started at or after `since` (from
-    /// [`now_ms`](Self::now_ms)).
-    pub(crate) fn replied_since(&self, id: &LeaseId, since: u64) -> bool {
-        self.shared
-            .lanes
-            .get(id.lane)
-            .is_some_and(|lane| lane.last_reply.load(Ordering::Relaxed) >= since)
-    }
-
-    /// Milliseconds since the cache was built, the clock of [`replied_since`](Self::replied_since).
+    /// Milliseconds since the cache was built, the clock of the lanes.
     pub(crate) fn now_ms(&self) -> u64 {
         self.shared.now_ms()
     }
@@ -353,20 +336,15 @@ impl Connections {
                 None => None,
             }
         };
-        let Some(Held { pooled, .. }) = taken else {
+        let Some(held) = taken else {
             return;
         };
         match why {
-            Retire::Suspect => drop(pooled),
-            Retire::ReadOnly => drop(Object::take(pooled)),
+            Retire::Suspect => drop(held),
+            Retire::ReadOnly => held.detach(),
             Retire::Broken => {
-                drop(Object::take(pooled));
-                for (index, other) in self.shared.lanes.iter().enumerate() {
-                    if index != id.lane {
-                        let handed_back = other.lock().held.take();
-                        drop(handed_back);
-                    }
-                }
+                held.detach();
+                drop(self.shared.take_held(Some(id.lane)));
             }
         }
     }
@@ -376,7 +354,10 @@ impl Connections {
     /// something since (then it is slow, not stuck).
     pub(crate) fn retire_if_silent(&self, leased: Option<LeaseId>, started: u64) {
         if let Some(id) = leased
-            && !self.replied_since(&id, started)
+            && !self.shared.lanes.get(id.lane).is_some_and(|lane| {
+                // Answered an operation started no earlier than this one.
+                lane.last_reply.load(Ordering::Relaxed) >= started
+            })
         {
             self.retire(&id, Retire::Suspect);
         }
@@ -387,17 +368,13 @@ impl Connections {
     /// A refill running now is disowned, since it may be connecting to the old address.
     pub(crate) fn reset(&self) {
         for lane in &*self.shared.lanes {
-            let taken = {
-                let mut state = lane.lock();
-                state.refills.disown();
-                state.held.take()
-            };
-            if let Some(Held { pooled, .. }) = taken {
-                drop(Object::take(pooled));
-            }
-            // Operations that waited for the disowned refill start another.
-            lane.refilled.notify_waiters();
+            lane.lock().refills.disown();
         }
+        // Operations that waited for the disowned refills start others.
+        self.shared
+            .take_held(None)
+            .into_iter()
+            .for_each(Held::detach);
         self.shared.pool.retain(|_, _| false);
     }
 
@@ -414,11 +391,7 @@ impl Connections {
     /// Empties every lane and closes the pool; later leases fail with [`RefillError::Closed`].
     pub(crate) fn close(&self) {
         self.shared.closed.store(true, Ordering::SeqCst);
-        for lane in &*self.shared.lanes {
-            let taken = lane.lock().held.take();
-            drop(taken);
-            lane.refilled.notify_waiters();
-        }
+        drop(self.shared.take_held(None));
         self.shared.pool.close();
     }
 
@@ -443,16 +416,34 @@ impl WeakConnections {
 }
 
 impl Shared {
+    /// Empties every lane but `except`, waking the operations that wait on them; the
+    /// connections taken are dropped by the caller, outside the lanes' locks.
+    fn take_held(&self, except: Option<usize>) -> Vec<Held> {
+        let mut taken = Vec::new();
+        for (index, lane) in self.lanes.iter().enumerate() {
+            if Some(index) != except {
+                taken.extend(lane.lock().held.take());
+                lane.refilled.notify_waiters();
+            }
+        }
+        taken
+    }
+
     fn now_ms(&self) -> u64 {
         self.ms_at(Instant::now())
     }
 
     fn ms_at(&self, at: Instant) -> u64 {
-        u64::try_from(at.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX)
+        millis(at.saturating_duration_since(self.epoch))
     }
 }
 
 impl Lane {
+    /// Whether the lane's connection answered within [`IDLE_CHECK_MS`] of `now`.
+    fn fresh(&self, now: u64) -> bool {
+        now.saturating_sub(self.last_reply.load(Ordering::Relaxed)) <= IDLE_CHECK_MS
+    }
+
     fn lock(&self) -> MutexGuard<'_, LaneState> {
         // No code panics while holding this lock; recover the data if that ever changes.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
@@ -460,6 +451,12 @@ impl Lane {
 }
 
 impl Held {
+    /// Closes the connection rather than pooling it: it may be broken, or reach a server
+    /// that no longer plays its part (a demoted or former master).
+    fn detach(self) {
+        drop(Object::take(self.pooled));
+    }
+
     fn lease(&self, lane: usize) -> Lease {
         Lease {
             conn: MultiplexedConnection::clone(&self.pooled),
@@ -503,7 +500,7 @@ impl Connections {
         let Lease { mut conn, id } = match self.lease_held(started, lane) {
             Ok(lease) => lease,
             // Waiting for a refill is rare: boxed, so that every command's future stays small.
-            Err(index) => Box::pin(self.lease(started, Some(index)))
+            Err(index) => Box::pin(self.lease(started, index))
                 .await
                 .map_err(SendError::NotSent)?,
         };
@@ -540,4 +537,9 @@ impl Connections {
             }
         }
     }
+}
+
+/// `duration` in whole milliseconds, saturating.
+pub(crate) fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use deadpool::managed::{Object, PoolError};
 use redis::RedisError;
@@ -134,6 +133,7 @@ pub(super) async fn run(mut refill: Running<LaneOf>) {
         // connection, if any, is closed rather than pooled.
         drop(state);
         if let Ok(Ok(pooled)) = outcome {
+            // As `Held::detach`.
             drop(Object::take(pooled));
         }
         return;
@@ -170,9 +170,4 @@ impl From<PoolError<RedisError>> for RefillError {
             }
         }
     }
-}
-
-/// A refill's own time bound in whole milliseconds.
-pub(super) fn bound_ms(bound: Duration) -> u64 {
-    u64::try_from(bound.as_millis()).unwrap_or(u64::MAX)
 }
