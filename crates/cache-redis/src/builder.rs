@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crate::cluster::{Cluster, seed_addr};
 use crate::connections::Connections;
 use crate::keys::Keys;
-use crate::manager::{NodeManager, Sentinels, Target, with_host_port};
+use crate::manager::{NodeManager, Sentinels, Target};
 use crate::redis_url::Topology as UrlTopology;
 use crate::{RedisCache, Topology};
 
@@ -452,22 +452,12 @@ impl RedisCacheBuilder {
                 .set_tcp_settings(tcp_settings(self.timeout));
             infos.push(self.tls(info)?);
         }
-        // The data nodes' address comes from the sentinels; the first sentinel's stands in.
+        // The data nodes' address comes from the sentinels; the first sentinel's (a TCP or TLS
+        // address, as `seed_addr` checked) stands in, with its transport.
         let first = infos
             .first()
             .ok_or_else(|| invalid("sentinel needs at least one sentinel"))?;
-        let (ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. }) =
-            first.addr()
-        else {
-            return Err(invalid("a sentinel must be a redis:// or rediss:// url"));
-        };
-        let placeholder = if tls {
-            with_host_port(first.addr(), host.clone(), *port)
-        } else {
-            ConnectionAddr::Tcp(host.clone(), *port)
-        };
-        let node =
-            self.node_settings(first.clone().set_addr(placeholder).set_redis_settings(node))?;
+        let node = self.node_settings(first.clone().set_redis_settings(node))?;
         let mut described = describe(&node);
         described.addr = format!(
             "{}+sentinel://{}/{master_name}",

@@ -31,7 +31,7 @@ use crate::Kind;
 use crate::connections::{Connections, RefillError, Request, SendError};
 use crate::errors;
 use crate::job::{Host, Job, Running, State};
-use crate::manager::{NodeManager, Target, with_host_port};
+use crate::manager::{NodeManager, Target, info_at};
 
 pub(crate) mod slots;
 
@@ -90,7 +90,10 @@ struct Shared {
 
 /// One node, and the lanes of its connections.
 pub(crate) struct Node {
+    /// `host:port`, the key of [`Shared::nodes`].
     pub(crate) addr: String,
+    /// The host of `addr`, without brackets.
+    host: String,
     pub(crate) connections: Connections,
 }
 
@@ -329,7 +332,7 @@ impl Cluster {
             .into_iter()
             .filter_map(|addr| {
                 let (host, port) = split_host_port(&addr)?;
-                let info = shared.node_info(host, port);
+                let info = info_at(&shared.template, host, port);
                 Some((addr, info))
             })
             .collect()
@@ -424,7 +427,7 @@ impl Shared {
         }
         let manager = NodeManager::new(
             Target::Fixed {
-                info: Box::new(self.node_info(host, port)),
+                info: Box::new(info_at(&self.template, host.clone(), port)),
                 readonly: self.read_from_replicas,
             },
             self.connect_bound,
@@ -432,27 +435,18 @@ impl Shared {
         let connections = Connections::open(manager, self.lanes, self.connect_bound)?;
         let node = Arc::new(Node {
             addr: addr.clone(),
+            host,
             connections,
         });
         nodes.insert(addr, Arc::clone(&node));
         Ok(node)
     }
 
-    /// The settings to reach the node at `host:port` with.
-    fn node_info(&self, host: String, port: u16) -> ConnectionInfo {
-        self.template
-            .clone()
-            .set_addr(with_host_port(self.template.addr(), host, port))
-    }
-
     /// The node a redirection from `from` names; an empty host (a node that does not know
     /// its own address) is `from`'s host.
     fn redirected_to(&self, addr: &str, from: &Node) -> Result<Arc<Node>, CacheError> {
-        match (addr.strip_prefix(':'), split_host_port(&from.addr)) {
-            (Some(port), Some((host, _))) => match port.parse() {
-                Ok(port) => self.node(&join_host_port(&host, port)),
-                Err(_) => self.node(addr),
-            },
+        match addr.strip_prefix(':').map(str::parse) {
+            Some(Ok(port)) => self.node(&join_host_port(&from.host, port)),
             _ => self.node(addr),
         }
     }
@@ -588,11 +582,8 @@ impl Shared {
                 connections.send::<Value>(started, None, Request::Cmd(&cmd), false, &mut leased),
             )
             .await;
-            let host = split_host_port(&node.addr)
-                .map(|(host, _)| host)
-                .unwrap_or_default();
             let err = match asked {
-                Ok(Ok(reply)) => match parse_cluster_slots(&reply, &host) {
+                Ok(Ok(reply)) => match parse_cluster_slots(&reply, &node.host) {
                     Some(ranges) if !ranges.is_empty() => return Ok((ranges, node.addr.clone())),
                     _ => RedisError::from((
                         ErrorKind::Parse,

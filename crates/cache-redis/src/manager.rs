@@ -122,10 +122,9 @@ impl managed::Manager for NodeManager {
                 Ok(conn)
             }
             Target::Sentinel(sentinels) => {
-                let (host, port) = sentinels.master_addr().await?;
-                let addr = sentinels.node_addr(host.clone(), port);
-                let mut conn = self.connect(sentinels.node.clone().set_addr(addr)).await?;
-                *sentinels.lock_current() = Some((host, port));
+                let (master, info) = sentinels.master().await?;
+                let mut conn = self.connect(info).await?;
+                *sentinels.lock_current() = Some(master);
                 // A sentinel may name a master that has just been demoted (it has not noticed
                 // yet): a connection that would answer `READONLY` to every write is refused.
                 check_role(&mut conn, Role::Master).await?;
@@ -133,8 +132,7 @@ impl managed::Manager for NodeManager {
             }
             Target::SentinelReplica(sentinels) => {
                 let (host, port) = sentinels.replica_addr().await?;
-                let addr = sentinels.node_addr(host, port);
-                let mut conn = self.connect(sentinels.node.clone().set_addr(addr)).await?;
+                let mut conn = self.connect(info_at(&sentinels.node, host, port)).await?;
                 check_role(&mut conn, Role::Replica).await?;
                 Ok(conn)
             }
@@ -186,10 +184,7 @@ impl Sentinels {
     /// it with.
     pub(crate) async fn master(&self) -> Result<((String, u16), ConnectionInfo), RedisError> {
         let (host, port) = self.master_addr().await?;
-        let info = self
-            .node
-            .clone()
-            .set_addr(self.node_addr(host.clone(), port));
+        let info = info_at(&self.node, host.clone(), port);
         Ok(((host, port), info))
     }
 
@@ -368,16 +363,12 @@ impl Sentinels {
             RedisError::from((ErrorKind::InvalidClientConfig, "no sentinel was given"))
         }))
     }
-
-    /// The address of a data node named by a sentinel, with the transport of `node`.
-    fn node_addr(&self, host: String, port: u16) -> ConnectionAddr {
-        with_host_port(self.node.addr(), host, port)
-    }
 }
 
-/// `host:port` reached as `template` is (TCP, or TLS with its settings).
-pub(crate) fn with_host_port(template: &ConnectionAddr, host: String, port: u16) -> ConnectionAddr {
-    match template {
+/// The settings of `template` (credentials, socket settings, TCP or TLS with its settings),
+/// for the server at `host:port`.
+pub(crate) fn info_at(template: &ConnectionInfo, host: String, port: u16) -> ConnectionInfo {
+    let addr = match template.addr() {
         ConnectionAddr::TcpTls {
             insecure,
             tls_params,
@@ -389,7 +380,8 @@ pub(crate) fn with_host_port(template: &ConnectionAddr, host: String, port: u16)
             tls_params: tls_params.clone(),
         },
         _ => ConnectionAddr::Tcp(host, port),
-    }
+    };
+    template.clone().set_addr(addr)
 }
 
 /// The task of [`Sentinels::watch`].
