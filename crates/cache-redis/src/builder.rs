@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crate::cluster::{Cluster, seed_addr};
 use crate::connections::Connections;
 use crate::keys::Keys;
-use crate::manager::{NodeManager, Sentinels, Target};
+use crate::manager::{NodeManager, Role, Sentinels, Target};
 use crate::redis_url::Topology as UrlTopology;
 use crate::{RedisCache, Topology};
 
@@ -465,11 +465,20 @@ impl RedisCacheBuilder {
             addrs.join(",")
         );
         let sentinels = Arc::new(Sentinels::new(master_name, infos, node, self.timeout));
-        let manager = NodeManager::new(Target::Sentinel(Arc::clone(&sentinels)), connect_bound);
+        let manager = NodeManager::new(
+            Target::Sentinel {
+                sentinels: Arc::clone(&sentinels),
+                role: Role::Master,
+            },
+            connect_bound,
+        );
         let master = Connections::open(manager, self.pool_size, connect_bound)?;
         let replicas = if self.read_from_replicas {
             let manager = NodeManager::new(
-                Target::SentinelReplica(Arc::clone(&sentinels)),
+                Target::Sentinel {
+                    sentinels: Arc::clone(&sentinels),
+                    role: Role::Replica,
+                },
                 connect_bound,
             );
             Some(Connections::open(manager, self.pool_size, connect_bound)?)

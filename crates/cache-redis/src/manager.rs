@@ -38,10 +38,11 @@ pub(crate) enum Target {
         info: Box<ConnectionInfo>,
         readonly: bool,
     },
-    /// The master that sentinels name.
-    Sentinel(Arc<Sentinels>),
-    /// A replica of that master, for reads.
-    SentinelReplica(Arc<Sentinels>),
+    /// The server of `role` that sentinels name: the master, or a replica of it for reads.
+    Sentinel {
+        sentinels: Arc<Sentinels>,
+        role: Role,
+    },
 }
 
 /// How often the sentinels are asked whether the master changed, while no subscription to
@@ -74,9 +75,27 @@ pub(crate) struct Sentinels {
 
 /// The role a connection's server must have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
+pub(crate) enum Role {
     Master,
     Replica,
+}
+
+impl Role {
+    /// The role's name in a `ROLE` reply.
+    fn name(self) -> &'static str {
+        match self {
+            Role::Master => "master",
+            Role::Replica => "slave",
+        }
+    }
+
+    /// The error kind of a server that does not have the role.
+    fn error_kind(self) -> ErrorKind {
+        match self {
+            Role::Master => ErrorKind::MasterNameNotFoundBySentinel,
+            Role::Replica => ErrorKind::NoValidReplicasFoundBySentinel,
+        }
+    }
 }
 
 impl NodeManager {
@@ -103,7 +122,7 @@ impl NodeManager {
     pub(crate) fn fixed_info(&self) -> Option<&ConnectionInfo> {
         match &self.target {
             Target::Fixed { info, .. } => Some(info),
-            Target::Sentinel(_) | Target::SentinelReplica(_) => None,
+            Target::Sentinel { .. } => None,
         }
     }
 }
@@ -121,19 +140,19 @@ impl managed::Manager for NodeManager {
                 }
                 Ok(conn)
             }
-            Target::Sentinel(sentinels) => {
-                let (master, info) = sentinels.master().await?;
+            Target::Sentinel { sentinels, role } => {
+                let (addr, info) = match role {
+                    Role::Master => sentinels.master().await?,
+                    Role::Replica => sentinels.replica().await?,
+                };
                 let mut conn = self.connect(info).await?;
-                *sentinels.lock_current() = Some(master);
-                // A sentinel may name a master that has just been demoted (it has not noticed
-                // yet): a connection that would answer `READONLY` to every write is refused.
-                check_role(&mut conn, Role::Master).await?;
-                Ok(conn)
-            }
-            Target::SentinelReplica(sentinels) => {
-                let (host, port) = sentinels.replica_addr().await?;
-                let mut conn = self.connect(info_at(&sentinels.node, host, port)).await?;
-                check_role(&mut conn, Role::Replica).await?;
+                if *role == Role::Master {
+                    *sentinels.lock_current() = Some(addr);
+                }
+                // A sentinel may name a server whose role has just changed (it has not noticed
+                // yet), such as a demoted master that would answer `READONLY` to every write:
+                // its connection is refused.
+                check_role(&mut conn, *role).await?;
                 Ok(conn)
             }
         }
@@ -149,10 +168,7 @@ impl managed::Manager for NodeManager {
                 redis::cmd("PING").query_async::<()>(conn).await?;
             }
             // One round trip too, and it also tells a master demoted behind the same address.
-            Target::Sentinel(_) => check_role(conn, Role::Master)
-                .await
-                .map_err(RecycleError::Backend)?,
-            Target::SentinelReplica(_) => check_role(conn, Role::Replica)
+            Target::Sentinel { role, .. } => check_role(conn, *role)
                 .await
                 .map_err(RecycleError::Backend)?,
         }
@@ -183,7 +199,7 @@ impl Sentinels {
     /// Where the sentinels say the master is, `(host, port)`, and the settings to connect to
     /// it with.
     pub(crate) async fn master(&self) -> Result<((String, u16), ConnectionInfo), RedisError> {
-        let (host, port) = self.master_addr().await?;
+        let (host, port) = self.master_addr_on(&mut None).await?;
         let info = info_at(&self.node, host.clone(), port);
         Ok(((host, port), info))
     }
@@ -246,12 +262,7 @@ impl Sentinels {
         Some((host, port))
     }
 
-    /// Asks the sentinels where the master is.
-    async fn master_addr(&self) -> Result<(String, u16), RedisError> {
-        self.master_addr_on(&mut None).await
-    }
-
-    /// [`master_addr`](Self::master_addr), first on `kept` (see [`ask_on`](Self::ask_on)).
+    /// Asks the sentinels where the master is, first on `kept` (see [`ask_on`](Self::ask_on)).
     async fn master_addr_on(
         &self,
         kept: &mut Option<MultiplexedConnection>,
@@ -269,48 +280,43 @@ impl Sentinels {
         .await
     }
 
-    /// Asks the sentinels for a replica of the master that is up and in sync, a different one
-    /// each time when there are several.
-    async fn replica_addr(&self) -> Result<(String, u16), RedisError> {
-        self.ask("REPLICAS", |reply| {
-            let replicas = Vec::<HashMap<String, String>>::from_redis_value(reply)?;
-            let healthy: Vec<(String, u16)> = replicas
-                .iter()
-                .filter(|fields| {
-                    let flags = fields.get("flags").map_or("", String::as_str);
-                    !flags
-                        .split(',')
-                        .any(|flag| matches!(flag, "s_down" | "o_down" | "disconnected" | "master"))
-                        && fields.get("master-link-status").map(String::as_str) == Some("ok")
-                })
-                .filter_map(|fields| {
-                    Some((fields.get("ip")?.clone(), fields.get("port")?.parse().ok()?))
-                })
-                .collect();
-            if healthy.is_empty() {
-                return Err(RedisError::from((
-                    ErrorKind::NoValidReplicasFoundBySentinel,
-                    "the sentinels know no replica of the master that is up and in sync",
-                )));
-            }
-            let turn = self.next_replica.fetch_add(1, Ordering::Relaxed);
-            Ok(healthy[turn % healthy.len()].clone())
-        })
-        .await
+    /// Where the sentinels say a replica of the master is that is up and in sync, a different
+    /// one each time when there are several, `(host, port)`, and the settings to connect to it
+    /// with.
+    async fn replica(&self) -> Result<((String, u16), ConnectionInfo), RedisError> {
+        let (host, port) = self
+            .ask_on(&mut None, "REPLICAS", |reply| {
+                let replicas = Vec::<HashMap<String, String>>::from_redis_value(reply)?;
+                let healthy: Vec<(String, u16)> = replicas
+                    .iter()
+                    .filter(|fields| {
+                        let flags = fields.get("flags").map_or("", String::as_str);
+                        !flags.split(',').any(|flag| {
+                            matches!(flag, "s_down" | "o_down" | "disconnected" | "master")
+                        }) && fields.get("master-link-status").map(String::as_str) == Some("ok")
+                    })
+                    .filter_map(|fields| {
+                        Some((fields.get("ip")?.clone(), fields.get("port")?.parse().ok()?))
+                    })
+                    .collect();
+                if healthy.is_empty() {
+                    return Err(RedisError::from((
+                        ErrorKind::NoValidReplicasFoundBySentinel,
+                        "the sentinels know no replica of the master that is up and in sync",
+                    )));
+                }
+                let turn = self.next_replica.fetch_add(1, Ordering::Relaxed);
+                Ok(healthy[turn % healthy.len()].clone())
+            })
+            .await?;
+        let info = info_at(&self.node, host.clone(), port);
+        Ok(((host, port), info))
     }
 
-    /// `SENTINEL <question> <master name>` to the sentinels, in turn from the last one that
-    /// answered, each within the bound; the first answer that `read` accepts.
-    async fn ask<T>(
-        &self,
-        question: &str,
-        read: impl Fn(Value) -> Result<T, RedisError>,
-    ) -> Result<T, RedisError> {
-        self.ask_on(&mut None, question, read).await
-    }
-
-    /// [`ask`](Self::ask), first on `kept` (a connection to a sentinel that answered before),
-    /// which then holds the connection that answered.
+    /// `SENTINEL <question> <master name>` to the sentinels: first on `kept` (a connection to
+    /// a sentinel that answered before), then to each sentinel in turn from the last one that
+    /// answered, each within the bound; the first answer that `read` accepts. `kept` then
+    /// holds the connection that answered.
     async fn ask_on<T>(
         &self,
         kept: &mut Option<MultiplexedConnection>,
@@ -488,19 +494,12 @@ async fn check_role(conn: &mut MultiplexedConnection, role: Role) -> Result<(), 
         },
         _ => String::new(),
     };
-    let expected = match role {
-        Role::Master => "master",
-        Role::Replica => "slave",
-    };
+    let expected = role.name();
     if actual == expected {
         Ok(())
     } else {
-        let kind = match role {
-            Role::Master => ErrorKind::MasterNameNotFoundBySentinel,
-            Role::Replica => ErrorKind::NoValidReplicasFoundBySentinel,
-        };
         Err(RedisError::from((
-            kind,
+            role.error_kind(),
             "the server the sentinels name does not have the role they say (a failover in progress)",
             format!("expected {expected}, found {actual:?}"),
         )))
@@ -517,8 +516,10 @@ impl fmt::Debug for NodeManager {
                     "fixed address"
                 }
             }
-            Target::Sentinel(_) => "sentinel master",
-            Target::SentinelReplica(_) => "sentinel replica",
+            Target::Sentinel { role, .. } => match role {
+                Role::Master => "sentinel master",
+                Role::Replica => "sentinel replica",
+            },
         };
         f.debug_struct("NodeManager")
             .field("target", &target)
