@@ -12,9 +12,8 @@ use redis::{ConnectionAddr, ConnectionInfo, RedisConnectionInfo};
 use std::sync::Arc;
 
 use crate::cluster::{Cluster, seed_addr};
-use crate::connections::Connections;
 use crate::keys::Keys;
-use crate::manager::{NodeManager, Role, Sentinels, Target};
+use crate::manager::{Role, Sentinels, Target, pool_of};
 use crate::redis_url::Topology as UrlTopology;
 use crate::{RedisCache, Topology};
 
@@ -293,14 +292,11 @@ impl RedisCacheBuilder {
             UrlTopology::Single(info) => {
                 let info = self.single(info)?;
                 let described = describe(&info);
-                let manager = NodeManager::new(
-                    Target::Fixed {
-                        info: Box::new(info),
-                        readonly: false,
-                    },
-                    connect_bound,
-                );
-                let connections = Connections::open(manager, self.pool_size, connect_bound)?;
+                let target = Target::Fixed {
+                    info: Box::new(info),
+                    readonly: false,
+                };
+                let connections = pool_of(target, self.pool_size, connect_bound)?;
                 (Topology::Single(connections), described)
             }
             UrlTopology::Cluster(nodes) => self.cluster(nodes, connect_bound)?,
@@ -465,26 +461,19 @@ impl RedisCacheBuilder {
             addrs.join(",")
         );
         let sentinels = Arc::new(Sentinels::new(master_name, infos, node, self.timeout));
-        let manager = NodeManager::new(
-            Target::Sentinel {
-                sentinels: Arc::clone(&sentinels),
-                role: Role::Master,
-            },
-            connect_bound,
-        );
-        let master = Connections::open(manager, self.pool_size, connect_bound)?;
-        let replicas = if self.read_from_replicas {
-            let manager = NodeManager::new(
-                Target::Sentinel {
-                    sentinels: Arc::clone(&sentinels),
-                    role: Role::Replica,
-                },
+        let pool = |role| {
+            let sentinels = Arc::clone(&sentinels);
+            pool_of(
+                Target::Sentinel { sentinels, role },
+                self.pool_size,
                 connect_bound,
-            );
-            Some(Connections::open(manager, self.pool_size, connect_bound)?)
-        } else {
-            None
+            )
         };
+        let master = pool(Role::Master)?;
+        let replicas = self
+            .read_from_replicas
+            .then(|| pool(Role::Replica))
+            .transpose()?;
         let topology = Topology::Sentinel {
             master,
             replicas,

@@ -31,7 +31,7 @@ use crate::Kind;
 use crate::connections::{Connections, RefillError, Request, SendError};
 use crate::errors;
 use crate::job::{Host, Job, Running, State};
-use crate::manager::{NodeManager, Target, info_at};
+use crate::manager::{Target, info_at, pool_of};
 
 pub(crate) mod slots;
 
@@ -425,14 +425,11 @@ impl Shared {
         if let Some(node) = nodes.get(&addr) {
             return Ok(Arc::clone(node));
         }
-        let manager = NodeManager::new(
-            Target::Fixed {
-                info: Box::new(info_at(&self.template, host.clone(), port)),
-                readonly: self.read_from_replicas,
-            },
-            self.connect_bound,
-        );
-        let connections = Connections::open(manager, self.lanes, self.connect_bound)?;
+        let target = Target::Fixed {
+            info: Box::new(info_at(&self.template, host.clone(), port)),
+            readonly: self.read_from_replicas,
+        };
+        let connections = pool_of(target, self.lanes, self.connect_bound)?;
         let node = Arc::new(Node {
             addr: addr.clone(),
             host,

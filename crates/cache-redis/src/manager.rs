@@ -18,6 +18,8 @@ use futures_util::StreamExt;
 use redis::aio::MultiplexedConnection;
 use tokio::sync::watch;
 
+use cache_core::CacheError;
+
 use crate::connections::{Connections, WeakConnections};
 use redis::{
     AsyncConnectionConfig, Client, ConnectionAddr, ConnectionInfo, ErrorKind, FromRedisValue,
@@ -98,17 +100,24 @@ impl Role {
     }
 }
 
-impl NodeManager {
-    pub(crate) fn new(target: Target, connect_timeout: Duration) -> Self {
-        Self {
-            target,
-            config: AsyncConnectionConfig::new()
-                .set_connection_timeout(Some(connect_timeout))
-                // Every operation has its own deadline, pool checkout included.
-                .set_response_timeout(None),
-        }
-    }
+/// A pool for `target` of `lanes` lanes (see [`Connections::open`]); opening, checking and
+/// waiting for one connection are each bounded by `connect_bound`. Does no I/O.
+pub(crate) fn pool_of(
+    target: Target,
+    lanes: usize,
+    connect_bound: Duration,
+) -> Result<Connections, CacheError> {
+    let manager = NodeManager {
+        target,
+        config: AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(connect_bound))
+            // Every operation has its own deadline, pool checkout included.
+            .set_response_timeout(None),
+    };
+    Connections::open(manager, lanes, connect_bound)
+}
 
+impl NodeManager {
     async fn connect(&self, info: ConnectionInfo) -> Result<MultiplexedConnection, RedisError> {
         let client = Client::open(info)?;
         client
