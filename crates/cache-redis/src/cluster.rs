@@ -593,7 +593,7 @@ impl Shared {
                 Ok(Err(SendError::NotSent(_))) => continue,
                 Err(_elapsed) => {
                     connections.retire_if_silent(leased, started);
-                    RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))
+                    errors::timed_out()
                 }
             };
             last_err = Some(err);
@@ -726,9 +726,7 @@ async fn refresh(mut job: Running<Arc<Shared>>) {
                 Err(_closed) => Err(RedisError::from((ErrorKind::Io, "the cache was closed"))),
             },
             Ok(Err(err)) => Err(err),
-            Err(_elapsed) => Err(RedisError::from(std::io::Error::from(
-                std::io::ErrorKind::TimedOut,
-            ))),
+            Err(_elapsed) => Err(errors::timed_out()),
         };
         refresh.job.end(job.number, outcome);
     }

@@ -21,6 +21,7 @@ use tokio::sync::watch;
 use cache_core::CacheError;
 
 use crate::connections::{Connections, WeakConnections};
+use crate::errors;
 use redis::{
     AsyncConnectionConfig, Client, ConnectionAddr, ConnectionInfo, ErrorKind, FromRedisValue,
     RedisError, Value,
@@ -368,9 +369,7 @@ impl Sentinels {
                     Err(err) => err,
                 },
                 Ok(Err(err)) => err,
-                Err(_elapsed) => {
-                    RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))
-                }
+                Err(_elapsed) => errors::timed_out(),
             };
             last_err = Some(err);
         }
