@@ -15,7 +15,7 @@
 //!   sent is not retried (its outcome is unknown), a read is;
 //! - a node's broken connection sends only that node's lanes to a health check.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Duration;
@@ -110,6 +110,46 @@ struct SlotMap {
 struct Shard {
     primary: Arc<Node>,
     replicas: Vec<Arc<Node>>,
+}
+
+impl SlotMap {
+    /// The addresses of the map's nodes: its primaries, then its replicas (an address may
+    /// come more than once).
+    fn addrs(&self) -> impl Iterator<Item = &str> {
+        let primaries = self.shards.iter().map(|shard| &shard.primary);
+        let replicas = self.shards.iter().flat_map(|shard| &shard.replicas);
+        primaries.chain(replicas).map(|node| node.addr.as_str())
+    }
+
+    /// The index of the shard of `primary` (found by address), added without replicas if
+    /// there is none; [`UNSERVED`] past `u16::MAX` shards.
+    fn shard_index(&mut self, primary: &Arc<Node>) -> u16 {
+        let index = match self
+            .shards
+            .iter()
+            .position(|s| s.primary.addr == primary.addr)
+        {
+            Some(index) => index,
+            None => {
+                self.shards.push(Shard {
+                    primary: Arc::clone(primary),
+                    replicas: Vec::new(),
+                });
+                self.shards.len() - 1
+            }
+        };
+        u16::try_from(index).unwrap_or(UNSERVED)
+    }
+}
+
+/// `addrs` in order, each once.
+fn distinct<'a>(addrs: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut seen = HashSet::new();
+    addrs
+        .into_iter()
+        .filter(|addr| seen.insert(*addr))
+        .map(str::to_owned)
+        .collect()
 }
 
 #[derive(Default)]
@@ -317,18 +357,9 @@ impl Cluster {
             // Without a map the seeds are all there is; with one, the other nodes too.
             let _ = tokio::time::timeout(shared.ask_bound, shared.current_map()).await;
         }
-        let mut addrs = shared.seeds.clone();
-        if let Some(map) = shared.map() {
-            for shard in &map.shards {
-                addrs.push(shard.primary.addr.clone());
-            }
-            for shard in &map.shards {
-                addrs.extend(shard.replicas.iter().map(|node| node.addr.clone()));
-            }
-        }
-        let mut seen = std::collections::HashSet::new();
-        addrs.retain(|addr| seen.insert(addr.clone()));
-        addrs
+        let map = shared.map();
+        let seeds = shared.seeds.iter().map(String::as_str);
+        distinct(seeds.chain(map.iter().flat_map(|map| map.addrs())))
             .into_iter()
             .filter_map(|addr| {
                 let (host, port) = split_host_port(&addr)?;
@@ -551,19 +582,15 @@ impl Shared {
     /// Asks for `CLUSTER SLOTS`: first the node that answered last time, then the map's
     /// primaries, its replicas, and the seeds. The ranges and the node that answered.
     async fn fetch_ranges(&self) -> Result<(Vec<Range>, String), RedisError> {
-        let mut candidates: Vec<String> = Vec::new();
-        candidates.extend(self.lock_refresh().answered.clone());
-        if let Some(map) = self.map() {
-            for shard in &map.shards {
-                candidates.push(shard.primary.addr.clone());
-            }
-            for shard in &map.shards {
-                candidates.extend(shard.replicas.iter().map(|node| node.addr.clone()));
-            }
-        }
-        candidates.extend(self.seeds.iter().cloned());
-        let mut seen = std::collections::HashSet::new();
-        candidates.retain(|addr| seen.insert(addr.clone()));
+        let answered = self.lock_refresh().answered.clone();
+        let map = self.map();
+        let candidates = distinct(
+            answered
+                .as_deref()
+                .into_iter()
+                .chain(map.iter().flat_map(|map| map.addrs()))
+                .chain(self.seeds.iter().map(String::as_str)),
+        );
         let mut last_err = None;
         let mut cmd = redis::cmd("CLUSTER");
         cmd.arg("SLOTS");
@@ -608,40 +635,32 @@ impl Shared {
 
     /// Installs a map built from `ranges`, and forgets the nodes no longer in it.
     fn install(&self, ranges: &[Range]) -> Result<(), CacheError> {
-        let mut owner = vec![UNSERVED; SLOTS].into_boxed_slice();
-        let mut shards: Vec<Shard> = Vec::new();
-        for range in ranges {
-            let index = match shards.iter().position(|s| s.primary.addr == range.primary) {
-                Some(index) => index,
-                None => {
-                    let replicas = range
-                        .replicas
-                        .iter()
-                        .map(|addr| self.node(addr))
-                        .collect::<Result<Vec<_>, _>>()?;
-                    shards.push(Shard {
-                        primary: self.node(&range.primary)?,
-                        replicas,
-                    });
-                    shards.len() - 1
-                }
-            };
-            let index = u16::try_from(index).unwrap_or(UNSERVED);
-            for slot in range.first..=range.last {
-                owner[usize::from(slot)] = index;
-            }
-        }
-        let map = SlotMap {
-            owner,
-            shards,
+        let mut map = SlotMap {
+            owner: vec![UNSERVED; SLOTS].into_boxed_slice(),
+            shards: Vec::new(),
             fetched: Instant::now(),
         };
-        let mut kept: std::collections::HashSet<&str> =
-            self.seeds.iter().map(String::as_str).collect();
-        for shard in &map.shards {
-            kept.insert(&shard.primary.addr);
-            kept.extend(shard.replicas.iter().map(|node| node.addr.as_str()));
+        for range in ranges {
+            let known = map.shards.len();
+            let index = map.shard_index(&self.node(&range.primary)?);
+            if let Some(added) = map.shards.get_mut(known) {
+                // The shard was just added: its replicas are those of its primary's first range.
+                added.replicas = range
+                    .replicas
+                    .iter()
+                    .map(|addr| self.node(addr))
+                    .collect::<Result<_, _>>()?;
+            }
+            for slot in range.first..=range.last {
+                map.owner[usize::from(slot)] = index;
+            }
         }
+        let kept: HashSet<&str> = self
+            .seeds
+            .iter()
+            .map(String::as_str)
+            .chain(map.addrs())
+            .collect();
         self.lock_nodes()
             .retain(|addr, _| kept.contains(addr.as_str()));
         *self.map.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(map));
@@ -655,7 +674,7 @@ impl Shared {
         let owned_by = |map: &SlotMap| {
             map.shards
                 .get(usize::from(map.owner[usize::from(slot)]))
-                .is_some_and(|shard| Arc::ptr_eq(&shard.primary, &node))
+                .is_some_and(|shard| shard.primary.addr == node.addr)
         };
         // Most redirections of a slot come after the first one updated it.
         let known = self.map().is_some_and(|map| owned_by(&map));
@@ -665,21 +684,7 @@ impl Shared {
                 && !owned_by(map)
             {
                 let map = Arc::make_mut(map);
-                let index = match map
-                    .shards
-                    .iter()
-                    .position(|s| Arc::ptr_eq(&s.primary, &node))
-                {
-                    Some(index) => index,
-                    None => {
-                        map.shards.push(Shard {
-                            primary: Arc::clone(&node),
-                            replicas: Vec::new(),
-                        });
-                        map.shards.len() - 1
-                    }
-                };
-                map.owner[usize::from(slot)] = u16::try_from(index).unwrap_or(UNSERVED);
+                map.owner[usize::from(slot)] = map.shard_index(&node);
             }
         }
         self.refresh_soon();
