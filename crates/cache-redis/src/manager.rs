@@ -63,6 +63,8 @@ pub(crate) struct Sentinels {
     node: ConnectionInfo,
     /// The bound on each question to a sentinel.
     ask_timeout: Duration,
+    /// How a connection to a sentinel is opened: within `ask_timeout`.
+    config: AsyncConnectionConfig,
     /// The sentinel asked first: the last one that answered.
     preferred: AtomicUsize,
     /// The master (host, port) that the latest connection was opened to.
@@ -110,21 +112,27 @@ pub(crate) fn pool_of(
 ) -> Result<Connections, CacheError> {
     let manager = NodeManager {
         target,
-        config: AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(connect_bound))
-            // Every operation has its own deadline, pool checkout included.
-            .set_response_timeout(None),
+        config: connection_config(connect_bound),
     };
     Connections::open(manager, lanes, connect_bound)
 }
 
-impl NodeManager {
-    async fn connect(&self, info: ConnectionInfo) -> Result<MultiplexedConnection, RedisError> {
-        let client = Client::open(info)?;
-        client
-            .get_multiplexed_async_connection_with_config(&self.config)
-            .await
-    }
+/// Opens connections within `connect_timeout`, with no response timeout: each command has
+/// a deadline of its own (an operation's, pool checkout included, or a sentinel question's).
+fn connection_config(connect_timeout: Duration) -> AsyncConnectionConfig {
+    AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(connect_timeout))
+        .set_response_timeout(None)
+}
+
+/// Opens a connection to `info` with `config`.
+async fn connect(
+    info: ConnectionInfo,
+    config: &AsyncConnectionConfig,
+) -> Result<MultiplexedConnection, RedisError> {
+    Client::open(info)?
+        .get_multiplexed_async_connection_with_config(config)
+        .await
 }
 
 impl NodeManager {
@@ -144,7 +152,7 @@ impl managed::Manager for NodeManager {
     async fn create(&self) -> Result<MultiplexedConnection, RedisError> {
         match &self.target {
             Target::Fixed { info, readonly } => {
-                let mut conn = self.connect(ConnectionInfo::clone(info)).await?;
+                let mut conn = connect(ConnectionInfo::clone(info), &self.config).await?;
                 if *readonly {
                     redis::cmd("READONLY").query_async::<()>(&mut conn).await?;
                 }
@@ -155,7 +163,7 @@ impl managed::Manager for NodeManager {
                     Role::Master => sentinels.master().await?,
                     Role::Replica => sentinels.replica().await?,
                 };
-                let mut conn = self.connect(info).await?;
+                let mut conn = connect(info, &self.config).await?;
                 if *role == Role::Master {
                     *sentinels.lock_current() = Some(addr);
                 }
@@ -198,6 +206,7 @@ impl Sentinels {
             sentinels,
             node,
             ask_timeout,
+            config: connection_config(ask_timeout),
             preferred: AtomicUsize::new(0),
             current: Mutex::new(None),
             watching: AtomicBool::new(false),
@@ -349,12 +358,7 @@ impl Sentinels {
         for i in 0..count {
             let index = (first + i) % count;
             let asked = tokio::time::timeout(self.ask_timeout, async {
-                let config = AsyncConnectionConfig::new()
-                    .set_connection_timeout(Some(self.ask_timeout))
-                    .set_response_timeout(None);
-                let mut conn = Client::open(self.sentinels[index].clone())?
-                    .get_multiplexed_async_connection_with_config(&config)
-                    .await?;
+                let mut conn = connect(self.sentinels[index].clone(), &self.config).await?;
                 let reply = cmd.query_async::<Value>(&mut conn).await?;
                 Ok::<_, RedisError>((reply, conn))
             })
