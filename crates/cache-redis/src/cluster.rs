@@ -17,7 +17,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use cache_core::CacheError;
@@ -32,6 +32,7 @@ use crate::connections::{Connections, RefillError, Request, SendError};
 use crate::errors;
 use crate::job::{Host, Job, Running, State};
 use crate::manager::{Target, info_at, pool_of};
+use crate::sync::{lock, read, write};
 
 pub(crate) mod slots;
 
@@ -336,7 +337,7 @@ impl Cluster {
     pub(crate) fn close(&self) {
         let shared = &self.shared;
         let nodes: Vec<Arc<Node>> = {
-            let mut nodes = shared.lock_nodes();
+            let mut nodes = lock(&shared.nodes);
             // Under the nodes' lock, which `node()` checks the flag under too.
             shared.closed.store(true, Ordering::SeqCst);
             nodes.drain().map(|(_, node)| node).collect()
@@ -344,7 +345,7 @@ impl Cluster {
         for node in nodes {
             node.connections.close();
         }
-        *shared.map.write().unwrap_or_else(PoisonError::into_inner) = None;
+        *write(&shared.map) = None;
         shared.refreshed.notify_waiters();
     }
 
@@ -423,19 +424,8 @@ fn redirection(err: &RedisError) -> Option<(u16, String)> {
 }
 
 impl Shared {
-    fn lock_nodes(&self) -> MutexGuard<'_, HashMap<String, Arc<Node>>> {
-        self.nodes.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn lock_refresh(&self) -> MutexGuard<'_, Refresh> {
-        self.refresh.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     fn map(&self) -> Option<Arc<SlotMap>> {
-        self.map
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        read(&self.map).clone()
     }
 
     /// The node at `addr` (`host:port`, `[v6]:port` or `v6:port`), made (without I/O) on
@@ -449,7 +439,7 @@ impl Shared {
                 source: None,
             })?;
         let addr = join_host_port(&host, port);
-        let mut nodes = self.lock_nodes();
+        let mut nodes = lock(&self.nodes);
         if self.closed.load(Ordering::SeqCst) {
             return Err(CacheError::Closed);
         }
@@ -525,7 +515,7 @@ impl Shared {
                 return Ok(map);
             }
             if !running {
-                let refresh = self.lock_refresh();
+                let refresh = lock(&self.refresh);
                 return Err(match refresh.job.failed() {
                     Some((_, err)) => errors::from_redis(err.clone(), self.ask_bound),
                     None => CacheError::Unavailable {
@@ -546,7 +536,7 @@ impl Shared {
             return false;
         }
         let number = {
-            let mut refresh = self.lock_refresh();
+            let mut refresh = lock(&self.refresh);
             let now = self.now_ms();
             match refresh.job.state(now, self.refresh_bound_ms()) {
                 State::Running(_) => return true,
@@ -582,7 +572,7 @@ impl Shared {
     /// Asks for `CLUSTER SLOTS`: first the node that answered last time, then the map's
     /// primaries, its replicas, and the seeds. The ranges and the node that answered.
     async fn fetch_ranges(&self) -> Result<(Vec<Range>, String), RedisError> {
-        let answered = self.lock_refresh().answered.clone();
+        let answered = lock(&self.refresh).answered.clone();
         let map = self.map();
         let candidates = distinct(
             answered
@@ -661,9 +651,8 @@ impl Shared {
             .map(String::as_str)
             .chain(map.addrs())
             .collect();
-        self.lock_nodes()
-            .retain(|addr, _| kept.contains(addr.as_str()));
-        *self.map.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(map));
+        lock(&self.nodes).retain(|addr, _| kept.contains(addr.as_str()));
+        *write(&self.map) = Some(Arc::new(map));
         Ok(())
     }
 
@@ -679,7 +668,7 @@ impl Shared {
         // Most redirections of a slot come after the first one updated it.
         let known = self.map().is_some_and(|map| owned_by(&map));
         if !known {
-            let mut guard = self.map.write().unwrap_or_else(PoisonError::into_inner);
+            let mut guard = write(&self.map);
             if let Some(map) = guard.as_mut()
                 && !owned_by(map)
             {
@@ -696,7 +685,7 @@ impl Host for Arc<Shared> {
     type Error = RedisError;
 
     fn with_job<R>(&self, f: impl FnOnce(&mut Job<RedisError>) -> R) -> R {
-        f(&mut self.lock_refresh().job)
+        f(&mut lock(&self.refresh).job)
     }
 
     fn wake(&self) {
@@ -718,7 +707,7 @@ async fn refresh(mut job: Running<Arc<Shared>>) {
     let outcome = tokio::time::timeout(shared.refresh_bound(), shared.fetch_ranges()).await;
     job.finished();
     {
-        let mut refresh = shared.lock_refresh();
+        let mut refresh = lock(&shared.refresh);
         if !refresh.job.is_current(job.number) {
             return;
         }

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
@@ -22,6 +22,7 @@ use cache_core::CacheError;
 
 use crate::connections::{Connections, WeakConnections};
 use crate::errors;
+use crate::sync::lock;
 use redis::{
     AsyncConnectionConfig, Client, ConnectionAddr, ConnectionInfo, ErrorKind, FromRedisValue,
     RedisError, Value,
@@ -165,7 +166,7 @@ impl managed::Manager for NodeManager {
                 };
                 let mut conn = connect(info, &self.config).await?;
                 if *role == Role::Master {
-                    *sentinels.lock_current() = Some(addr);
+                    *lock(&sentinels.current) = Some(addr);
                 }
                 // A sentinel may name a server whose role has just changed (it has not noticed
                 // yet), such as a demoted master that would answer `READONLY` to every write:
@@ -227,10 +228,6 @@ impl Sentinels {
     /// differs from the one before; the current value counts as seen.
     pub(crate) fn named_masters(&self) -> watch::Receiver<Option<(String, u16)>> {
         self.named.subscribe()
-    }
-
-    fn lock_current(&self) -> std::sync::MutexGuard<'_, Option<(String, u16)>> {
-        self.current.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Starts a task (unless one runs) that asks the sentinels every [`WATCH_INTERVAL`] where
@@ -470,7 +467,7 @@ impl Watcher {
                 changed
             });
             let moved = {
-                let mut current = self.sentinels.lock_current();
+                let mut current = lock(&self.sentinels.current);
                 let moved = current.as_ref().is_some_and(|now| *now != master);
                 if moved {
                     *current = Some(master);
