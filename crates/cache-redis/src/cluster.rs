@@ -573,14 +573,18 @@ impl Shared {
     /// primaries, its replicas, and the seeds. The ranges and the node that answered.
     async fn fetch_ranges(&self) -> Result<(Vec<Range>, String), RedisError> {
         let answered = lock(&self.refresh).answered.clone();
-        let map = self.map();
-        let candidates = distinct(
-            answered
-                .as_deref()
-                .into_iter()
-                .chain(map.iter().flat_map(|map| map.addrs()))
-                .chain(self.seeds.iter().map(String::as_str)),
-        );
+        let candidates = {
+            // Let go of before the questions, as it keeps its nodes alive.
+            let map = self.map();
+            let seeds = self.seeds.iter().map(String::as_str);
+            distinct(
+                answered
+                    .as_deref()
+                    .into_iter()
+                    .chain(map.iter().flat_map(|map| map.addrs()))
+                    .chain(seeds),
+            )
+        };
         let mut last_err = None;
         let mut cmd = redis::cmd("CLUSTER");
         cmd.arg("SLOTS");

@@ -13,12 +13,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use cache_core::CacheError;
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 use futures_util::StreamExt;
 use redis::aio::MultiplexedConnection;
 use tokio::sync::watch;
-
-use cache_core::CacheError;
 
 use crate::connections::{Connections, WeakConnections};
 use crate::errors;
