@@ -12,9 +12,8 @@ use redis::{ConnectionAddr, ConnectionInfo, RedisConnectionInfo};
 use std::sync::Arc;
 
 use crate::cluster::{Cluster, seed_addr};
-use crate::connections::Connections;
 use crate::keys::Keys;
-use crate::manager::{NodeManager, Sentinels, Target, with_host_port};
+use crate::manager::{Role, Sentinels, Target, pool_of};
 use crate::redis_url::Topology as UrlTopology;
 use crate::{Direct, RedisCache, Topology};
 
@@ -293,14 +292,11 @@ impl RedisCacheBuilder {
             UrlTopology::Single(info) => {
                 let info = self.single(info)?;
                 let described = describe(&info);
-                let manager = NodeManager::new(
-                    Target::Fixed {
-                        info: Box::new(info),
-                        readonly: false,
-                    },
-                    connect_bound,
-                );
-                let connections = Connections::open(manager, self.pool_size, connect_bound)?;
+                let target = Target::Fixed {
+                    info: Box::new(info),
+                    readonly: false,
+                };
+                let connections = pool_of(target, self.pool_size, connect_bound)?;
                 (
                     Topology::Direct(Direct {
                         master: connections,
@@ -459,22 +455,12 @@ impl RedisCacheBuilder {
                 .set_tcp_settings(tcp_settings(self.timeout));
             infos.push(self.tls(info)?);
         }
-        // The data nodes' address comes from the sentinels; the first sentinel's stands in.
+        // The data nodes' address comes from the sentinels; the first sentinel's (a TCP or TLS
+        // address, as `seed_addr` checked) stands in, with its transport.
         let first = infos
             .first()
             .ok_or_else(|| invalid("sentinel needs at least one sentinel"))?;
-        let (ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. }) =
-            first.addr()
-        else {
-            return Err(invalid("a sentinel must be a redis:// or rediss:// url"));
-        };
-        let placeholder = if tls {
-            with_host_port(first.addr(), host.clone(), *port)
-        } else {
-            ConnectionAddr::Tcp(host.clone(), *port)
-        };
-        let node =
-            self.node_settings(first.clone().set_addr(placeholder).set_redis_settings(node))?;
+        let node = self.node_settings(first.clone().set_redis_settings(node))?;
         let mut described = describe(&node);
         described.addr = format!(
             "{}+sentinel://{}/{master_name}",
@@ -482,17 +468,19 @@ impl RedisCacheBuilder {
             addrs.join(",")
         );
         let sentinels = Arc::new(Sentinels::new(master_name, infos, node, self.timeout));
-        let manager = NodeManager::new(Target::Sentinel(Arc::clone(&sentinels)), connect_bound);
-        let master = Connections::open(manager, self.pool_size, connect_bound)?;
-        let replicas = if self.read_from_replicas {
-            let manager = NodeManager::new(
-                Target::SentinelReplica(Arc::clone(&sentinels)),
+        let pool = |role| {
+            let sentinels = Arc::clone(&sentinels);
+            pool_of(
+                Target::Sentinel { sentinels, role },
+                self.pool_size,
                 connect_bound,
-            );
-            Some(Connections::open(manager, self.pool_size, connect_bound)?)
-        } else {
-            None
+            )
         };
+        let master = pool(Role::Master)?;
+        let replicas = self
+            .read_from_replicas
+            .then(|| pool(Role::Replica))
+            .transpose()?;
         let topology = Topology::Direct(Direct {
             master,
             replicas,

@@ -15,9 +15,9 @@
 //!   sent is not retried (its outcome is unknown), a read is;
 //! - a node's broken connection sends only that node's lanes to a health check.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use cache_core::CacheError;
@@ -31,7 +31,8 @@ use crate::Kind;
 use crate::connections::{Connections, RefillError, Request, SendError};
 use crate::errors;
 use crate::job::{Host, Job, Running, State};
-use crate::manager::{NodeManager, Target, with_host_port};
+use crate::manager::{Target, info_at, pool_of};
+use crate::sync::{lock, read, write};
 
 pub(crate) mod slots;
 
@@ -90,7 +91,10 @@ struct Shared {
 
 /// One node, and the lanes of its connections.
 pub(crate) struct Node {
+    /// `host:port`, the key of [`Shared::nodes`].
     pub(crate) addr: String,
+    /// The host of `addr`, without brackets.
+    host: String,
     pub(crate) connections: Connections,
 }
 
@@ -107,6 +111,46 @@ struct SlotMap {
 struct Shard {
     primary: Arc<Node>,
     replicas: Vec<Arc<Node>>,
+}
+
+impl SlotMap {
+    /// The addresses of the map's nodes: its primaries, then its replicas (an address may
+    /// come more than once).
+    fn addrs(&self) -> impl Iterator<Item = &str> {
+        let primaries = self.shards.iter().map(|shard| &shard.primary);
+        let replicas = self.shards.iter().flat_map(|shard| &shard.replicas);
+        primaries.chain(replicas).map(|node| node.addr.as_str())
+    }
+
+    /// The index of the shard of `primary` (found by address), added without replicas if
+    /// there is none; [`UNSERVED`] past `u16::MAX` shards.
+    fn shard_index(&mut self, primary: &Arc<Node>) -> u16 {
+        let index = match self
+            .shards
+            .iter()
+            .position(|s| s.primary.addr == primary.addr)
+        {
+            Some(index) => index,
+            None => {
+                self.shards.push(Shard {
+                    primary: Arc::clone(primary),
+                    replicas: Vec::new(),
+                });
+                self.shards.len() - 1
+            }
+        };
+        u16::try_from(index).unwrap_or(UNSERVED)
+    }
+}
+
+/// `addrs` in order, each once.
+fn distinct<'a>(addrs: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut seen = HashSet::new();
+    addrs
+        .into_iter()
+        .filter(|addr| seen.insert(*addr))
+        .map(str::to_owned)
+        .collect()
 }
 
 #[derive(Default)]
@@ -293,7 +337,7 @@ impl Cluster {
     pub(crate) fn close(&self) {
         let shared = &self.shared;
         let nodes: Vec<Arc<Node>> = {
-            let mut nodes = shared.lock_nodes();
+            let mut nodes = lock(&shared.nodes);
             // Under the nodes' lock, which `node()` checks the flag under too.
             shared.closed.store(true, Ordering::SeqCst);
             nodes.drain().map(|(_, node)| node).collect()
@@ -301,7 +345,7 @@ impl Cluster {
         for node in nodes {
             node.connections.close();
         }
-        *shared.map.write().unwrap_or_else(PoisonError::into_inner) = None;
+        *write(&shared.map) = None;
         shared.refreshed.notify_waiters();
     }
 
@@ -314,22 +358,13 @@ impl Cluster {
             // Without a map the seeds are all there is; with one, the other nodes too.
             let _ = tokio::time::timeout(shared.ask_bound, shared.current_map()).await;
         }
-        let mut addrs = shared.seeds.clone();
-        if let Some(map) = shared.map() {
-            for shard in &map.shards {
-                addrs.push(shard.primary.addr.clone());
-            }
-            for shard in &map.shards {
-                addrs.extend(shard.replicas.iter().map(|node| node.addr.clone()));
-            }
-        }
-        let mut seen = std::collections::HashSet::new();
-        addrs.retain(|addr| seen.insert(addr.clone()));
-        addrs
+        let map = shared.map();
+        let seeds = shared.seeds.iter().map(String::as_str);
+        distinct(seeds.chain(map.iter().flat_map(|map| map.addrs())))
             .into_iter()
             .filter_map(|addr| {
                 let (host, port) = split_host_port(&addr)?;
-                let info = shared.node_info(host, port);
+                let info = info_at(&shared.template, host, port);
                 Some((addr, info))
             })
             .collect()
@@ -389,19 +424,8 @@ fn redirection(err: &RedisError) -> Option<(u16, String)> {
 }
 
 impl Shared {
-    fn lock_nodes(&self) -> MutexGuard<'_, HashMap<String, Arc<Node>>> {
-        self.nodes.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn lock_refresh(&self) -> MutexGuard<'_, Refresh> {
-        self.refresh.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     fn map(&self) -> Option<Arc<SlotMap>> {
-        self.map
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        read(&self.map).clone()
     }
 
     /// The node at `addr` (`host:port`, `[v6]:port` or `v6:port`), made (without I/O) on
@@ -415,44 +439,32 @@ impl Shared {
                 source: None,
             })?;
         let addr = join_host_port(&host, port);
-        let mut nodes = self.lock_nodes();
+        let mut nodes = lock(&self.nodes);
         if self.closed.load(Ordering::SeqCst) {
             return Err(CacheError::Closed);
         }
         if let Some(node) = nodes.get(&addr) {
             return Ok(Arc::clone(node));
         }
-        let manager = NodeManager::new(
-            Target::Fixed {
-                info: Box::new(self.node_info(host, port)),
-                readonly: self.read_from_replicas,
-            },
-            self.connect_bound,
-        );
-        let connections = Connections::open(manager, self.lanes, self.connect_bound)?;
+        let target = Target::Fixed {
+            info: Box::new(info_at(&self.template, host.clone(), port)),
+            readonly: self.read_from_replicas,
+        };
+        let connections = pool_of(target, self.lanes, self.connect_bound)?;
         let node = Arc::new(Node {
             addr: addr.clone(),
+            host,
             connections,
         });
         nodes.insert(addr, Arc::clone(&node));
         Ok(node)
     }
 
-    /// The settings to reach the node at `host:port` with.
-    fn node_info(&self, host: String, port: u16) -> ConnectionInfo {
-        self.template
-            .clone()
-            .set_addr(with_host_port(self.template.addr(), host, port))
-    }
-
     /// The node a redirection from `from` names; an empty host (a node that does not know
     /// its own address) is `from`'s host.
     fn redirected_to(&self, addr: &str, from: &Node) -> Result<Arc<Node>, CacheError> {
-        match (addr.strip_prefix(':'), split_host_port(&from.addr)) {
-            (Some(port), Some((host, _))) => match port.parse() {
-                Ok(port) => self.node(&join_host_port(&host, port)),
-                Err(_) => self.node(addr),
-            },
+        match addr.strip_prefix(':').map(str::parse) {
+            Some(Ok(port)) => self.node(&join_host_port(&from.host, port)),
             _ => self.node(addr),
         }
     }
@@ -503,7 +515,7 @@ impl Shared {
                 return Ok(map);
             }
             if !running {
-                let refresh = self.lock_refresh();
+                let refresh = lock(&self.refresh);
                 return Err(match refresh.job.failed() {
                     Some((_, err)) => errors::from_redis(err.clone(), self.ask_bound),
                     None => CacheError::Unavailable {
@@ -524,7 +536,7 @@ impl Shared {
             return false;
         }
         let number = {
-            let mut refresh = self.lock_refresh();
+            let mut refresh = lock(&self.refresh);
             let now = self.now_ms();
             match refresh.job.state(now, self.refresh_bound_ms()) {
                 State::Running(_) => return true,
@@ -560,19 +572,19 @@ impl Shared {
     /// Asks for `CLUSTER SLOTS`: first the node that answered last time, then the map's
     /// primaries, its replicas, and the seeds. The ranges and the node that answered.
     async fn fetch_ranges(&self) -> Result<(Vec<Range>, String), RedisError> {
-        let mut candidates: Vec<String> = Vec::new();
-        candidates.extend(self.lock_refresh().answered.clone());
-        if let Some(map) = self.map() {
-            for shard in &map.shards {
-                candidates.push(shard.primary.addr.clone());
-            }
-            for shard in &map.shards {
-                candidates.extend(shard.replicas.iter().map(|node| node.addr.clone()));
-            }
-        }
-        candidates.extend(self.seeds.iter().cloned());
-        let mut seen = std::collections::HashSet::new();
-        candidates.retain(|addr| seen.insert(addr.clone()));
+        let answered = lock(&self.refresh).answered.clone();
+        let candidates = {
+            // Let go of before the questions, as it keeps its nodes alive.
+            let map = self.map();
+            let seeds = self.seeds.iter().map(String::as_str);
+            distinct(
+                answered
+                    .as_deref()
+                    .into_iter()
+                    .chain(map.iter().flat_map(|map| map.addrs()))
+                    .chain(seeds),
+            )
+        };
         let mut last_err = None;
         let mut cmd = redis::cmd("CLUSTER");
         cmd.arg("SLOTS");
@@ -588,11 +600,8 @@ impl Shared {
                 connections.send::<Value>(started, None, Request::Cmd(&cmd), false, &mut leased),
             )
             .await;
-            let host = split_host_port(&node.addr)
-                .map(|(host, _)| host)
-                .unwrap_or_default();
             let err = match asked {
-                Ok(Ok(reply)) => match parse_cluster_slots(&reply, &host) {
+                Ok(Ok(reply)) => match parse_cluster_slots(&reply, &node.host) {
                     Some(ranges) if !ranges.is_empty() => return Ok((ranges, node.addr.clone())),
                     _ => RedisError::from((
                         ErrorKind::Parse,
@@ -605,7 +614,7 @@ impl Shared {
                 Ok(Err(SendError::NotSent(_))) => continue,
                 Err(_elapsed) => {
                     connections.retire_if_silent(leased, started);
-                    RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))
+                    errors::timed_out()
                 }
             };
             last_err = Some(err);
@@ -620,43 +629,34 @@ impl Shared {
 
     /// Installs a map built from `ranges`, and forgets the nodes no longer in it.
     fn install(&self, ranges: &[Range]) -> Result<(), CacheError> {
-        let mut owner = vec![UNSERVED; SLOTS].into_boxed_slice();
-        let mut shards: Vec<Shard> = Vec::new();
-        for range in ranges {
-            let index = match shards.iter().position(|s| s.primary.addr == range.primary) {
-                Some(index) => index,
-                None => {
-                    let replicas = range
-                        .replicas
-                        .iter()
-                        .map(|addr| self.node(addr))
-                        .collect::<Result<Vec<_>, _>>()?;
-                    shards.push(Shard {
-                        primary: self.node(&range.primary)?,
-                        replicas,
-                    });
-                    shards.len() - 1
-                }
-            };
-            let index = u16::try_from(index).unwrap_or(UNSERVED);
-            for slot in range.first..=range.last {
-                owner[usize::from(slot)] = index;
-            }
-        }
-        let map = SlotMap {
-            owner,
-            shards,
+        let mut map = SlotMap {
+            owner: vec![UNSERVED; SLOTS].into_boxed_slice(),
+            shards: Vec::new(),
             fetched: Instant::now(),
         };
-        let mut kept: std::collections::HashSet<&str> =
-            self.seeds.iter().map(String::as_str).collect();
-        for shard in &map.shards {
-            kept.insert(&shard.primary.addr);
-            kept.extend(shard.replicas.iter().map(|node| node.addr.as_str()));
+        for range in ranges {
+            let known = map.shards.len();
+            let index = map.shard_index(&self.node(&range.primary)?);
+            if let Some(added) = map.shards.get_mut(known) {
+                // The shard was just added: its replicas are those of its primary's first range.
+                added.replicas = range
+                    .replicas
+                    .iter()
+                    .map(|addr| self.node(addr))
+                    .collect::<Result<_, _>>()?;
+            }
+            for slot in range.first..=range.last {
+                map.owner[usize::from(slot)] = index;
+            }
         }
-        self.lock_nodes()
-            .retain(|addr, _| kept.contains(addr.as_str()));
-        *self.map.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(map));
+        let kept: HashSet<&str> = self
+            .seeds
+            .iter()
+            .map(String::as_str)
+            .chain(map.addrs())
+            .collect();
+        lock(&self.nodes).retain(|addr, _| kept.contains(addr.as_str()));
+        *write(&self.map) = Some(Arc::new(map));
         Ok(())
     }
 
@@ -667,31 +667,17 @@ impl Shared {
         let owned_by = |map: &SlotMap| {
             map.shards
                 .get(usize::from(map.owner[usize::from(slot)]))
-                .is_some_and(|shard| Arc::ptr_eq(&shard.primary, &node))
+                .is_some_and(|shard| shard.primary.addr == node.addr)
         };
         // Most redirections of a slot come after the first one updated it.
         let known = self.map().is_some_and(|map| owned_by(&map));
         if !known {
-            let mut guard = self.map.write().unwrap_or_else(PoisonError::into_inner);
+            let mut guard = write(&self.map);
             if let Some(map) = guard.as_mut()
                 && !owned_by(map)
             {
                 let map = Arc::make_mut(map);
-                let index = match map
-                    .shards
-                    .iter()
-                    .position(|s| Arc::ptr_eq(&s.primary, &node))
-                {
-                    Some(index) => index,
-                    None => {
-                        map.shards.push(Shard {
-                            primary: Arc::clone(&node),
-                            replicas: Vec::new(),
-                        });
-                        map.shards.len() - 1
-                    }
-                };
-                map.owner[usize::from(slot)] = u16::try_from(index).unwrap_or(UNSERVED);
+                map.owner[usize::from(slot)] = map.shard_index(&node);
             }
         }
         self.refresh_soon();
@@ -703,7 +689,7 @@ impl Host for Arc<Shared> {
     type Error = RedisError;
 
     fn with_job<R>(&self, f: impl FnOnce(&mut Job<RedisError>) -> R) -> R {
-        f(&mut self.lock_refresh().job)
+        f(&mut lock(&self.refresh).job)
     }
 
     fn wake(&self) {
@@ -725,7 +711,7 @@ async fn refresh(mut job: Running<Arc<Shared>>) {
     let outcome = tokio::time::timeout(shared.refresh_bound(), shared.fetch_ranges()).await;
     job.finished();
     {
-        let mut refresh = shared.lock_refresh();
+        let mut refresh = lock(&shared.refresh);
         if !refresh.job.is_current(job.number) {
             return;
         }
@@ -738,9 +724,7 @@ async fn refresh(mut job: Running<Arc<Shared>>) {
                 Err(_closed) => Err(RedisError::from((ErrorKind::Io, "the cache was closed"))),
             },
             Ok(Err(err)) => Err(err),
-            Err(_elapsed) => Err(RedisError::from(std::io::Error::from(
-                std::io::ErrorKind::TimedOut,
-            ))),
+            Err(_elapsed) => Err(errors::timed_out()),
         };
         refresh.job.end(job.number, outcome);
     }

@@ -254,6 +254,13 @@ fn is_max_clients(err: &RedisError) -> bool {
         .is_some_and(|d| d.starts_with("max number of clients reached"))
 }
 
+/// The error of a bound on a redis exchange (asking a sentinel or a cluster node, opening a
+/// subscription) that passed: an I/O error of kind [`io::ErrorKind::TimedOut`], which
+/// [`from_redis`] maps to [`CacheError::Timeout`].
+pub(crate) fn timed_out() -> RedisError {
+    RedisError::from(io::Error::from(io::ErrorKind::TimedOut))
+}
+
 /// Maps the error of a lane refill: the pool could not hand out a connection.
 pub(crate) fn from_refill(err: RefillError, timeout: Duration) -> CacheError {
     match err {

@@ -14,6 +14,7 @@ mod keys;
 mod manager;
 mod metrics;
 mod redis_url;
+mod sync;
 #[cfg(feature = "tls")]
 mod tls;
 mod ttl;

@@ -10,15 +10,18 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use cache_core::CacheError;
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 use futures_util::StreamExt;
 use redis::aio::MultiplexedConnection;
 use tokio::sync::watch;
 
 use crate::connections::{Connections, WeakConnections};
+use crate::errors;
+use crate::sync::lock;
 use redis::{
     AsyncConnectionConfig, Client, ConnectionAddr, ConnectionInfo, ErrorKind, FromRedisValue,
     RedisError, Value,
@@ -38,10 +41,11 @@ pub(crate) enum Target {
         info: Box<ConnectionInfo>,
         readonly: bool,
     },
-    /// The master that sentinels name.
-    Sentinel(Arc<Sentinels>),
-    /// A replica of that master, for reads.
-    SentinelReplica(Arc<Sentinels>),
+    /// The server of `role` that sentinels name: the master, or a replica of it for reads.
+    Sentinel {
+        sentinels: Arc<Sentinels>,
+        role: Role,
+    },
 }
 
 /// How often the sentinels are asked whether the master changed, while no subscription to
@@ -59,6 +63,8 @@ pub(crate) struct Sentinels {
     node: ConnectionInfo,
     /// The bound on each question to a sentinel.
     ask_timeout: Duration,
+    /// How a connection to a sentinel is opened: within `ask_timeout`.
+    config: AsyncConnectionConfig,
     /// The sentinel asked first: the last one that answered.
     preferred: AtomicUsize,
     /// The master (host, port) that the latest connection was opened to.
@@ -74,28 +80,59 @@ pub(crate) struct Sentinels {
 
 /// The role a connection's server must have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
+pub(crate) enum Role {
     Master,
     Replica,
 }
 
-impl NodeManager {
-    pub(crate) fn new(target: Target, connect_timeout: Duration) -> Self {
-        Self {
-            target,
-            config: AsyncConnectionConfig::new()
-                .set_connection_timeout(Some(connect_timeout))
-                // Every operation has its own deadline, pool checkout included.
-                .set_response_timeout(None),
+impl Role {
+    /// The role's name in a `ROLE` reply.
+    fn name(self) -> &'static str {
+        match self {
+            Role::Master => "master",
+            Role::Replica => "slave",
         }
     }
 
-    async fn connect(&self, info: ConnectionInfo) -> Result<MultiplexedConnection, RedisError> {
-        let client = Client::open(info)?;
-        client
-            .get_multiplexed_async_connection_with_config(&self.config)
-            .await
+    /// The error kind of a server that does not have the role.
+    fn error_kind(self) -> ErrorKind {
+        match self {
+            Role::Master => ErrorKind::MasterNameNotFoundBySentinel,
+            Role::Replica => ErrorKind::NoValidReplicasFoundBySentinel,
+        }
     }
+}
+
+/// A pool for `target` of `lanes` lanes (see [`Connections::open`]); opening, checking and
+/// waiting for one connection are each bounded by `connect_bound`. Does no I/O.
+pub(crate) fn pool_of(
+    target: Target,
+    lanes: usize,
+    connect_bound: Duration,
+) -> Result<Connections, CacheError> {
+    let manager = NodeManager {
+        target,
+        config: connection_config(connect_bound),
+    };
+    Connections::open(manager, lanes, connect_bound)
+}
+
+/// Opens connections within `connect_timeout`, with no response timeout: each command has
+/// a deadline of its own (an operation's, pool checkout included, or a sentinel question's).
+fn connection_config(connect_timeout: Duration) -> AsyncConnectionConfig {
+    AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(connect_timeout))
+        .set_response_timeout(None)
+}
+
+/// Opens a connection to `info` with `config`.
+async fn connect(
+    info: ConnectionInfo,
+    config: &AsyncConnectionConfig,
+) -> Result<MultiplexedConnection, RedisError> {
+    Client::open(info)?
+        .get_multiplexed_async_connection_with_config(config)
+        .await
 }
 
 impl NodeManager {
@@ -103,7 +140,7 @@ impl NodeManager {
     pub(crate) fn fixed_info(&self) -> Option<&ConnectionInfo> {
         match &self.target {
             Target::Fixed { info, .. } => Some(info),
-            Target::Sentinel(_) | Target::SentinelReplica(_) => None,
+            Target::Sentinel { .. } => None,
         }
     }
 }
@@ -115,27 +152,25 @@ impl managed::Manager for NodeManager {
     async fn create(&self) -> Result<MultiplexedConnection, RedisError> {
         match &self.target {
             Target::Fixed { info, readonly } => {
-                let mut conn = self.connect(ConnectionInfo::clone(info)).await?;
+                let mut conn = connect(ConnectionInfo::clone(info), &self.config).await?;
                 if *readonly {
                     redis::cmd("READONLY").query_async::<()>(&mut conn).await?;
                 }
                 Ok(conn)
             }
-            Target::Sentinel(sentinels) => {
-                let (host, port) = sentinels.master_addr().await?;
-                let addr = sentinels.node_addr(host.clone(), port);
-                let mut conn = self.connect(sentinels.node.clone().set_addr(addr)).await?;
-                *sentinels.lock_current() = Some((host, port));
-                // A sentinel may name a master that has just been demoted (it has not noticed
-                // yet): a connection that would answer `READONLY` to every write is refused.
-                check_role(&mut conn, Role::Master).await?;
-                Ok(conn)
-            }
-            Target::SentinelReplica(sentinels) => {
-                let (host, port) = sentinels.replica_addr().await?;
-                let addr = sentinels.node_addr(host, port);
-                let mut conn = self.connect(sentinels.node.clone().set_addr(addr)).await?;
-                check_role(&mut conn, Role::Replica).await?;
+            Target::Sentinel { sentinels, role } => {
+                let (addr, info) = match role {
+                    Role::Master => sentinels.master().await?,
+                    Role::Replica => sentinels.replica().await?,
+                };
+                let mut conn = connect(info, &self.config).await?;
+                if *role == Role::Master {
+                    *lock(&sentinels.current) = Some(addr);
+                }
+                // A sentinel may name a server whose role has just changed (it has not noticed
+                // yet), such as a demoted master that would answer `READONLY` to every write:
+                // its connection is refused.
+                check_role(&mut conn, *role).await?;
                 Ok(conn)
             }
         }
@@ -151,10 +186,7 @@ impl managed::Manager for NodeManager {
                 redis::cmd("PING").query_async::<()>(conn).await?;
             }
             // One round trip too, and it also tells a master demoted behind the same address.
-            Target::Sentinel(_) => check_role(conn, Role::Master)
-                .await
-                .map_err(RecycleError::Backend)?,
-            Target::SentinelReplica(_) => check_role(conn, Role::Replica)
+            Target::Sentinel { role, .. } => check_role(conn, *role)
                 .await
                 .map_err(RecycleError::Backend)?,
         }
@@ -174,6 +206,7 @@ impl Sentinels {
             sentinels,
             node,
             ask_timeout,
+            config: connection_config(ask_timeout),
             preferred: AtomicUsize::new(0),
             current: Mutex::new(None),
             watching: AtomicBool::new(false),
@@ -185,11 +218,8 @@ impl Sentinels {
     /// Where the sentinels say the master is, `(host, port)`, and the settings to connect to
     /// it with.
     pub(crate) async fn master(&self) -> Result<((String, u16), ConnectionInfo), RedisError> {
-        let (host, port) = self.master_addr().await?;
-        let info = self
-            .node
-            .clone()
-            .set_addr(self.node_addr(host.clone(), port));
+        let (host, port) = self.master_addr_on(&mut None).await?;
+        let info = info_at(&self.node, host.clone(), port);
         Ok(((host, port), info))
     }
 
@@ -197,10 +227,6 @@ impl Sentinels {
     /// differs from the one before; the current value counts as seen.
     pub(crate) fn named_masters(&self) -> watch::Receiver<Option<(String, u16)>> {
         self.named.subscribe()
-    }
-
-    fn lock_current(&self) -> std::sync::MutexGuard<'_, Option<(String, u16)>> {
-        self.current.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Starts a task (unless one runs) that asks the sentinels every [`WATCH_INTERVAL`] where
@@ -251,12 +277,7 @@ impl Sentinels {
         Some((host, port))
     }
 
-    /// Asks the sentinels where the master is.
-    async fn master_addr(&self) -> Result<(String, u16), RedisError> {
-        self.master_addr_on(&mut None).await
-    }
-
-    /// [`master_addr`](Self::master_addr), first on `kept` (see [`ask_on`](Self::ask_on)).
+    /// Asks the sentinels where the master is, first on `kept` (see [`ask_on`](Self::ask_on)).
     async fn master_addr_on(
         &self,
         kept: &mut Option<MultiplexedConnection>,
@@ -274,48 +295,43 @@ impl Sentinels {
         .await
     }
 
-    /// Asks the sentinels for a replica of the master that is up and in sync, a different one
-    /// each time when there are several.
-    async fn replica_addr(&self) -> Result<(String, u16), RedisError> {
-        self.ask("REPLICAS", |reply| {
-            let replicas = Vec::<HashMap<String, String>>::from_redis_value(reply)?;
-            let healthy: Vec<(String, u16)> = replicas
-                .iter()
-                .filter(|fields| {
-                    let flags = fields.get("flags").map_or("", String::as_str);
-                    !flags
-                        .split(',')
-                        .any(|flag| matches!(flag, "s_down" | "o_down" | "disconnected" | "master"))
-                        && fields.get("master-link-status").map(String::as_str) == Some("ok")
-                })
-                .filter_map(|fields| {
-                    Some((fields.get("ip")?.clone(), fields.get("port")?.parse().ok()?))
-                })
-                .collect();
-            if healthy.is_empty() {
-                return Err(RedisError::from((
-                    ErrorKind::NoValidReplicasFoundBySentinel,
-                    "the sentinels know no replica of the master that is up and in sync",
-                )));
-            }
-            let turn = self.next_replica.fetch_add(1, Ordering::Relaxed);
-            Ok(healthy[turn % healthy.len()].clone())
-        })
-        .await
+    /// Where the sentinels say a replica of the master is that is up and in sync, a different
+    /// one each time when there are several, `(host, port)`, and the settings to connect to it
+    /// with.
+    async fn replica(&self) -> Result<((String, u16), ConnectionInfo), RedisError> {
+        let (host, port) = self
+            .ask_on(&mut None, "REPLICAS", |reply| {
+                let replicas = Vec::<HashMap<String, String>>::from_redis_value(reply)?;
+                let healthy: Vec<(String, u16)> = replicas
+                    .iter()
+                    .filter(|fields| {
+                        let flags = fields.get("flags").map_or("", String::as_str);
+                        !flags.split(',').any(|flag| {
+                            matches!(flag, "s_down" | "o_down" | "disconnected" | "master")
+                        }) && fields.get("master-link-status").map(String::as_str) == Some("ok")
+                    })
+                    .filter_map(|fields| {
+                        Some((fields.get("ip")?.clone(), fields.get("port")?.parse().ok()?))
+                    })
+                    .collect();
+                if healthy.is_empty() {
+                    return Err(RedisError::from((
+                        ErrorKind::NoValidReplicasFoundBySentinel,
+                        "the sentinels know no replica of the master that is up and in sync",
+                    )));
+                }
+                let turn = self.next_replica.fetch_add(1, Ordering::Relaxed);
+                Ok(healthy[turn % healthy.len()].clone())
+            })
+            .await?;
+        let info = info_at(&self.node, host.clone(), port);
+        Ok(((host, port), info))
     }
 
-    /// `SENTINEL <question> <master name>` to the sentinels, in turn from the last one that
-    /// answered, each within the bound; the first answer that `read` accepts.
-    async fn ask<T>(
-        &self,
-        question: &str,
-        read: impl Fn(Value) -> Result<T, RedisError>,
-    ) -> Result<T, RedisError> {
-        self.ask_on(&mut None, question, read).await
-    }
-
-    /// [`ask`](Self::ask), first on `kept` (a connection to a sentinel that answered before),
-    /// which then holds the connection that answered.
+    /// `SENTINEL <question> <master name>` to the sentinels: first on `kept` (a connection to
+    /// a sentinel that answered before), then to each sentinel in turn from the last one that
+    /// answered, each within the bound; the first answer that `read` accepts. `kept` then
+    /// holds the connection that answered.
     async fn ask_on<T>(
         &self,
         kept: &mut Option<MultiplexedConnection>,
@@ -338,12 +354,7 @@ impl Sentinels {
         for i in 0..count {
             let index = (first + i) % count;
             let asked = tokio::time::timeout(self.ask_timeout, async {
-                let config = AsyncConnectionConfig::new()
-                    .set_connection_timeout(Some(self.ask_timeout))
-                    .set_response_timeout(None);
-                let mut conn = Client::open(self.sentinels[index].clone())?
-                    .get_multiplexed_async_connection_with_config(&config)
-                    .await?;
+                let mut conn = connect(self.sentinels[index].clone(), &self.config).await?;
                 let reply = cmd.query_async::<Value>(&mut conn).await?;
                 Ok::<_, RedisError>((reply, conn))
             })
@@ -358,9 +369,7 @@ impl Sentinels {
                     Err(err) => err,
                 },
                 Ok(Err(err)) => err,
-                Err(_elapsed) => {
-                    RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))
-                }
+                Err(_elapsed) => errors::timed_out(),
             };
             last_err = Some(err);
         }
@@ -368,16 +377,12 @@ impl Sentinels {
             RedisError::from((ErrorKind::InvalidClientConfig, "no sentinel was given"))
         }))
     }
-
-    /// The address of a data node named by a sentinel, with the transport of `node`.
-    fn node_addr(&self, host: String, port: u16) -> ConnectionAddr {
-        with_host_port(self.node.addr(), host, port)
-    }
 }
 
-/// `host:port` reached as `template` is (TCP, or TLS with its settings).
-pub(crate) fn with_host_port(template: &ConnectionAddr, host: String, port: u16) -> ConnectionAddr {
-    match template {
+/// The settings of `template` (credentials, socket settings, TCP or TLS with its settings),
+/// for the server at `host:port`.
+pub(crate) fn info_at(template: &ConnectionInfo, host: String, port: u16) -> ConnectionInfo {
+    let addr = match template.addr() {
         ConnectionAddr::TcpTls {
             insecure,
             tls_params,
@@ -389,7 +394,8 @@ pub(crate) fn with_host_port(template: &ConnectionAddr, host: String, port: u16)
             tls_params: tls_params.clone(),
         },
         _ => ConnectionAddr::Tcp(host, port),
-    }
+    };
+    template.clone().set_addr(addr)
 }
 
 /// The task of [`Sentinels::watch`].
@@ -460,7 +466,7 @@ impl Watcher {
                 changed
             });
             let moved = {
-                let mut current = self.sentinels.lock_current();
+                let mut current = lock(&self.sentinels.current);
                 let moved = current.as_ref().is_some_and(|now| *now != master);
                 if moved {
                     *current = Some(master);
@@ -496,19 +502,12 @@ async fn check_role(conn: &mut MultiplexedConnection, role: Role) -> Result<(), 
         },
         _ => String::new(),
     };
-    let expected = match role {
-        Role::Master => "master",
-        Role::Replica => "slave",
-    };
+    let expected = role.name();
     if actual == expected {
         Ok(())
     } else {
-        let kind = match role {
-            Role::Master => ErrorKind::MasterNameNotFoundBySentinel,
-            Role::Replica => ErrorKind::NoValidReplicasFoundBySentinel,
-        };
         Err(RedisError::from((
-            kind,
+            role.error_kind(),
             "the server the sentinels name does not have the role they say (a failover in progress)",
             format!("expected {expected}, found {actual:?}"),
         )))
@@ -525,8 +524,10 @@ impl fmt::Debug for NodeManager {
                     "fixed address"
                 }
             }
-            Target::Sentinel(_) => "sentinel master",
-            Target::SentinelReplica(_) => "sentinel replica",
+            Target::Sentinel { role, .. } => match role {
+                Role::Master => "sentinel master",
+                Role::Replica => "sentinel replica",
+            },
         };
         f.debug_struct("NodeManager")
             .field("target", &target)

@@ -241,7 +241,7 @@ impl Receiver {
         };
         tokio::time::timeout(self.bound, subscribed)
             .await
-            .unwrap_or_else(|_elapsed| Err(timed_out()))
+            .unwrap_or_else(|_elapsed| Err(errors::timed_out()))
     }
 
     /// Hands each message of `active` to every subscription, until the subscription is lost
@@ -302,10 +302,6 @@ async fn moved_away(master: Option<&mut OnMaster>) {
             return;
         }
     }
-}
-
-fn timed_out() -> RedisError {
-    RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))
 }
 
 impl Drop for Receiver {
