@@ -5,7 +5,7 @@
 mod receiver;
 
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use cache_core::Result;
 pub use cache_core::backplane::{
@@ -14,8 +14,8 @@ pub use cache_core::backplane::{
 use tokio::sync::watch;
 
 use self::receiver::Receiver;
-use crate::RedisCache;
 use crate::cluster::Route;
+use crate::{RedisCache, sync};
 
 /// The start of every channel name; the cache's namespace follows.
 pub const CHANNEL_PREFIX: &str = "cache-invalidate:";
@@ -195,9 +195,7 @@ impl Backplane for RedisBackplane {
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Subscribers> {
         // No code panics while holding this lock; recover the data if that ever changes.
-        self.subscribers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        sync::lock(&self.subscribers)
     }
 
     /// Queues `event` on every subscription, forgetting the dropped ones.

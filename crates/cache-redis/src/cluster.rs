@@ -28,7 +28,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::Kind;
-use crate::connections::{Connections, RefillError, Request, SendError};
+use crate::connections::{Connections, RefillError, Request, SendError, millis};
 use crate::errors;
 use crate::job::{Host, Job, Running, State};
 use crate::manager::{Target, info_at, pool_of};
@@ -556,12 +556,12 @@ impl Shared {
 
     /// Milliseconds since the cache was built, the clock of the refreshes.
     fn now_ms(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+        millis(self.epoch.elapsed())
     }
 
     /// [`refresh_bound`](Self::refresh_bound) in whole milliseconds.
     fn refresh_bound_ms(&self) -> u64 {
-        u64::try_from(self.refresh_bound().as_millis()).unwrap_or(u64::MAX)
+        millis(self.refresh_bound())
     }
 
     /// The bound on one whole refresh: every candidate asked in turn.

@@ -25,7 +25,7 @@
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use deadpool::managed::{Object, Pool};
@@ -36,8 +36,8 @@ use tokio::time::Instant;
 
 mod refill;
 
-use crate::errors;
 use crate::manager::NodeManager;
+use crate::{errors, sync};
 
 pub(crate) use self::refill::RefillError;
 use self::refill::{LaneOf, Next, Refills};
@@ -446,7 +446,7 @@ impl Lane {
 
     fn lock(&self) -> MutexGuard<'_, LaneState> {
         // No code panics while holding this lock; recover the data if that ever changes.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        sync::lock(&self.state)
     }
 }
 
