@@ -101,7 +101,8 @@ struct Shared {
 /// One shared connection slot.
 struct Lane {
     state: Mutex<LaneState>,
-    /// Woken when a refill ends, well or badly.
+    /// Woken when a refill ends, well or badly, and when the lane is emptied
+    /// ([`Shared::take_held`]).
     refilled: Notify,
     /// The start (ms since `Shared::epoch`) of the latest operation the lane's connection
     /// answered: the operation's start rather than the reply's time, which saves a clock read
@@ -367,15 +368,17 @@ impl Connections {
     /// operations open new ones at once (to a new master, after a failover behind sentinels).
     /// A refill running now is disowned, since it may be connecting to the old address.
     pub(crate) fn reset(&self) {
+        // First, so that no connection opened before, idle or handed back later, is reused.
+        self.shared.pool.manager().forget_older();
         for lane in &*self.shared.lanes {
             lane.lock().refills.disown();
         }
+        self.shared.pool.retain(|_, _| false);
         // Operations that waited for the disowned refills start others.
         self.shared
             .take_held(None)
             .into_iter()
             .for_each(Held::detach);
-        self.shared.pool.retain(|_, _| false);
     }
 
     /// Whether [`close`](Self::close) was called.

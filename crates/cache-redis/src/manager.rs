@@ -8,7 +8,7 @@
 //! the connection settings (timeouts, TLS certificates) in one place for every topology.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cache_core::CacheError;
@@ -29,6 +29,8 @@ pub(crate) use self::sentinels::Sentinels;
 pub(crate) struct NodeManager {
     target: Target,
     config: AsyncConnectionConfig,
+    /// Connections opened before this time are not reused (see [`forget_older`](Self::forget_older)).
+    reset_at: Mutex<Option<std::time::Instant>>,
 }
 
 /// Where a pool's connections go.
@@ -81,6 +83,7 @@ pub(crate) fn pool_of(
     let manager = NodeManager {
         target,
         config: connection_config(connect_bound),
+        reset_at: Mutex::new(None),
     };
     Connections::open(manager, lanes, connect_bound)
 }
@@ -104,6 +107,13 @@ async fn connect(
 }
 
 impl NodeManager {
+    /// From now on, the pool reuses no connection opened before: they may reach a server that
+    /// no longer plays its part (the former master). Its recycle refuses them, whichever way
+    /// they come back to the pool.
+    pub(crate) fn forget_older(&self) {
+        *lock(&self.reset_at) = Some(std::time::Instant::now());
+    }
+
     /// The settings of a server at a fixed address; `None` behind sentinels.
     pub(crate) fn fixed_info(&self) -> Option<&ConnectionInfo> {
         match &self.target {
@@ -147,8 +157,11 @@ impl managed::Manager for NodeManager {
     async fn recycle(
         &self,
         conn: &mut MultiplexedConnection,
-        _: &Metrics,
+        metrics: &Metrics,
     ) -> RecycleResult<RedisError> {
+        if lock(&self.reset_at).is_some_and(|reset_at| metrics.created < reset_at) {
+            return Err(RecycleError::message("opened before the master moved"));
+        }
         match &self.target {
             Target::Fixed { .. } => {
                 redis::cmd("PING").query_async::<()>(conn).await?;
@@ -222,5 +235,50 @@ impl fmt::Debug for NodeManager {
         f.debug_struct("NodeManager")
             .field("target", &target)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use deadpool::managed::Pool;
+    use redis::IntoConnectionInfo;
+
+    use super::{NodeManager, Target, connection_config};
+    use crate::sync::lock;
+
+    #[tokio::test]
+    async fn a_connection_opened_before_forget_older_is_not_reused() {
+        let server = redis_test_server::RedisServer::start();
+        let manager = NodeManager {
+            target: Target::Fixed {
+                info: Box::new(server.url().into_connection_info().unwrap()),
+                readonly: false,
+            },
+            config: connection_config(Duration::from_secs(5)),
+            reset_at: std::sync::Mutex::new(None),
+        };
+        let pool = Pool::builder(manager).max_size(1).build().unwrap();
+        let client_id = |mut conn: deadpool::managed::Object<NodeManager>| async move {
+            redis::cmd("CLIENT")
+                .arg("ID")
+                .query_async::<i64>(&mut *conn)
+                .await
+                .unwrap()
+        };
+        let first = client_id(pool.get().await.unwrap()).await;
+        assert_eq!(
+            client_id(pool.get().await.unwrap()).await,
+            first,
+            "an idle connection is reused"
+        );
+        pool.manager().forget_older();
+        assert!(lock(&pool.manager().reset_at).is_some());
+        assert_ne!(
+            client_id(pool.get().await.unwrap()).await,
+            first,
+            "the connection opened before is refused by the recycle and replaced"
+        );
     }
 }

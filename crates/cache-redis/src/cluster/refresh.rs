@@ -256,7 +256,12 @@ async fn refresh(mut job: Running<Arc<Shared>>) {
                     refresh.answered = Some(answered);
                     Ok(())
                 }
-                Err(_closed) => Err(RedisError::from((ErrorKind::Io, "the cache was closed"))),
+                // The cache was closed, or a node's address or pool was refused.
+                Err(err) => Err(RedisError::from((
+                    ErrorKind::Io,
+                    "the slot map could not be installed",
+                    err.to_string(),
+                ))),
             },
             Ok(Err(err)) => Err(err),
             Err(_elapsed) => Err(errors::timed_out()),
