@@ -313,9 +313,10 @@ pub trait Cache: Send + Sync {
     /// [`get_many_bytes`](Self::get_many_bytes).
     ///
     /// The default calls [`get_bytes_with_ttl`](Self::get_bytes_with_ttl) once per key, so
-    /// that a backend which tells TTLs one key at a time keeps telling them; a backend that
-    /// can fetch many keys and their TTLs in one request (Redis: `MGET` and `PTTL`s in one
-    /// pipeline) overrides it.
+    /// that a backend which tells TTLs one key at a time keeps telling them, for all the
+    /// keys at once (concurrently, in the caller's task): the batch takes as long as its
+    /// slowest key, not as long as all of them. A backend that can fetch many keys and their
+    /// TTLs in one request (Redis: `MGET` and `PTTL`s in one pipeline) overrides it.
     ///
     /// # Errors
     /// The first error of a [`get_bytes_with_ttl`](Self::get_bytes_with_ttl); no partial
@@ -328,11 +329,12 @@ pub trait Cache: Send + Sync {
         K: AsRef<str> + Sync,
     {
         async move {
-            let mut entries = Vec::with_capacity(keys.len());
-            for key in keys {
-                entries.push(self.get_bytes_with_ttl(key.as_ref()).await?);
-            }
-            Ok(entries)
+            futures_util::future::join_all(
+                keys.iter().map(|key| self.get_bytes_with_ttl(key.as_ref())),
+            )
+            .await
+            .into_iter()
+            .collect()
         }
     }
 

@@ -458,7 +458,14 @@ async fn of_two_overlapping_writes_l1_never_keeps_the_one_l2_does_not_hold() {
 #[tokio::test(start_paused = true)]
 async fn failures_of_calls_that_began_before_the_breaker_opened_do_not_open_it_again() {
     let l2 = Switchable::default();
-    let cache = resilient(&l2);
+    // Every read its own L2 call, so that the fast ones do not queue behind the slow ones.
+    let cache = TieredCache::builder(l1(MAX_STALE), l2.clone())
+        .l1_ttl(Duration::from_secs(1))
+        .fail_safe(MAX_STALE)
+        .circuit_breaker(3, BREAK)
+        .l2_reads_in_flight(usize::MAX)
+        .build()
+        .unwrap();
     // Three calls that will fail, slowly.
     l2.set_down(true);
     l2.set_delay(Duration::from_secs(30));
