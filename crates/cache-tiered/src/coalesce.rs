@@ -12,6 +12,7 @@
 //! queued read whose batch is lost (its task dropped with the runtime, or L2 refused the
 //! batch for one of its keys) reads alone, so it never waits for nothing.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use cache_core::backplane::Backplane;
@@ -132,6 +133,11 @@ impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> Slot<L1, L2, B> {
         loop {
             batch.retain(|waiting| !waiting.reply.is_closed());
             if !batch.is_empty() {
+                let tiers = &self.inner.tiers;
+                tiers.l2_batches.fetch_add(1, Ordering::Relaxed);
+                tiers
+                    .l2_batched_reads
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
                 answer(&self.inner.l2, batch).await;
             }
             match self.next_batch() {

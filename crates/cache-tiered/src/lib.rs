@@ -106,6 +106,12 @@ pub struct TieredStats {
     pub stale_served: u64,
     /// Reads of L2 given up after [`TieredCacheBuilder::l2_timeout`].
     pub l2_soft_timeouts: u64,
+    /// Batches of reads that missed L1 and queued for L2; see
+    /// [`TieredCacheBuilder::l2_reads_in_flight`].
+    pub l2_batches: u64,
+    /// Reads that those batches carried (reads that stopped waiting before their batch was
+    /// sent are not counted).
+    pub l2_batched_reads: u64,
     /// Times the circuit breaker opened.
     pub breaker_openings: u64,
     /// Eager refreshes started; see [`TieredCache::get_or_refresh_with`].
@@ -125,6 +131,8 @@ struct TierCounters {
     lost_clears: AtomicU64,
     stale_served: AtomicU64,
     l2_soft_timeouts: AtomicU64,
+    l2_batches: AtomicU64,
+    l2_batched_reads: AtomicU64,
     refreshes: AtomicU64,
     refresh_errors: AtomicU64,
 }
@@ -402,6 +410,8 @@ impl<L1, L2, B> Inner<L1, L2, B> {
             lost_clears: load(&t.lost_clears),
             stale_served: load(&t.stale_served),
             l2_soft_timeouts: load(&t.l2_soft_timeouts),
+            l2_batches: load(&t.l2_batches),
+            l2_batched_reads: load(&t.l2_batched_reads),
             breaker_openings: self.breaker.as_ref().map_or(0, Breaker::openings),
             refreshes: load(&t.refreshes),
             refresh_errors: load(&t.refresh_errors),
