@@ -20,6 +20,8 @@ pub(crate) struct Options {
     pub(crate) set_percent: u64,
     /// Where the hit-ratio chart goes.
     pub(crate) chart: PathBuf,
+    /// `TieredCache`'s `l2_reads_in_flight`, when not its default.
+    pub(crate) reads_in_flight: Option<usize>,
 }
 
 /// The usage text of `--help`.
@@ -42,6 +44,9 @@ Options:
                  issue asks; 0 or 100 tell the cost of gets and of sets apart)
   --chart PATH   where the hit-ratio group writes its SVG chart (default
                  target/cache-bench/hit-ratio.svg)
+  --tiered-reads-in-flight N
+                 TieredCache's l2_reads_in_flight (default: the cache's own);
+                 a large N such as 1000000 sends every L2 read alone
   -h, --help     this text";
 
 /// What the command line asks for: options, or the usage text.
@@ -63,6 +68,7 @@ impl Options {
             extended: false,
             set_percent: SET_PERCENT,
             chart: PathBuf::from(DEFAULT_PATH),
+            reads_in_flight: None,
         };
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
@@ -97,6 +103,15 @@ impl Options {
                 "--only" => options.only = Some(value("--only")?.to_lowercase()),
                 "--extended" => options.extended = true,
                 "--chart" => options.chart = PathBuf::from(value("--chart")?),
+                "--tiered-reads-in-flight" => {
+                    options.reads_in_flight = Some(
+                        value("--tiered-reads-in-flight")?
+                            .parse()
+                            .ok()
+                            .filter(|&n| n > 0)
+                            .ok_or("--tiered-reads-in-flight takes a whole number, at least 1")?,
+                    );
+                }
                 "-h" | "--help" => return Ok(Parsed::Help),
                 other => return Err(format!("unknown argument {other:?}\n\n{USAGE}").into()),
             }

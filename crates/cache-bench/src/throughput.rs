@@ -94,6 +94,9 @@ struct Reads {
     hits: u64,
     /// All reads.
     total: u64,
+    /// A tiered cache's batches of L2 reads, and the reads they carried.
+    batches: u64,
+    batched: u64,
 }
 
 impl Subject {
@@ -185,6 +188,7 @@ impl Subject {
                 Some(Reads {
                     hits: stats.hits,
                     total: stats.hits + stats.misses,
+                    ..Reads::default()
                 })
             }
             Self::Tiered(s) => {
@@ -192,6 +196,8 @@ impl Subject {
                 Some(Reads {
                     hits: stats.l1_hits,
                     total: stats.l1_hits + stats.l2_hits + stats.misses,
+                    batches: stats.l2_batches,
+                    batched: stats.l2_batched_reads,
                 })
             }
             _ => None,
@@ -241,6 +247,15 @@ pub(crate) async fn run_group(
                     served = format!(
                         ", {} of reads in process",
                         format_percent(hits as f64 / total as f64)
+                    );
+                }
+                let batches = after.batches - before.batches;
+                if batches > 0 {
+                    let batched = after.batched - before.batched;
+                    let misses = total - hits;
+                    served += &format!(
+                        ", {batched} of {misses} L2 reads in {batches} batches ({:.1} a batch)",
+                        batched as f64 / batches as f64
                     );
                 }
             }

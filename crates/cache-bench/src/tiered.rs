@@ -106,10 +106,14 @@ pub(crate) async fn run(opts: &Options) -> Result<Vec<Series>> {
                 let l1 = memory_cache().max_capacity(CAPACITY).build()?;
                 let l2 = RedisCache::from_url(url.as_str())?;
                 let backplane = RedisBackplane::for_cache(&l2);
-                let cache = TieredCache::builder(l1, l2)
+                let mut builder = TieredCache::builder(l1, l2)
                     .backplane(backplane)
-                    .l1_ttl(L1_TTL)
-                    .build()?;
+                    .l1_ttl(L1_TTL);
+                if let Some(reads) = opts.reads_in_flight {
+                    eprintln!("[{TIERED}] TieredCache with l2_reads_in_flight {reads}");
+                    builder = builder.l2_reads_in_flight(reads);
+                }
+                let cache = builder.build()?;
                 Subject::Tiered(CacheStore(cache))
             }
             _ => {

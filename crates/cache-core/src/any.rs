@@ -13,6 +13,9 @@ use crate::{Cache, CacheStats, Result, SingleFlight, Ttl};
 /// A boxed, `Send` future, as the object-safe [`DynCache`] returns.
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// What [`Cache::get_many_bytes_with_ttl`] returns.
+type EntriesWithTtl = Vec<Option<(Bytes, Ttl)>>;
+
 /// The object-safe companion of [`Cache`]: the same operations with boxed futures.
 ///
 /// Blanket-implemented for every `Cache + Debug`, so it never needs implementing by hand.
@@ -54,6 +57,10 @@ trait DynCache: Send + Sync + fmt::Debug {
         &'a self,
         key: &'a str,
     ) -> BoxFuture<'a, Result<Option<(Bytes, Ttl)>>>;
+    fn get_many_bytes_with_ttl<'a>(
+        &'a self,
+        keys: &'a [&'a str],
+    ) -> BoxFuture<'a, Result<EntriesWithTtl>>;
     fn stale_retention(&self) -> Duration;
     fn get_stale_bytes<'a>(
         &'a self,
@@ -138,6 +145,13 @@ impl<C: Cache + fmt::Debug> DynCache for C {
         key: &'a str,
     ) -> BoxFuture<'a, Result<Option<(Bytes, Ttl)>>> {
         Box::pin(Cache::get_bytes_with_ttl(self, key))
+    }
+
+    fn get_many_bytes_with_ttl<'a>(
+        &'a self,
+        keys: &'a [&'a str],
+    ) -> BoxFuture<'a, Result<EntriesWithTtl>> {
+        Box::pin(Cache::get_many_bytes_with_ttl(self, keys))
     }
 
     fn stale_retention(&self) -> Duration {
@@ -288,6 +302,16 @@ impl Cache for AnyCache {
 
     async fn get_bytes_with_ttl(&self, key: &str) -> Result<Option<(Bytes, Ttl)>> {
         self.0.get_bytes_with_ttl(key).await
+    }
+
+    /// Forwards to the backend's `get_many_bytes_with_ttl` (one extra allocation, for the
+    /// list of keys).
+    async fn get_many_bytes_with_ttl<K>(&self, keys: &[K]) -> Result<Vec<Option<(Bytes, Ttl)>>>
+    where
+        K: AsRef<str> + Sync,
+    {
+        let keys: Vec<&str> = keys.iter().map(AsRef::as_ref).collect();
+        self.0.get_many_bytes_with_ttl(&keys).await
     }
 
     fn stale_retention(&self) -> Duration {

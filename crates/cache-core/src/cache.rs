@@ -307,6 +307,37 @@ pub trait Cache: Send + Sync {
         }
     }
 
+    /// Returns the bytes of `keys` with the time each entry has left, in the order of
+    /// `keys`: [`get_bytes_with_ttl`](Self::get_bytes_with_ttl) for a batch. A tiered cache
+    /// uses it to read many keys it missed at once. Counted as hits and misses like
+    /// [`get_many_bytes`](Self::get_many_bytes).
+    ///
+    /// The default calls [`get_bytes_with_ttl`](Self::get_bytes_with_ttl) once per key, so
+    /// that a backend which tells TTLs one key at a time keeps telling them, for all the
+    /// keys at once (concurrently, in the caller's task): the batch takes as long as its
+    /// slowest key, not as long as all of them. A backend that can fetch many keys and their
+    /// TTLs in one request (Redis: `MGET` and `PTTL`s in one pipeline) overrides it.
+    ///
+    /// # Errors
+    /// The first error of a [`get_bytes_with_ttl`](Self::get_bytes_with_ttl); no partial
+    /// result is returned.
+    fn get_many_bytes_with_ttl<K>(
+        &self,
+        keys: &[K],
+    ) -> impl Future<Output = Result<Vec<Option<(Bytes, Ttl)>>>> + Send
+    where
+        K: AsRef<str> + Sync,
+    {
+        async move {
+            futures_util::future::join_all(
+                keys.iter().map(|key| self.get_bytes_with_ttl(key.as_ref())),
+            )
+            .await
+            .into_iter()
+            .collect()
+        }
+    }
+
     /// How long this cache keeps an entry after it expires, so that
     /// [`get_stale_bytes`](Self::get_stale_bytes) can still return it; a tiered cache's
     /// fail-safe serves such values while its shared tier is down. The default, for a backend

@@ -150,11 +150,25 @@ impl CacheError {
         matches!(self, Self::Timeout { .. } | Self::Unavailable { .. })
     }
 
-    /// A copy of this error for another caller waiting on the same operation.
+    /// A copy of this error for another caller waiting on the same operation (a shared load,
+    /// a batch of reads made for several callers).
     ///
     /// The source moves behind an `Arc` that both copies share, so it is still reachable
     /// through [`source`](std::error::Error::source) from each.
-    pub(crate) fn share(&mut self) -> Self {
+    ///
+    /// ```
+    /// use std::error::Error;
+    /// use cache_core::CacheError;
+    ///
+    /// let mut err = CacheError::Unavailable {
+    ///     reason: "connection refused".into(),
+    ///     source: Some(Box::new(std::io::Error::other("refused"))),
+    /// };
+    /// let copy = err.share();
+    /// assert_eq!(copy.to_string(), err.to_string());
+    /// assert!(copy.source().is_some() && err.source().is_some());
+    /// ```
+    pub fn share(&mut self) -> Self {
         match self {
             Self::InvalidTtl { ttl, reason } => Self::InvalidTtl { ttl: *ttl, reason },
             Self::InvalidValue { reason, source } => Self::InvalidValue {

@@ -222,7 +222,7 @@ impl RedisCache {
     }
 
     /// Every key with its namespace, checked against the size limit before any I/O.
-    fn stored_keys<'a, K: AsRef<str>>(&'a self, keys: &'a [K]) -> Result<Vec<Key<'a>>> {
+    pub(crate) fn stored_keys<'a, K: AsRef<str>>(&'a self, keys: &'a [K]) -> Result<Vec<Key<'a>>> {
         keys.iter()
             .map(|key| self.inner.keys.key(key.as_ref()))
             .collect()

@@ -509,6 +509,21 @@ impl Cache for RedisCache {
         self.get_with_ttl(key).await
     }
 
+    /// `MGET` and a `PTTL` per key, pipelined: one round trip per 1,000 keys, each bounded
+    /// by the timeout; in a cluster, `get_bytes_with_ttl` per key, 1,000 at a time
+    /// concurrently. The TTLs read as in `get_bytes_with_ttl`; counted as hits and misses,
+    /// like `get_many`. A read, so each round trip is sent again once if its connection turns
+    /// out to be gone.
+    ///
+    /// # Errors
+    /// Those of [`get_many_bytes`](Cache::get_many_bytes), for the whole batch.
+    async fn get_many_bytes_with_ttl<K>(&self, keys: &[K]) -> Result<Vec<Option<(Bytes, Ttl)>>>
+    where
+        K: AsRef<str> + Sync,
+    {
+        self.get_many_with_ttl(keys).await
+    }
+
     /// `SET key value [PX ms]`, one round trip; the TTL is rounded up to whole milliseconds.
     ///
     /// A `set` that fails with [`CacheError::Timeout`] or [`CacheError::Unavailable`] may or

@@ -5,7 +5,7 @@ use std::time::Duration;
 use tokio::time::sleep;
 
 use super::{in_time, key, ok};
-use crate::{Cache, CacheError};
+use crate::{Bytes, Cache, CacheError, Ttl};
 
 /// Large enough to cross the chunking of a backend that splits big batches (Redis: 1,000).
 const LARGE_BATCH: usize = 2_500;
@@ -162,4 +162,66 @@ pub async fn large_batches_round_trip<C: Cache>(cache: &C) {
         values.iter().all(Option::is_none),
         "delete_many of a large batch must remove every key"
     );
+}
+
+/// Rule: `get_many_bytes_with_ttl` answers each key in order (duplicates included) as
+/// `get_bytes_with_ttl` does: the value, and a TTL of the same kind (`Never` for an entry
+/// without expiry, the time left for one with a TTL, `Unknown` where the backend cannot
+/// tell); `None` for a missing key; an empty batch is an empty answer.
+pub async fn get_many_bytes_with_ttl_answers_as_get_bytes_with_ttl<C: Cache>(cache: &C) {
+    const TTL: Duration = Duration::from_secs(300);
+    let forever = key("get_many_with_ttl", "forever");
+    let expiring = key("get_many_with_ttl", "expiring");
+    let missing = key("get_many_with_ttl", "missing");
+    ok(
+        "set",
+        cache.set_bytes(&forever, Bytes::from_static(b"f\0"), None),
+    )
+    .await;
+    ok("set", cache.set(&expiring, "e", Some(TTL))).await;
+    let asked = [&expiring, &missing, &forever, &expiring];
+    let batch = ok(
+        "get_many_bytes_with_ttl",
+        cache.get_many_bytes_with_ttl(&asked),
+    )
+    .await;
+    assert_eq!(batch.len(), asked.len(), "one answer per key");
+    for (k, entry) in asked.iter().zip(&batch) {
+        let single = ok("get_bytes_with_ttl", cache.get_bytes_with_ttl(k)).await;
+        match (entry, single) {
+            (None, None) => {}
+            (Some((value, ttl)), Some((single_value, single_ttl))) => {
+                assert_eq!(
+                    *value, single_value,
+                    "the batch must return the stored value"
+                );
+                match (ttl, single_ttl) {
+                    (Ttl::Never, Ttl::Never) | (Ttl::Unknown, Ttl::Unknown) => {}
+                    (Ttl::Remaining(left), Ttl::Remaining(_)) => assert!(
+                        *left <= TTL && *left > TTL / 2,
+                        "the time left must be at most the ttl of {TTL:?} and not far below: \
+                         {left:?}"
+                    ),
+                    (batch, single) => {
+                        panic!("the batch said {batch:?} where get_bytes_with_ttl says {single:?}")
+                    }
+                }
+            }
+            (batch, single) => {
+                panic!("the batch answered {batch:?} where get_bytes_with_ttl answers {single:?}")
+            }
+        }
+    }
+    assert!(batch[1].is_none(), "a missing key is None");
+    assert!(batch[2].as_ref().is_some_and(|(v, _)| v[..] == b"f\0"[..]));
+    let none: [&str; 0] = [];
+    assert!(
+        ok(
+            "empty get_many_bytes_with_ttl",
+            cache.get_many_bytes_with_ttl(&none)
+        )
+        .await
+        .is_empty()
+    );
+    ok("delete_many", cache.delete_many(&[forever, expiring])).await;
 }

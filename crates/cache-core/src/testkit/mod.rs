@@ -138,6 +138,7 @@ pub use basic::{
 };
 pub use batch::{
     delete_many_removes_only_the_given_keys, empty_batches_are_fine,
+    get_many_bytes_with_ttl_answers_as_get_bytes_with_ttl,
     get_many_keeps_key_order_and_reports_missing_keys, large_batches_round_trip,
     set_many_stores_every_entry_with_one_ttl, set_many_with_invalid_ttl_changes_nothing,
 };
@@ -209,6 +210,7 @@ pub async fn run_all<C: Cache + Clone + Debug + 'static>(cache: C) {
     set_many_with_invalid_ttl_changes_nothing(&cache).await;
     delete_many_removes_only_the_given_keys(&cache).await;
     empty_batches_are_fine(&cache).await;
+    get_many_bytes_with_ttl_answers_as_get_bytes_with_ttl(&cache).await;
     large_batches_round_trip(&cache).await;
     get_or_set_with_returns_a_present_value(&cache).await;
     get_or_set_with_checks_the_ttl_before_loading(&cache).await;
