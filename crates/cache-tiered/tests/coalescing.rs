@@ -135,6 +135,19 @@ async fn readers(cache: &Tiered, keys: &[String]) -> Vec<JoinHandle<Result<Optio
     readers
 }
 
+/// The readers of `keys` (with their index), split into those that read alone (at L2's gate)
+/// and those queued.
+fn by_place(l2: &Gated, keys: &[String], readers: Vec<Reader>) -> (Placed, Placed) {
+    let alone = l2.calls().alone;
+    readers
+        .into_iter()
+        .enumerate()
+        .partition(|(i, _)| alone.contains(&keys[*i]))
+}
+
+type Reader = JoinHandle<Result<Option<String>>>;
+type Placed = Vec<(usize, Reader)>;
+
 fn keys(range: std::ops::Range<usize>) -> Vec<String> {
     range.map(|i| format!("k{i}")).collect()
 }
@@ -239,18 +252,10 @@ async fn cancelled_queued_reads_leave_the_others_their_answer() {
     tokio::time::timeout(WATCHDOG, async {
         let (l2, cache) = tiers(128).await;
         let keys = keys(0..64);
-        let readers = readers(&cache, &keys).await;
-        let alone = l2.calls().alone;
+        let (mut kept, queued) = by_place(&l2, &keys, readers(&cache, &keys).await);
         // Cancel every third queued read before its batch is sent.
-        let mut kept = Vec::new();
-        let mut queued = 0;
-        for (i, reader) in readers.into_iter().enumerate() {
-            if alone.contains(&keys[i]) {
-                kept.push((i, reader));
-                continue;
-            }
-            queued += 1;
-            if queued % 3 == 0 {
+        for (n, (i, reader)) in queued.into_iter().enumerate() {
+            if n % 3 == 2 {
                 reader.abort();
                 assert!(reader.await.unwrap_err().is_cancelled());
             } else {
@@ -274,18 +279,8 @@ async fn reads_cancelled_inside_a_batch_leave_the_others_their_answer() {
     tokio::time::timeout(WATCHDOG, async {
         let (l2, cache) = tiers(128).await;
         let keys = keys(0..64);
-        let readers = readers(&cache, &keys).await;
-        let alone = l2.calls().alone;
+        let (first, queued) = by_place(&l2, &keys, readers(&cache, &keys).await);
         // Let the two alone finish: the queued reads go out as one batch, held at the gate.
-        let mut queued = Vec::new();
-        let mut first = Vec::new();
-        for (i, reader) in readers.into_iter().enumerate() {
-            if alone.contains(&keys[i]) {
-                first.push((i, reader));
-            } else {
-                queued.push((i, reader));
-            }
-        }
         l2.alone_gate.send_replace(true);
         for (i, reader) in first {
             assert_eq!(reader.await.unwrap().unwrap(), Some(format!("v{i}")));
