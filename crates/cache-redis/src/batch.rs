@@ -60,9 +60,7 @@ impl RedisCache {
                 values[i] = reply.map(Bytes::from);
             }
         }
-        let hits = values.iter().filter(|v| v.is_some()).count();
-        self.count(Stat::Hit, hits);
-        self.count(Stat::Miss, values.len() - hits);
+        self.count_found(&values);
         Ok(values)
     }
 

@@ -260,6 +260,13 @@ impl RedisCache {
         self.inner.stats.add(stat, n as u64);
     }
 
+    /// Counts each entry of a batch read as a hit or a miss.
+    fn count_found<T>(&self, entries: &[Option<T>]) {
+        let hits = entries.iter().filter(|entry| entry.is_some()).count();
+        self.count(Stat::Hit, hits);
+        self.count(Stat::Miss, entries.len() - hits);
+    }
+
     /// Whether [`close`](Cache::close) was called.
     fn is_closed(&self) -> bool {
         self.inner.closed.load(Ordering::Acquire)

@@ -122,9 +122,7 @@ impl RedisCache {
                     .map(|(value, pttl_ms)| entry(value, pttl_ms)),
             );
         }
-        let hits = entries.iter().filter(|e| e.is_some()).count();
-        self.count(Stat::Hit, hits);
-        self.count(Stat::Miss, entries.len() - hits);
+        self.count_found(&entries);
         Ok(entries)
     }
 }

@@ -68,10 +68,14 @@ impl State {
 
 impl<L1: Cache + 'static, L2: Cache + 'static, B: Backplane> TieredCache<L1, L2, B> {
     /// L2's entry for `key` and the time it has left: alone, or in a batch with the reads
-    /// that queue while L2 is busy (outside a tokio runtime, always alone).
+    /// that queue while L2 is busy (always alone when coalescing is off, the default, and
+    /// outside a tokio runtime).
     pub(crate) async fn read_l2(&self, key: &str) -> Reply {
         let inner = &self.inner;
-        if tokio::runtime::Handle::try_current().is_err() {
+        // Off: no lock and no slot on the read path, which then is what it was without this.
+        if inner.settings.reads_in_flight == usize::MAX
+            || tokio::runtime::Handle::try_current().is_err()
+        {
             return inner.l2.get_bytes_with_ttl(key).await;
         }
         let queued = {

@@ -252,8 +252,8 @@ impl<L1, L2, B> TieredCacheBuilder<L1, L2, B> {
     /// Makes reads that miss L1 at the same time share L2 round trips: at most `reads` (at
     /// least 1; 2 did best in `cache-bench`) reads of L2 run at once. Off by default: every
     /// read asks L2 alone, bounded by L2's own timeout. A read that misses L1 while fewer
-    /// run asks L2 at once, alone; one that misses while that many run queues, and when one of them ends,
-    /// the queued reads (up to 256) go to L2 together in one
+    /// run asks L2 at once, alone; one that misses while that many run queues, and when one
+    /// of them ends, the queued reads (up to 256) go to L2 together in one
     /// [`get_many_bytes_with_ttl`](Cache::get_many_bytes_with_ttl) call (over Redis, one
     /// round trip). There is no timer: under little load every read goes alone; under much,
     /// many reads share each round trip. Each read keeps its own checks (the version check
