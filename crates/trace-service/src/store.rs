@@ -41,6 +41,15 @@ const SELECT_TRACE: &str = "SELECT t.name, s.id, s.parent_id, s.name, s.start_us
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// How a write transaction begins: `BEGIN IMMEDIATE` on SQLite, `BEGIN` elsewhere.
+    ///
+    /// SQLite locks the whole database for writing. A deferred transaction (plain `BEGIN`)
+    /// takes that lock at its first write, and one that has read before cannot wait for it
+    /// there: SQLite answers "database is locked" at once, without the busy timeout, to rule
+    /// out a deadlock between two readers that both want to write. `BEGIN IMMEDIATE` takes the
+    /// lock first, waiting up to the busy timeout (5 s), so concurrent writers queue.
+    /// PostgreSQL locks rows and needs neither.
+    begin_write: &'static str,
     queries: Arc<AtomicU64>,
 }
 
@@ -85,13 +94,19 @@ impl Store {
             .run(&pool)
             .await
             .map_err(StoreError::Migrate)?;
+        let begin_write = if url.starts_with("sqlite:") {
+            "BEGIN IMMEDIATE"
+        } else {
+            "BEGIN"
+        };
         Ok(Self {
             pool,
+            begin_write,
             queries: Arc::new(AtomicU64::new(0)),
         })
     }
 
-    /// How many statements this store sent (`BEGIN` and `COMMIT` included, migrations not).
+    /// How many statements this store sent (`BEGIN`, `COMMIT` and `ROLLBACK` included, migrations not).
     pub fn queries(&self) -> u64 {
         self.queries.load(Ordering::Relaxed)
     }
@@ -137,13 +152,12 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() == 0 {
-            return Ok(Written::AlreadyExists); // the transaction rolls back on drop
+            return self.end(tx, Written::AlreadyExists).await;
         }
         if !self.insert_spans(&mut tx, &trace.id, &trace.spans).await? {
-            return Ok(Written::AlreadyExists);
+            return self.end(tx, Written::AlreadyExists).await;
         }
-        self.commit(tx).await?;
-        Ok(Written::Done)
+        self.end(tx, Written::Done).await
     }
 
     /// Adds spans to the trace `id` in one transaction.
@@ -158,13 +172,12 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
         if exists.is_none() {
-            return Ok(Written::NoSuchTrace);
+            return self.end(tx, Written::NoSuchTrace).await;
         }
         if !self.insert_spans(&mut tx, id, spans).await? {
-            return Ok(Written::AlreadyExists);
+            return self.end(tx, Written::AlreadyExists).await;
         }
-        self.commit(tx).await?;
-        Ok(Written::Done)
+        self.end(tx, Written::Done).await
     }
 
     /// Deletes the trace `id` and its spans in one transaction.
@@ -182,7 +195,8 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        self.commit(tx).await?;
+        self.count(1);
+        tx.commit().await?;
         Ok(if deleted.rows_affected() == 0 {
             Written::NoSuchTrace
         } else {
@@ -225,14 +239,27 @@ impl Store {
         Ok(true)
     }
 
+    /// Begins a write transaction (see [`Store::begin_write`]).
     async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
         self.count(1);
-        self.pool.begin().await
+        self.pool.begin_with(self.begin_write).await
     }
 
-    async fn commit(&self, tx: sqlx::Transaction<'static, sqlx::Any>) -> Result<(), sqlx::Error> {
+    /// Commits `tx` if the write was applied, and otherwise rolls it back, before the caller
+    /// answers: a transaction dropped instead is rolled back later, on the connection's own
+    /// schedule, and on SQLite it holds the write lock until then.
+    async fn end(
+        &self,
+        tx: sqlx::Transaction<'static, sqlx::Any>,
+        written: Written,
+    ) -> Result<Written, sqlx::Error> {
         self.count(1);
-        tx.commit().await
+        if written == Written::Done {
+            tx.commit().await?;
+        } else {
+            tx.rollback().await?;
+        }
+        Ok(written)
     }
 
     fn count(&self, statements: u64) {

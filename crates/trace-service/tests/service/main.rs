@@ -5,6 +5,7 @@ mod api;
 mod caching;
 mod http;
 mod postgres;
+mod store;
 
 use std::error::Error as _;
 use std::net::SocketAddr;
