@@ -40,6 +40,8 @@ use crate::scheme::Scheme;
 /// ```
 /// use cache_url::Cache;
 ///
+/// # #[cfg(not(feature = "memory"))] fn main() {} // memory:// needs it
+/// # #[cfg(feature = "memory")]
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> cache_url::Result<()> {
 /// let cache = cache_url::from_url("memory://?max_capacity=10000&time_to_idle=5m")?;
