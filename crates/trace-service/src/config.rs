@@ -101,7 +101,8 @@ impl std::fmt::Debug for Config {
     }
 }
 
-/// The kind of database a URL names, for logs: its scheme, never the rest.
+/// The kind of database a URL names (for logs, and the store's SQLite locking): its scheme,
+/// never the rest.
 pub(crate) fn database_kind(url: &str) -> &str {
     url.split_once(':').map_or("unknown", |(scheme, _)| scheme)
 }

@@ -9,6 +9,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Row};
 
+use crate::config::database_kind;
 use crate::model::{Span, Trace};
 
 /// The schema, applied at startup by sqlx's migrator (table `_sqlx_migrations`). Written in
@@ -94,7 +95,7 @@ impl Store {
             .run(&pool)
             .await
             .map_err(StoreError::Migrate)?;
-        let begin_write = if url.starts_with("sqlite:") {
+        let begin_write = if database_kind(url).eq_ignore_ascii_case("sqlite") {
             "BEGIN IMMEDIATE"
         } else {
             "BEGIN"
@@ -106,7 +107,8 @@ impl Store {
         })
     }
 
-    /// How many statements this store sent (`BEGIN`, `COMMIT` and `ROLLBACK` included, migrations not).
+    /// How many statements this store sent (`BEGIN`, `COMMIT` and `ROLLBACK` included,
+    /// migrations not).
     pub fn queries(&self) -> u64 {
         self.queries.load(Ordering::Relaxed)
     }
